@@ -1,0 +1,671 @@
+"""A particle-level, stochastic CMS-like reference detector ("full simulation" of refsim).
+
+Every final-state particle of the hard event and of the overlaid pile-up goes through:
+
+1. decays in flight of charged pions and kaons before the calorimeter (non-prompt muons);
+2. tracking: acceptance, efficiency, hit counting, curvature smearing with scattering tails,
+   impact parameters from Pythia's production vertices;
+3. electrons: bremsstrahlung in the tracker material (Bethe-Heitler), with the photon and the
+   bent electron landing at different azimuths, collected by a supercluster window;
+4. calorimetry: ECAL, HCAL and HF cells of finite size that merge nearby particles, hadronic
+   non-linearity, stochastic/noise/constant terms, thresholds;
+5. particle flow: tracks linked to cells, neutral candidates from the energy excess, CHS;
+6. muon system: efficiency with cracks, station counting, punch-through, quality;
+7. objects: anti-kT R=0.4 jets on the PF candidates, energy fractions, an impact-parameter
+   b-tag, lepton isolation from the PF candidates, MET, pile-up density rho.
+
+All reconstructed quantities are computed from these simulated detector-level objects.
+Parameters and their sources: :mod:`flashsim.refsim.cms_params`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from flashsim.refsim.cms_params import CMSLikeParameters
+from flashsim.refsim.genlevel import cluster_antikt
+from flashsim.refsim.kinematics import delta_phi, jagged, nearest, pt_eta_phi
+
+MUON_MASS = 0.1056584
+ELECTRON_MASS = 0.000511
+PION_MASS = 0.13957
+# c*tau in m and mass in GeV of the long-lived charged mesons that can decay to muons.
+DECAYS_IN_FLIGHT = {211: (7.8045, 0.13957), 321: (3.712, 0.493677)}
+# Bending: the azimuth of a track's position at radius R shifts by K * q * R / pT (R in m).
+BEND = 0.3 / 2
+
+# Particle-flow candidate kinds.
+CH_HAD, ELECTRON, MUON, PHOTON, NEU_HAD, HF_HAD = range(6)
+
+
+@dataclass
+class DetectorInput:
+    """Final-state particles of a block of events (hard event and pile-up), as flat arrays.
+
+    Vertices in mm (the primary-vertex displacement already applied); ``genpart_index`` is the
+    local ``GenPart`` index of the particle (-1 for pile-up or pruned particles).
+    """
+
+    n_events: int
+    evt: np.ndarray
+    pdg: np.ndarray
+    charge: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+    pz: np.ndarray
+    e: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    vz: np.ndarray
+    is_pileup: np.ndarray
+    genpart_index: np.ndarray
+    pv_z: np.ndarray
+    n_pileup: np.ndarray
+
+
+def _select(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in arrays.items()}
+
+
+def _concat(*tables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    keys = tables[0].keys()
+    return {k: np.concatenate([t[k] for t in tables]) for k in keys}
+
+
+class CMSLikeDetector:
+    """The CMS-like reference detector.
+
+    Arguments:
+        params: detector parameters (defaults: :class:`CMSLikeParameters`).
+    """
+
+    def __init__(self, params: CMSLikeParameters | None = None) -> None:
+        self.p = params or CMSLikeParameters()
+
+    # ----------------------------------------------------------------------------- helpers
+    def hadron_response(self, energy: np.ndarray) -> np.ndarray:
+        """Mean calorimeter response to hadrons of energy ``energy`` (GeV)."""
+        e = np.maximum(energy, 0.2)
+        return 1.0 - self.p.hadron_response_r0 * e ** (-self.p.hadron_response_r1)
+
+    def _calo_radius(self, eta: np.ndarray) -> np.ndarray:
+        """Transverse radius (m) at which a particle reaches the calorimeter front face."""
+        return np.minimum(self.p.ecal_radius_m, self.p.calo_endcap_z_m / np.maximum(
+            np.abs(np.sinh(eta)), 1e-6))
+
+    def _bent_phi(self, phi, q, pt, radius):
+        shift = BEND * self.p.b_field_t * radius * q / np.maximum(pt, 1e-3)
+        return delta_phi(phi - np.clip(shift, -np.pi / 2, np.pi / 2), 0.0)
+
+    # ----------------------------------------------------------------------------- simulate
+    def simulate(self, inp: DetectorInput, rng: np.random.Generator) -> dict[str, object]:
+        """Run the detector on a block; return reco collections (awkward) and flat branches."""
+        p = self.p
+        pt, eta, phi = pt_eta_phi(inp.px, inp.py, inp.pz)
+        pmag = np.sqrt(inp.px**2 + inp.py**2 + inp.pz**2)
+        apdg = np.abs(inp.pdg)
+        q = np.rint(inp.charge).astype(np.int32)
+        visible = ~np.isin(apdg, (12, 14, 16)) & (np.abs(eta) < p.hf_eta_max)
+        part = {
+            "evt": inp.evt, "pdg": inp.pdg, "apdg": apdg, "q": q, "pt": pt, "eta": eta,
+            "phi": phi, "p": pmag, "e": inp.e, "vx": inp.vx, "vy": inp.vy, "vz": inp.vz,
+            "pu": inp.is_pileup, "gen": inp.genpart_index, "pv_z": inp.pv_z[inp.evt],
+        }
+        part = _select(part, visible)
+
+        # 1. decays in flight of pi/K before the calorimeter
+        dif = np.zeros(len(part["pt"]), dtype=bool)
+        x_mu = np.ones(len(part["pt"]))
+        for pid, (ctau, mass) in DECAYS_IN_FLIGHT.items():
+            sel = part["apdg"] == pid
+            path = self._calo_radius(part["eta"][sel]) * np.cosh(part["eta"][sel])
+            decay_length = part["p"][sel] / mass * ctau
+            dif[sel] = rng.random(sel.sum()) < -np.expm1(-path / decay_length)
+            xmin = (MUON_MASS / mass) ** 2
+            x_mu[sel] = rng.uniform(xmin, 1.0, sel.sum())
+        part["dif"] = dif
+
+        trk = self._tracking(part, rng)
+        electrons, ecal_extra = self._electron_showers(part, trk, rng)
+        cells = self._calorimeter(part, trk, ecal_extra, rng)
+        ele = self._electrons(part, trk, electrons, cells, rng)
+        mu = self._muons(part, trk, x_mu, rng)
+        pf = self._particle_flow(part, trk, cells, ele, mu)
+        return self._objects(inp, pf, ele, mu, rng)
+
+    # ----------------------------------------------------------------------------- tracking
+    def _tracking(self, part, rng) -> dict[str, np.ndarray]:
+        """Tracks of charged particles: efficiency, hits, curvature and impact parameters."""
+        p = self.p
+        aeta = np.abs(part["eta"])
+        charged = part["q"] != 0
+        acc = charged & (aeta < p.track_eta_max) & (part["pt"] > p.track_pt_min)
+        frac = np.clip((aeta - 0.9) / (p.track_eta_max - 0.9), 0, 1)
+        eff = (p.track_eff_barrel + (p.track_eff_endcap - p.track_eff_barrel) * frac) * (
+            -np.expm1(-(part["pt"] - 0.3) / p.track_eff_turn_on_gev))
+        eff = np.where(part["apdg"] == 11, eff * p.track_eff_electron_factor, eff)
+        eff = np.where(part["apdg"] == 13, p.track_eff_muon, eff)
+        n = len(aeta)
+        hits = rng.binomial(p.tracker_layers, p.tracker_hit_efficiency, n)
+        found = acc & (rng.random(n) < eff) & (hits >= 5)
+        scale = np.sqrt(p.tracker_layers / np.maximum(hits, 1))
+        scale = np.where(rng.random(n) < p.track_tail_fraction, scale * p.track_tail_scale, scale)
+        e2 = (aeta / 2.5) ** 2
+        res_a = p.track_res_a_barrel + p.track_res_a_slope * e2
+        res_b = p.track_res_b_barrel + p.track_res_b_slope * e2
+        rel = np.sqrt(res_a**2 + (res_b * part["pt"]) ** 2) * scale
+        curv = part["q"] / np.maximum(part["pt"], 1e-3)
+        curv_reco = curv * (1.0 + rel * rng.standard_normal(n))
+        pt_reco = 1.0 / np.maximum(np.abs(curv_reco), 1e-6)
+        q_reco = np.where(curv_reco >= 0, 1, -1)
+        sin_theta = 1.0 / np.cosh(part["eta"])
+        ptc = np.maximum(part["pt"], 0.1)
+        sd0 = np.hypot(p.d0_res_a_cm, p.d0_res_b_cm / (ptc * np.sqrt(sin_theta))) * scale
+        sdz = np.hypot(p.dz_res_a_cm, p.dz_res_b_cm / (ptc * sin_theta**1.5)) * scale
+        ux, uy = np.cos(part["phi"]), np.sin(part["phi"])
+        d0_true = (part["vy"] * ux - part["vx"] * uy) / 10.0  # mm -> cm
+        z0_true = (part["vz"] - (part["vx"] * ux + part["vy"] * uy) * np.sinh(part["eta"])) / 10.0
+        d0 = d0_true + sd0 * rng.standard_normal(n)
+        dz = z0_true - part["pv_z"] / 10.0 + sdz * rng.standard_normal(n)
+        ang = np.hypot(0.0003, 0.002 / ptc) * scale
+        return {
+            "found": found, "pt": pt_reco, "q": q_reco, "hits": hits, "d0": d0, "sd0": sd0,
+            "dz": dz, "eta": part["eta"] + ang * rng.standard_normal(n),
+            "phi": delta_phi(part["phi"] + ang * rng.standard_normal(n), 0.0),
+            "from_pv": np.abs(dz) < p.chs_dz_cut_cm,
+        }
+
+    # ----------------------------------------------------------------------------- electrons
+    def _electron_showers(self, part, trk, rng):
+        """Bremsstrahlung of electrons in the tracker; returns electron info and ECAL deposits."""
+        p = self.p
+        sel = np.flatnonzero((part["apdg"] == 11) & (np.abs(part["eta"]) < p.ecal_eta_max))
+        eta, phi, pt, q = part["eta"][sel], part["phi"][sel], part["pt"][sel], part["q"][sel]
+        x0 = p.material_x0_base + p.material_x0_peak * np.exp(
+            -(((np.abs(eta) - 1.5) / p.material_x0_width) ** 2))
+        x0 = np.where(np.abs(eta) < p.track_eta_max, x0, 0.2)
+        # Bethe-Heitler: -ln(z) ~ Gamma(t / ln 2), z the fraction kept by the electron.
+        z = np.exp(-rng.gamma(x0 / np.log(2), 1.0))
+        r = rng.random(len(sel)) * p.tracker_radius_m / p.ecal_radius_m
+        k = BEND * p.b_field_t * p.ecal_radius_m * q / np.maximum(pt, 1e-3)
+        phi_e = delta_phi(phi - np.clip(k * (r * (2 - r) + (1 - r) ** 2 / np.maximum(z, 1e-3)),
+                                        -np.pi, np.pi), 0.0)
+        phi_g = delta_phi(phi - k * r * (2 - r), 0.0)
+        energy = part["e"][sel]
+        ecal = {
+            "evt": np.concatenate([part["evt"][sel], part["evt"][sel]]),
+            "eta": np.concatenate([eta, eta]),
+            "phi": np.concatenate([phi_e, phi_g]),
+            "energy": np.concatenate([z * energy, (1 - z) * energy]),
+            "owner": np.concatenate([sel, sel]),
+        }
+        info = {"index": sel, "phi_calo": phi_e, "z": z}
+        return info, ecal
+
+    # ----------------------------------------------------------------------------- calorimeters
+    def _em_resolution(self, energy, aeta):
+        p = self.p
+        barrel = aeta < p.barrel_eta
+        stoch = np.where(barrel, p.ecal_stochastic_barrel, p.ecal_stochastic_endcap)
+        const = np.where(barrel, p.ecal_constant_barrel, p.ecal_constant_endcap)
+        return np.hypot(stoch / np.sqrt(np.maximum(energy, 1e-3)), const)
+
+    def _calorimeter(self, part, trk, ecal_extra, rng) -> dict[str, np.ndarray]:
+        """Deposit energies in ECAL/HCAL/HF cells and sum them per cell."""
+        p = self.p
+        aeta = np.abs(part["eta"])
+        apdg = part["apdg"]
+        charged = part["q"] != 0
+        radius = self._calo_radius(part["eta"])
+        # Loopers: charged particles too soft to reach the calorimeter surface.
+        reach = ~charged | (part["pt"] > BEND * p.b_field_t * radius * 1.0)
+        phi_c = np.where(charged, self._bent_phi(part["phi"], part["q"], part["pt"], radius),
+                         part["phi"])
+        linked = charged & trk["found"]  # track-linked deposits (PF expectation)
+        dep = []  # (evt, layer, eta, phi, energy, expected, variance, owner)
+        # photons: ECAL or HF
+        em = (apdg == 22) & reach
+        e = part["e"][em]
+        in_ecal = aeta[em] < p.ecal_eta_max
+        res = np.where(in_ecal, self._em_resolution(e, aeta[em]),
+                       np.hypot(p.hf_stochastic / np.sqrt(np.maximum(e, 1e-3)), p.hf_constant))
+        e_dep = np.maximum(e * (1 + res * rng.standard_normal(len(e))), 0.0)
+        dep.append((part["evt"][em], np.where(in_ecal, 0, 2), part["eta"][em], phi_c[em], e_dep,
+                    np.zeros_like(e), np.zeros_like(e), np.flatnonzero(em)))
+        # electrons (and their bremsstrahlung) in the ECAL
+        e = ecal_extra["energy"]
+        ae = np.abs(ecal_extra["eta"])
+        e_dep = np.maximum(e * (1 + self._em_resolution(e, ae) * rng.standard_normal(len(e))), 0)
+        dep.append((ecal_extra["evt"], np.zeros(len(e), dtype=np.int64), ecal_extra["eta"],
+                    ecal_extra["phi"], e_dep, np.zeros_like(e), np.zeros_like(e),
+                    ecal_extra["owner"]))
+        # hadrons (pi/K that decayed in flight leave no shower)
+        had = (apdg != 11) & (apdg != 13) & (apdg != 22) & reach & ~part["dif"]
+        idx = np.flatnonzero(had)
+        is_baryon = apdg[idx] > 1000
+        energy = np.where(is_baryon, np.maximum(part["e"][idx] - 0.938, 0.0), part["e"][idx])
+        hf = aeta[idx] >= p.ecal_eta_max
+        resp = np.where(hf, p.hf_hadron_response, self.hadron_response(energy))
+        sig = np.where(hf, np.hypot(p.hf_stochastic / np.sqrt(np.maximum(energy, 1e-3)),
+                                    p.hf_constant),
+                       np.hypot(p.hcal_stochastic / np.sqrt(np.maximum(energy, 1e-3)),
+                                p.hcal_constant))
+        total = np.maximum(energy * resp * (1 + sig * rng.standard_normal(len(idx))), 0.0)
+        starts = (rng.random(len(idx)) < p.hadron_ecal_start_prob) & ~hf
+        share = np.where(starts, rng.beta(*p.hadron_ecal_share_beta, len(idx)), 0.0)
+        exp_total = np.where(linked[idx], trk["pt"][idx] * np.cosh(part["eta"][idx]), 0.0)
+        exp_total = exp_total * self.hadron_response(exp_total)
+        exp_var = (exp_total * sig) ** 2
+        evt, eta_h, phi_h = part["evt"][idx], part["eta"][idx], phi_c[idx]
+        zeros = np.zeros(len(idx))
+        dep.append((evt, np.zeros(len(idx), dtype=np.int64), eta_h, phi_h, total * share,
+                    zeros, zeros, idx))
+        # the PF expectation of a track-linked hadron sits on its HCAL/HF row
+        dep.append((evt, np.where(hf, 2, 1), eta_h, phi_h, total * (1 - share), exp_total,
+                    exp_var, idx))
+        d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner = (
+            np.concatenate([d[i] for d in dep]) for i in range(8))
+        keep = (d_e > 0) | (d_exp > 0)
+        d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner = (
+            a[keep] for a in (d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner))
+        size = np.choose(layer, [p.ecal_cell, p.hcal_cell, p.hf_cell])
+        nphi = np.rint(2 * np.pi / size).astype(np.int64)
+        ieta = np.floor(d_eta / size).astype(np.int64)
+        iphi = np.floor((d_phi + np.pi) / (2 * np.pi) * nphi).astype(np.int64) % nphi
+        key = ((d_evt.astype(np.int64) * 3 + layer) * 4096 + (ieta + 2048)) * 512 + iphi
+        ukey, inv = np.unique(key, return_inverse=True)
+        c_e = np.bincount(inv, weights=d_e)
+        c_exp = np.bincount(inv, weights=d_exp)
+        c_var = np.bincount(inv, weights=d_var)
+        c_iphi = ukey % 512
+        c_ieta = (ukey // 512) % 4096 - 2048
+        c_layer = (ukey // (512 * 4096)) % 3
+        c_evt = ukey // (512 * 4096 * 3)
+        c_size = np.choose(c_layer, [p.ecal_cell, p.hcal_cell, p.hf_cell])
+        c_nphi = np.rint(2 * np.pi / c_size)
+        c_eta = (c_ieta + 0.5) * c_size
+        c_phi = (c_iphi + 0.5) * 2 * np.pi / c_nphi - np.pi
+        barrel = np.abs(c_eta) < p.barrel_eta
+        noise = np.choose(c_layer, [np.where(barrel, p.ecal_noise_barrel_gev,
+                                             p.ecal_noise_endcap_gev),
+                                    p.hcal_noise_gev, p.hcal_noise_gev])
+        c_e = c_e + noise * rng.standard_normal(len(c_e))
+        thr = np.choose(c_layer, [np.where(barrel, p.ecal_threshold_barrel_gev,
+                                           p.ecal_threshold_endcap_gev),
+                                  p.hcal_threshold_gev, p.hf_threshold_gev])
+        # PF blocks: HCAL towers, with the ECAL cells in front of them (HF cells on their own)
+        t_nphi = int(round(2 * np.pi / p.hcal_cell))
+        t_ieta = np.floor(c_eta / p.hcal_cell).astype(np.int64)
+        t_iphi = np.floor((c_phi + np.pi) / (2 * np.pi) * t_nphi).astype(np.int64) % t_nphi
+        tower = ((c_evt * 2 + (c_layer == 2)) * 4096 + (t_ieta + 2048)) * 512 + t_iphi
+        return {"evt": c_evt, "layer": c_layer, "eta": c_eta, "phi": c_phi, "energy": c_e,
+                "expected": c_exp, "variance": c_var, "threshold": thr, "tower": tower,
+                "used": np.zeros(len(c_e), dtype=bool)}
+
+    def _electrons(self, part, trk, showers, cells, rng) -> dict[str, np.ndarray]:
+        """Electron candidates: a track plus an ECAL supercluster in a (deta, dphi) window."""
+        p = self.p
+        idx = showers["index"]
+        ok = trk["found"][idx] & (np.abs(part["eta"][idx]) < p.electron_eta_max)
+        idx, phi_calo, zkeep = idx[ok], showers["phi_calo"][ok], showers["z"][ok]
+        evt = part["evt"][idx]
+        ecal = np.flatnonzero(cells["layer"] == 0)
+        hcal = np.flatnonzero(cells["layer"] == 1)
+        order = np.argsort(-trk["pt"][idx], kind="stable")
+        idx, phi_calo, zkeep, evt = idx[order], phi_calo[order], zkeep[order], evt[order]
+        e_sc = np.zeros(len(idx))
+        e_h = np.zeros(len(idx))
+        # cells sorted by event: find each electron's event range by searchsorted
+        for cell_sel, is_ecal in ((ecal, True), (hcal, False)):
+            c_evt = cells["evt"][cell_sel]
+            lo = np.searchsorted(c_evt, evt, "left")
+            hi = np.searchsorted(c_evt, evt, "right")
+            counts = hi - lo
+            ce = np.repeat(np.arange(len(idx)), counts)
+            cc = cell_sel[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+                          ] if len(idx) else np.zeros(0, dtype=np.int64)
+            if is_ecal:
+                near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
+                    np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi)
+                near &= ~cells["used"][cc]
+                cells["used"][cc[near]] = True  # highest-pT electron first
+                e_sc = np.bincount(ce[near], weights=cells["energy"][cc[near]],
+                                   minlength=len(idx))
+            else:
+                dr = np.hypot(cells["eta"][cc] - trk["eta"][idx][ce],
+                              delta_phi(cells["phi"][cc], phi_calo[ce]))
+                e_h = np.bincount(ce[dr < 0.15], weights=cells["energy"][cc[dr < 0.15]],
+                                  minlength=len(idx))
+        pt = e_sc / np.cosh(trk["eta"][idx])
+        good = pt > p.electron_pt_min
+        # energy of the electron itself (its shower plus the brem it kept in the window)
+        own = part["e"][idx]
+        aeta = np.abs(trk["eta"][idx])
+        barrel = aeta < p.barrel_eta
+        mu, sd = np.where(barrel, p.sieie_barrel[0], p.sieie_endcap[0]), np.where(
+            barrel, p.sieie_barrel[1], p.sieie_endcap[1])
+        contamination = np.clip(1 - own / np.maximum(e_sc, 1e-3), 0, 1)
+        sieie = mu + sd * rng.standard_normal(len(idx)) + p.sieie_contamination * contamination
+        del zkeep
+        out = {"index": idx, "pt": pt, "eta": trk["eta"][idx], "phi": trk["phi"][idx],
+               "q": trk["q"][idx], "d0": trk["d0"][idx], "dz": trk["dz"][idx],
+               "hoe": e_h / np.maximum(e_sc, 1e-3), "sieie": sieie, "evt": evt,
+               "gen": part["gen"][idx]}
+        return _select(out, good)
+
+    def _muons(self, part, trk, x_mu, rng) -> dict[str, np.ndarray]:
+        """Muon candidates: prompt/heavy-flavour muons, decays in flight and punch-through."""
+        p = self.p
+        aeta = np.abs(part["eta"])
+        found = trk["found"]
+        true_mu = (part["apdg"] == 13) & found
+        dif = part["dif"] & found
+        pmag = part["p"]
+        punch_prob = p.punch_through_prob * -np.expm1(-np.maximum(pmag - 3, 0) /
+                                                      p.punch_through_p_scale)
+        punch = found & (part["q"] != 0) & (part["apdg"] != 13) & (part["apdg"] != 11) & (
+            ~part["dif"]) & (rng.random(len(pmag)) < punch_prob)
+        cand = true_mu | dif | punch
+        idx = np.flatnonzero(cand)
+        frac = np.where(dif[idx], x_mu[idx], 1.0)
+        kink = dif[idx]
+        pt = trk["pt"][idx] * frac * np.where(kink, 1 + 0.05 * rng.standard_normal(len(idx)), 1)
+        pm = pt * np.cosh(trk["eta"][idx])
+        eff = np.full(len(idx), p.muon_system_eff)
+        for centre, depth, width in p.muon_cracks:
+            eff -= depth * np.exp(-(((aeta[idx] - centre) / width) ** 2))
+        accepted = (aeta[idx] < p.muon_eta_max) & (pm > p.muon_p_min) & (pt > p.muon_pt_min) & (
+            rng.random(len(idx)) < eff)
+        pst = p.muon_station_prob * -np.expm1(-(pm - p.muon_p_min) / p.muon_station_p_scale)
+        stations = 1 + rng.binomial(3, np.clip(pst, 0, 1))
+        chi2 = rng.chisquare(20, len(idx)) / 20 + np.where(
+            kink, rng.exponential(8.0, len(idx)), 0) + np.where(
+            punch[idx], rng.exponential(4.0, len(idx)), 0)
+        hits = trk["hits"][idx]
+        layers = np.minimum(hits, 13) - (aeta[idx] > 1.2) * 1
+        pixel = rng.binomial(4, 0.97, len(idx))
+        d0, dz = trk["d0"][idx], trk["dz"][idx]
+        tight = (stations >= 2) & (layers >= 6) & (pixel >= 1) & (chi2 < p.muon_tight_chi2_max) & (
+            np.abs(d0) < p.muon_tight_dxy_max_cm) & (np.abs(dz) < p.muon_tight_dz_max_cm)
+        gen = np.where(true_mu[idx], part["gen"][idx], -1)
+        out = {"index": idx, "pt": pt, "eta": trk["eta"][idx], "phi": trk["phi"][idx],
+               "q": trk["q"][idx], "d0": d0, "dz": dz, "tight": tight, "stations": stations,
+               "layers": layers, "evt": part["evt"][idx], "gen": gen,
+               "punch": punch[idx]}
+        return _select(out, accepted)
+
+    # ----------------------------------------------------------------------------- particle flow
+    def _particle_flow(self, part, trk, cells, ele, mu) -> dict[str, np.ndarray]:
+        """PF candidates: leptons, charged hadrons from tracks, neutrals from calorimeter excess."""
+        p = self.p
+        used_track = np.zeros(len(part["pt"]), dtype=bool)
+        used_track[ele["index"]] = True
+        used_track[mu["index"][~mu["punch"]]] = True
+        ch = np.flatnonzero(trk["found"] & ~used_track)
+        tables = [
+            {"evt": part["evt"][ch], "pt": trk["pt"][ch], "eta": trk["eta"][ch],
+             "phi": trk["phi"][ch], "mass": np.full(len(ch), PION_MASS),
+             "kind": np.full(len(ch), CH_HAD), "from_pv": trk["from_pv"][ch],
+             "d0": trk["d0"][ch], "sd0": trk["sd0"][ch], "charged": np.ones(len(ch), bool),
+             "lepton": np.full(len(ch), -1)},
+        ]
+        for lep, kind, mass in ((ele, ELECTRON, ELECTRON_MASS), (mu, MUON, MUON_MASS)):
+            n = len(lep["pt"])
+            tables.append({"evt": lep["evt"], "pt": lep["pt"], "eta": lep["eta"],
+                           "phi": lep["phi"], "mass": np.full(n, mass),
+                           "kind": np.full(n, kind),
+                           "from_pv": np.abs(lep["dz"]) < p.chs_dz_cut_cm, "d0": lep["d0"],
+                           "sd0": trk["sd0"][lep["index"]], "charged": np.ones(n, bool),
+                           "lepton": np.arange(n)})
+        tables.extend(self._neutrals(cells))
+        pf = _concat(*tables)
+        order = np.argsort(pf["evt"], kind="stable")
+        return {k: v[order] for k, v in pf.items()}
+
+    def _neutrals(self, cells) -> list[dict[str, np.ndarray]]:
+        """Neutral PF candidates.
+
+        In towers without a linked track every ECAL cell above threshold is a photon and every
+        HCAL (HF) cell a neutral hadron (HF hadron). In towers with linked tracks the summed
+        ECAL + HCAL energy is compared with the tracks' expected calorimeter energy; a
+        significant excess becomes a photon (up to the ECAL energy) and a neutral hadron.
+        """
+        p = self.p
+        free = ~cells["used"]
+        energy = np.where(free, cells["energy"], 0.0)
+        layer = cells["layer"]
+        utower, tinv = np.unique(cells["tower"], return_inverse=True)
+        t_exp = np.bincount(tinv, cells["expected"])
+        t_var = np.bincount(tinv, cells["variance"])
+        t_ecal = np.bincount(tinv, energy * (layer == 0))
+        t_hcal = np.bincount(tinv, energy * (layer != 0))
+        linked_tower = t_exp > 0
+        # unlinked towers: cell by cell
+        cell_ok = free & ~linked_tower[tinv] & (cells["energy"] > cells["threshold"])
+        c_layer = layer[cell_ok]
+        c_e = cells["energy"][cell_ok]
+        c_e = np.where(c_layer == 1, c_e / self.hadron_response(c_e), c_e)
+        c_e = np.where(c_layer == 2, c_e / p.hf_hadron_response, c_e)
+        c_kind = np.choose(c_layer, [PHOTON, NEU_HAD, HF_HAD])
+        # linked towers: excess over the expectation
+        excess = t_ecal + t_hcal - t_exp
+        significant = linked_tower & (excess > p.pf_excess_sigma * np.sqrt(t_var))
+        gamma_e = np.where(significant, np.minimum(excess, t_ecal), 0.0)
+        nh_e = np.where(significant, excess - gamma_e, 0.0)
+        ecal_thr = np.where(np.abs(self._tower_eta(utower)) < p.barrel_eta,
+                            p.ecal_threshold_barrel_gev, p.ecal_threshold_endcap_gev)
+        g_ok = gamma_e > ecal_thr
+        h_ok = nh_e > p.hcal_threshold_gev
+        t_evt, t_eta, t_phi = self._tower_evt(utower), self._tower_eta(utower), self._tower_phi(
+            utower)
+        nh_cal = nh_e[h_ok] / self.hadron_response(nh_e[h_ok])
+        evt = np.concatenate([cells["evt"][cell_ok], t_evt[g_ok], t_evt[h_ok]])
+        eta = np.concatenate([cells["eta"][cell_ok], t_eta[g_ok], t_eta[h_ok]])
+        phi = np.concatenate([cells["phi"][cell_ok], t_phi[g_ok], t_phi[h_ok]])
+        en = np.concatenate([c_e, gamma_e[g_ok], nh_cal])
+        kind = np.concatenate([c_kind, np.full(g_ok.sum(), PHOTON), np.full(h_ok.sum(), NEU_HAD)])
+        n = len(en)
+        return [{"evt": evt, "pt": en / np.cosh(eta), "eta": eta, "phi": phi,
+                 "mass": np.zeros(n), "kind": kind, "from_pv": np.ones(n, bool),
+                 "d0": np.zeros(n), "sd0": np.ones(n), "charged": np.zeros(n, bool),
+                 "lepton": np.full(n, -1)}]
+
+    def _tower_evt(self, tower: np.ndarray) -> np.ndarray:
+        return tower // (512 * 4096 * 2)
+
+    def _tower_eta(self, tower: np.ndarray) -> np.ndarray:
+        return ((tower // 512) % 4096 - 2048 + 0.5) * self.p.hcal_cell
+
+    def _tower_phi(self, tower: np.ndarray) -> np.ndarray:
+        nphi = int(round(2 * np.pi / self.p.hcal_cell))
+        return ((tower % 512) + 0.5) * 2 * np.pi / nphi - np.pi
+
+    # ----------------------------------------------------------------------------- objects
+    def _isolation(self, lep, pf, n_events, cone) -> np.ndarray:
+        """Delta-beta corrected relative isolation from the PF candidates in a cone."""
+        lo = np.searchsorted(pf["evt"], lep["evt"], "left")
+        hi = np.searchsorted(pf["evt"], lep["evt"], "right")
+        counts = hi - lo
+        li = np.repeat(np.arange(len(lep["pt"])), counts)
+        ci = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(
+            lo) else np.zeros(0, dtype=np.int64)
+        dr = np.hypot(pf["eta"][ci] - lep["eta"][li], delta_phi(pf["phi"][ci], lep["phi"][li]))
+        inside = (dr < cone) & (dr > 1e-3)
+        ch = inside & pf["charged"][ci]
+        n = len(lep["pt"])
+        ch_pv = np.bincount(li[ch & pf["from_pv"][ci]], pf["pt"][ci][ch & pf["from_pv"][ci]],
+                            minlength=n)
+        ch_pu = np.bincount(li[ch & ~pf["from_pv"][ci]], pf["pt"][ci][ch & ~pf["from_pv"][ci]],
+                            minlength=n)
+        ne = inside & ~pf["charged"][ci]
+        neutral = np.bincount(li[ne], pf["pt"][ci][ne], minlength=n)
+        return (ch_pv + np.maximum(0.0, neutral - 0.5 * ch_pu)) / np.maximum(lep["pt"], 1e-3)
+
+    def _objects(self, inp, pf, ele, mu, rng) -> dict[str, object]:
+        p = self.p
+        n_events = inp.n_events
+        out: dict[str, object] = {}
+        # MET from all PF candidates
+        mex = -np.bincount(pf["evt"], pf["pt"] * np.cos(pf["phi"]), minlength=n_events)
+        mey = -np.bincount(pf["evt"], pf["pt"] * np.sin(pf["phi"]), minlength=n_events)
+        out["MET_pt"] = np.hypot(mex, mey).astype(np.float32)
+        out["MET_phi"] = np.arctan2(mey, mex).astype(np.float32)
+        rho = self._rho(pf, n_events, np.ones(len(pf["pt"]), dtype=bool))
+        out["Rho_fixedGridRhoFastjetAll"] = rho.astype(np.float32)
+        npv = 1 + rng.binomial(inp.n_pileup, p.pileup_vertex_efficiency)
+        out["PV_npvs"] = npv.astype(np.int32)
+        out["PV_z"] = (inp.pv_z / 10.0).astype(np.float32)
+
+        iso_e3 = self._isolation(ele, pf, n_events, 0.3)
+        iso_e4 = self._isolation(ele, pf, n_events, 0.4)
+        iso_m3 = self._isolation(mu, pf, n_events, 0.3)
+        iso_m4 = self._isolation(mu, pf, n_events, 0.4)
+        out["Electron"] = self._electron_collection(ele, iso_e3, iso_e4, n_events)
+        out["Muon"] = self._muon_collection(mu, iso_m3, iso_m4, n_events)
+        rho_neutral = self._rho(pf, n_events, ~pf["charged"])
+        out["Jet"] = self._jets(pf, n_events, rho_neutral)
+        return out
+
+    def _rho(self, pf, n_events: int, mask: np.ndarray) -> np.ndarray:
+        """Median pT density (GeV per unit area) of the selected candidates on an eta-phi grid."""
+        p = self.p
+        n_eta = int(round(2 * p.rho_eta_max / p.rho_cell))
+        n_phi = int(round(2 * np.pi / p.rho_cell))
+        sel = mask & (np.abs(pf["eta"]) < p.rho_eta_max)
+        ie = np.clip(((pf["eta"][sel] + p.rho_eta_max) / (2 * p.rho_eta_max) * n_eta).astype(int),
+                     0, n_eta - 1)
+        ip = np.clip(((pf["phi"][sel] + np.pi) / (2 * np.pi) * n_phi).astype(int), 0, n_phi - 1)
+        grid = np.bincount((pf["evt"][sel] * n_eta + ie) * n_phi + ip, pf["pt"][sel],
+                           minlength=n_events * n_eta * n_phi).reshape(n_events, -1)
+        area = (2 * p.rho_eta_max / n_eta) * (2 * np.pi / n_phi)
+        return np.median(grid, axis=1) / area
+
+    def _sorted_collection(self, fields: dict[str, np.ndarray], evt: np.ndarray, pt: np.ndarray,
+                           n_events: int) -> ak.Array:
+        order = np.lexsort((-pt, evt))
+        counts = np.bincount(evt, minlength=n_events)
+        return ak.zip({k: jagged(v[order], counts) for k, v in fields.items()})
+
+    def _electron_collection(self, ele, iso3, iso4, n_events) -> ak.Array:
+        p = self.p
+        barrel = np.abs(ele["eta"]) < p.barrel_eta
+        cut_based = np.zeros(len(ele["pt"]), dtype=np.int32)
+        for wp in range(4):
+            ok = (ele["sieie"] < np.where(barrel, p.electron_wp_sieie_barrel[wp],
+                                          p.electron_wp_sieie_endcap[wp])) & (
+                ele["hoe"] < p.electron_wp_hoe[wp]) & (iso3 < p.electron_wp_iso[wp]) & (
+                np.abs(ele["d0"]) < p.electron_wp_dxy[wp])
+            cut_based = np.where(ok & (cut_based == wp), wp + 1, cut_based)
+        f32 = np.float32
+        fields = {
+            "pt": ele["pt"].astype(f32), "eta": ele["eta"].astype(f32),
+            "phi": ele["phi"].astype(f32), "mass": np.full(len(iso3), ELECTRON_MASS, f32),
+            "charge": ele["q"].astype(np.int32), "dxy": ele["d0"].astype(f32),
+            "dz": ele["dz"].astype(f32), "pfRelIso03_all": iso3.astype(f32),
+            "pfRelIso04_all": iso4.astype(f32), "sieie": ele["sieie"].astype(f32),
+            "hoe": ele["hoe"].astype(f32), "cutBased": cut_based,
+            "tightId": cut_based >= 4, "genPartIdx": ele["gen"].astype(np.int32),
+        }
+        return self._sorted_collection(fields, ele["evt"], ele["pt"], n_events)
+
+    def _muon_collection(self, mu, iso3, iso4, n_events) -> ak.Array:
+        f32 = np.float32
+        fields = {
+            "pt": mu["pt"].astype(f32), "eta": mu["eta"].astype(f32),
+            "phi": mu["phi"].astype(f32), "mass": np.full(len(iso3), MUON_MASS, f32),
+            "charge": mu["q"].astype(np.int32), "dxy": mu["d0"].astype(f32),
+            "dz": mu["dz"].astype(f32), "pfRelIso03_all": iso3.astype(f32),
+            "pfRelIso04_all": iso4.astype(f32), "tightId": mu["tight"].astype(bool),
+            "nStations": mu["stations"].astype(np.int32),
+            "nTrackerLayers": mu["layers"].astype(np.int32),
+            "genPartIdx": mu["gen"].astype(np.int32),
+        }
+        return self._sorted_collection(fields, mu["evt"], mu["pt"], n_events)
+
+    def _jets(self, pf, n_events, rho_neutral: np.ndarray) -> ak.Array:
+        """Anti-kT CHS jets with a pile-up offset correction (neutral rho times the jet area)."""
+        p = self.p
+        chs = ~pf["charged"] | pf["from_pv"]
+        cand = _select(pf, chs)
+        counts = np.bincount(cand["evt"], minlength=n_events)
+        px = cand["pt"] * np.cos(cand["phi"])
+        py = cand["pt"] * np.sin(cand["phi"])
+        pz = cand["pt"] * np.sinh(cand["eta"])
+        energy = np.sqrt(px**2 + py**2 + pz**2 + cand["mass"] ** 2)
+        parts = ak.zip({"px": jagged(px, counts), "py": jagged(py, counts),
+                        "pz": jagged(pz, counts), "E": jagged(energy, counts)},
+                       with_name="Momentum4D")
+        jets = cluster_antikt(parts, p.jet_radius, 0.5 * p.jet_pt_min)
+        jpt, jeta, jphi = pt_eta_phi(jets.px, jets.py, jets.pz)
+        offset = ak.Array(rho_neutral)[:, np.newaxis] * (np.pi * p.jet_radius**2)
+        corr = np.maximum(1.0 - offset / np.maximum(jpt, 1e-3), 0.0)
+        keep = (np.abs(jeta) < p.jet_eta_max) & (jpt * corr > p.jet_pt_min)
+        jets, corr = jets[keep], corr[keep]
+        jpt, jeta, jphi = pt_eta_phi(jets.px, jets.py, jets.pz)
+        raw_factor = 1.0 - corr
+        jpt = jpt * corr
+        order = ak.argsort(jpt, axis=1, ascending=False)
+        jets, jpt, jeta, jphi, raw_factor, corr = (
+            a[order] for a in (jets, jpt, jeta, jphi, raw_factor, corr))
+        jmass = np.sqrt(np.maximum(jets.E**2 - jets.px**2 - jets.py**2 - jets.pz**2, 0.0)) * corr
+        njet = ak.to_numpy(ak.num(jpt))
+        # constituents as flat indices into ``cand``
+        cand_offsets = np.concatenate([[0], np.cumsum(counts)])
+        nconst = ak.num(jets.constituents, axis=2)
+        const_local = ak.to_numpy(ak.flatten(jets.constituents, axis=None)).astype(np.int64)
+        jet_of_const = np.repeat(np.arange(int(njet.sum())), ak.to_numpy(ak.flatten(nconst)))
+        evt_of_jet = np.repeat(np.arange(n_events), njet)
+        const = cand_offsets[evt_of_jet[jet_of_const]] + const_local
+        n_jets = int(njet.sum())
+        jet_e = ak.to_numpy(ak.flatten(jets.E))
+
+        def frac(kinds) -> np.ndarray:
+            sel = np.isin(cand["kind"][const], kinds)
+            return np.bincount(jet_of_const[sel], energy[const][sel], minlength=n_jets) / jet_e
+
+        # b tag: signed transverse impact-parameter significance of the jet's tracks
+        fjphi = ak.to_numpy(ak.flatten(jphi))
+        fjeta = ak.to_numpy(ak.flatten(jeta))
+        trk = cand["charged"][const] & (cand["pt"][const] > p.btag_track_pt_min) & (
+            np.abs(cand["d0"][const]) < p.btag_track_dxy_max_cm)
+        ci, ji = const[trk], jet_of_const[trk]
+        dr = np.hypot(cand["eta"][ci] - fjeta[ji], delta_phi(cand["phi"][ci], fjphi[ji]))
+        ci, ji = ci[dr < p.btag_track_dr_max], ji[dr < p.btag_track_dr_max]
+        # point of closest approach = d0 * n, n = (-sin(phi_trk), cos(phi_trk))
+        sign = np.sign(-np.sin(cand["phi"][ci]) * np.cos(fjphi[ji]) +
+                       np.cos(cand["phi"][ci]) * np.sin(fjphi[ji]))
+        sig = sign * cand["d0"][ci] / cand["sd0"][ci]
+        order = np.lexsort((-sig, ji))
+        ji_s, sig_s = ji[order], sig[order]
+        first = np.searchsorted(ji_s, np.arange(n_jets))
+        ntrk = np.bincount(ji_s, minlength=n_jets)
+        s2 = np.where(ntrk >= 2, sig_s[np.minimum(first + 1, len(sig_s) - 1)] if len(sig_s)
+                      else 0.0, -5.0)
+        s3 = np.where(ntrk >= 3, sig_s[np.minimum(first + 2, len(sig_s) - 1)] if len(sig_s)
+                      else 0.0, -5.0)
+        w2, w3 = p.btag_weights
+        btag = 1.0 / (1.0 + np.exp(-(w2 * s2 + w3 * s3 - p.btag_offset) / p.btag_width))
+
+        f32 = np.float32
+
+        def jag(values: np.ndarray, dtype) -> ak.Array:
+            return jagged(values.astype(dtype), njet)
+
+        return ak.zip({
+            "pt": ak.values_astype(jpt, f32), "eta": ak.values_astype(jeta, f32),
+            "phi": ak.values_astype(jphi, f32), "mass": ak.values_astype(jmass, f32),
+            "nConstituents": ak.values_astype(nconst, np.int32),
+            "chHEF": jag(frac([CH_HAD]), f32), "neHEF": jag(frac([NEU_HAD, HF_HAD]), f32),
+            "chEmEF": jag(frac([ELECTRON]), f32), "neEmEF": jag(frac([PHOTON]), f32),
+            "muEF": jag(frac([MUON]), f32), "btagDeepFlavB": jag(btag, f32),
+            "rawFactor": ak.values_astype(raw_factor, f32),
+        })
+
+
+def match_jets(jets: ak.Array, genjets: ak.Array, max_dr: float) -> ak.Array:
+    """``Jet_genJetIdx``: index of the closest gen jet within ``max_dr`` (-1 when none)."""
+    idx, _ = nearest(jets.eta, jets.phi, genjets.eta, genjets.phi, max_dr)
+    return jagged(idx.astype(np.int32), ak.to_numpy(ak.num(jets)))

@@ -1,0 +1,71 @@
+"""Pythia 8 settings of the reference processes, in one readable place.
+
+Every process is :data:`COMMON` followed by its own lines; the pile-up overlay uses :data:`MINBIAS`.
+Each list is passed line by line to ``pythia.readString``.
+
+References:
+    C. Bierlich et al., "A comprehensive guide to the physics and usage of PYTHIA 8.3",
+    SciPost Phys. Codebases 8 (2022), arXiv:2203.11601.
+"""
+
+from __future__ import annotations
+
+#: Centre-of-mass energy of LHC Run 3, in GeV.
+SQRT_S = 13600.0
+
+#: Settings shared by every process (Monash 2013 tune, the Pythia default).
+COMMON: list[str] = [
+    f"Beams:eCM = {SQRT_S}",
+    "Tune:pp = 14",
+    # Particles with c*tau > 10 mm are left stable, as in the CMS generator configuration;
+    # b and c hadrons, tau leptons decay and their displaced vertices are recorded.
+    "ParticleDecays:limitTau0 = on",
+    "ParticleDecays:tau0Max = 10",
+    "Next:numberCount = 0",
+    "Next:numberShowEvent = 0",
+    "Init:showChangedSettings = off",
+    "Init:showProcesses = off",
+    "Init:showChangedParticleData = off",
+    "Print:quiet = on",
+]
+
+#: Hard processes. ``qcd`` reads its pT-hat threshold from ``PhaseSpace:pTHatMin`` (set by
+#: :func:`process_settings`).
+PROCESSES: dict[str, list[str]] = {
+    # Top-quark pair production, all decay channels (training sample).
+    "ttbar": ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"],
+    # Drell-Yan Z/gamma* -> ee, mumu, tautau with m(ll) > 50 GeV; extra jets come from the parton
+    # shower (ISR).
+    "dy": [
+        "WeakSingleBoson:ffbar2gmZ = on",
+        "23:onMode = off",
+        "23:onIfAny = 11 13 15",
+        "PhaseSpace:mHatMin = 50.",
+    ],
+    # Inclusive 2 -> 2 QCD (dijets) above a pT-hat threshold.
+    "qcd": ["HardQCD:all = on"],
+}
+
+#: Default pT-hat threshold of the ``qcd`` process, in GeV.
+QCD_PTHAT_MIN = 30.0
+
+#: Inelastic non-diffractive collisions used as pile-up.
+MINBIAS: list[str] = ["SoftQCD:nonDiffractive = on"]
+
+
+def process_settings(process: str, *, pthat_min: float | None = None) -> list[str]:
+    """Return the full list of Pythia settings of ``process`` (without the random seed).
+
+    Arguments:
+        process: one of :data:`PROCESSES` or ``"minbias"``.
+        pthat_min: pT-hat threshold in GeV for ``qcd`` (default :data:`QCD_PTHAT_MIN`).
+    """
+    if process == "minbias":
+        return [*COMMON, *MINBIAS]
+    if process not in PROCESSES:
+        msg = f"unknown process {process!r}; choose one of {', '.join(sorted(PROCESSES))}"
+        raise ValueError(msg)
+    lines = [*COMMON, *PROCESSES[process]]
+    if process == "qcd":
+        lines.append(f"PhaseSpace:pTHatMin = {QCD_PTHAT_MIN if pthat_min is None else pthat_min}")
+    return lines

@@ -1,0 +1,174 @@
+"""The ``flashsim`` command line, run as a user runs it, and its error policy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import flashsim
+from flashsim.cli import flashsim as flashsim_group
+from flashsim.exceptions import ConfigurationError
+from flashsim.refsim.processes import PROCESSES
+
+
+def run_flashsim(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flashsim", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def generate_args(output: Path | str, *extra: str) -> list[str]:
+    return ["refsim", "generate", "--process", "ttbar", "-n", "10", "-o", str(output), *extra]
+
+
+class TestAsSubprocess:
+    def test_version(self, subprocess_env: dict[str, str]) -> None:
+        result = run_flashsim(subprocess_env, "--version")
+        assert result.returncode == 0
+        assert result.stdout.strip() == f"flashsim, version {flashsim.__version__}"
+
+    def test_unknown_process_lists_the_choices(self, subprocess_env: dict[str, str]) -> None:
+        result = run_flashsim(
+            subprocess_env, "refsim", "generate", "--process", "nope", "-n", "1", "-o", "x.root"
+        )
+        assert result.returncode == 2
+        lines = [line for line in result.stderr.splitlines() if "nope" in line]
+        assert len(lines) == 1
+        assert all(repr(name) in lines[0] for name in PROCESSES)
+
+    def test_zero_events_is_a_usage_error(self, subprocess_env: dict[str, str]) -> None:
+        result = run_flashsim(
+            subprocess_env, "refsim", "generate", "--process", "ttbar", "-n", "0", "-o", "x.root"
+        )
+        assert result.returncode == 2
+        assert "-n" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_missing_output_directory(self, subprocess_env: dict[str, str]) -> None:
+        result = run_flashsim(subprocess_env, *generate_args("/nonexistent_dir/x.root"))
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            "flashsim: error: cannot write /nonexistent_dir/x.root: "
+            "directory /nonexistent_dir does not exist; create it first"
+        ]
+        assert result.stdout == ""
+
+    def test_existing_output_needs_overwrite(
+        self, subprocess_env: dict[str, str], tmp_path: Path
+    ) -> None:
+        output = tmp_path / "x.root"
+        output.write_bytes(b"keep me")
+        result = run_flashsim(subprocess_env, *generate_args(output))
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            f"flashsim: error: output {output} exists; pass --overwrite to replace it"
+        ]
+        assert output.read_bytes() == b"keep me"
+
+
+@pytest.fixture
+def fake_generate(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Any]], list[dict]]:
+    """Replace ``flashsim.refsim.generate`` by a module whose ``generate_sample`` is given."""
+
+    def install(function: Callable[..., Any]) -> list[dict]:
+        calls: list[dict] = []
+
+        def generate_sample(**kwargs: Any) -> Any:
+            calls.append(kwargs)
+            return function(**kwargs)
+
+        module = types.ModuleType("flashsim.refsim.generate")
+        module.generate_sample = generate_sample  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "flashsim.refsim.generate", module)
+        return calls
+
+    return install
+
+
+class TestErrorPolicy:
+    """In-process, with the generator replaced, to reach the paths after the checks."""
+
+    def test_passes_options_and_prints_a_summary(
+        self, fake_generate: Callable, tmp_path: Path
+    ) -> None:
+        output = tmp_path / "x.root"
+        calls = fake_generate(
+            lambda **kw: {"n_events": kw["n_events"], "seconds": 1.25, "path": str(kw["output"])}
+        )
+        result = CliRunner().invoke(flashsim_group, generate_args(output, "-j", "2", "--seed", "5"))
+        assert result.exit_code == 0, result.output
+        assert calls == [
+            {
+                "process": "ttbar",
+                "n_events": 10,
+                "seed": 5,
+                "jobs": 2,
+                "output": output,
+                "pileup": None,
+                "detector": "cms_like",
+                "overwrite": False,
+                "progress": True,
+            }
+        ]
+        assert result.stdout == f"wrote 10 ttbar events to {output} in 1.2 s\n"
+
+    def test_quiet_prints_nothing(self, fake_generate: Callable, tmp_path: Path) -> None:
+        calls = fake_generate(lambda **kw: {"n_events": 10, "seconds": 1.0, "path": "x"})
+        result = CliRunner().invoke(flashsim_group, generate_args(tmp_path / "x.root", "--quiet"))
+        assert result.exit_code == 0
+        assert result.output == ""
+        assert calls[0]["progress"] is False
+
+    def test_flashsim_error_is_one_line(self, fake_generate: Callable, tmp_path: Path) -> None:
+        def fail(**kwargs: Any) -> None:
+            raise ConfigurationError("pile-up 1e6 is too large")
+
+        fake_generate(fail)
+        result = CliRunner().invoke(flashsim_group, generate_args(tmp_path / "x.root"))
+        assert result.exit_code == 2
+        assert result.stderr == "flashsim: error: pile-up 1e6 is too large\n"
+
+    def test_other_exception_is_an_internal_error(
+        self, fake_generate: Callable, tmp_path: Path
+    ) -> None:
+        def fail(**kwargs: Any) -> None:
+            raise ZeroDivisionError("division by zero")
+
+        fake_generate(fail)
+        result = CliRunner().invoke(flashsim_group, generate_args(tmp_path / "x.root"))
+        assert result.exit_code == 1
+        assert result.stderr == (
+            "flashsim: internal error: ZeroDivisionError: division by zero "
+            "(rerun with --debug for the traceback)\n"
+        )
+
+    def test_debug_raises(self, fake_generate: Callable, tmp_path: Path) -> None:
+        def fail(**kwargs: Any) -> None:
+            raise ConfigurationError("bad")
+
+        fake_generate(fail)
+        result = CliRunner().invoke(
+            flashsim_group, ["--debug", *generate_args(tmp_path / "x.root")]
+        )
+        assert isinstance(result.exception, ConfigurationError)
+
+    def test_keyboard_interrupt_exits_130(self, fake_generate: Callable, tmp_path: Path) -> None:
+        def interrupt(**kwargs: Any) -> None:
+            raise KeyboardInterrupt
+
+        fake_generate(interrupt)
+        result = CliRunner().invoke(flashsim_group, generate_args(tmp_path / "x.root"))
+        assert result.exit_code == 130
+        assert result.stderr == "flashsim: interrupted\n"
