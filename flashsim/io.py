@@ -469,3 +469,23 @@ def require_branches(tree: Any, names: Collection[str]) -> None:
     plural = "es" if len(missing) > 1 else ""
     msg = f"input {source} lacks branch{plural} {', '.join(described)}"
     raise InputError(msg)
+
+
+def zip_collections(arrays: ak.Array) -> ak.Array:
+    """Group flat NanoAOD branches into collections: ``Jet_pt`` -> ``events.Jet.pt``.
+
+    Every ``X_*`` branch whose collection has a counter ``nX`` becomes a field of the jagged
+    record ``X``; the counters are dropped and other branches (``run``, ``MET_pt``) stay flat.
+    """
+    fields = set(arrays.fields)
+    collections: dict[str, dict[str, ak.Array]] = {}
+    flat: dict[str, ak.Array] = {}
+    for name in arrays.fields:
+        prefix, _, inner = name.partition("_")
+        if inner and f"n{prefix}" in fields:
+            collections.setdefault(prefix, {})[inner] = arrays[name]
+        elif not (name.startswith("n") and any(f.startswith(name[1:] + "_") for f in fields)):
+            flat[name] = arrays[name]
+    for prefix, members in collections.items():
+        flat[prefix] = ak.zip(members)
+    return ak.zip(flat, depth_limit=1)

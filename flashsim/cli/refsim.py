@@ -45,6 +45,12 @@ def refsim() -> None:
     help="Mean number of pile-up interactions [default: the detector's].",
 )
 @click.option(
+    "--pthat-min",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="pT-hat threshold in GeV of the qcd process [default: 30].",
+)
+@click.option(
     "--detector",
     type=click.Choice(["cms_like"]),
     default="cms_like",
@@ -66,6 +72,7 @@ def generate(
     seed: int,
     jobs: int,
     pileup: float | None,
+    pthat_min: float | None,
     detector: str,
     output: Path,
     overwrite: bool,
@@ -85,6 +92,7 @@ def generate(
         jobs=jobs,
         output=output,
         pileup=pileup,
+        pthat_min=pthat_min,
         detector=detector,
         overwrite=overwrite,
         progress=not quiet,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class CMSLikeParameters:
-    """Parameters of :class:`flashsim.refsim.detector_cms.CMSLikeDetector` (see module docstring)."""
+    """Parameters of :class:`~flashsim.refsim.detector_cms.CMSLikeDetector` (see the module)."""
 
     # --- magnetic field and geometry ---
     b_field_t: float = 3.8
@@ -156,9 +156,9 @@ class CMSLikeParameters:
     btag_track_pt_min: float = 1.0
     btag_track_dxy_max_cm: float = 0.2
     btag_track_dr_max: float = 0.3
-    #: b-tag score = sigmoid((w2 * S2 + w3 * S3 - offset) / width), S_i the i-th largest signed
-    #: transverse impact-parameter significance of the jet's tracks.
-    btag_weights: tuple[float, float] = (0.6, 0.4)
+    #: b-tag score = sigmoid((sum_i w_i S_i - offset) / width), S_i the i-th largest signed
+    #: transverse impact-parameter significance of the jet's tracks (0 when missing).
+    btag_weights: tuple[float, ...] = (0.3, 0.4, 0.3)
     btag_offset: float = 2.5
     btag_width: float = 0.8
     #: Grid of the pile-up density rho (fixedGridRhoFastjetAll): |eta| < 5, cells of about 0.55.

@@ -93,8 +93,9 @@ class CMSLikeDetector:
 
     def _calo_radius(self, eta: np.ndarray) -> np.ndarray:
         """Transverse radius (m) at which a particle reaches the calorimeter front face."""
-        return np.minimum(self.p.ecal_radius_m, self.p.calo_endcap_z_m / np.maximum(
-            np.abs(np.sinh(eta)), 1e-6))
+        return np.minimum(
+            self.p.ecal_radius_m, self.p.calo_endcap_z_m / np.maximum(np.abs(np.sinh(eta)), 1e-6)
+        )
 
     def _bent_phi(self, phi, q, pt, radius):
         shift = BEND * self.p.b_field_t * radius * q / np.maximum(pt, 1e-3)
@@ -110,9 +111,21 @@ class CMSLikeDetector:
         q = np.rint(inp.charge).astype(np.int32)
         visible = ~np.isin(apdg, (12, 14, 16)) & (np.abs(eta) < p.hf_eta_max)
         part = {
-            "evt": inp.evt, "pdg": inp.pdg, "apdg": apdg, "q": q, "pt": pt, "eta": eta,
-            "phi": phi, "p": pmag, "e": inp.e, "vx": inp.vx, "vy": inp.vy, "vz": inp.vz,
-            "pu": inp.is_pileup, "gen": inp.genpart_index, "pv_z": inp.pv_z[inp.evt],
+            "evt": inp.evt,
+            "pdg": inp.pdg,
+            "apdg": apdg,
+            "q": q,
+            "pt": pt,
+            "eta": eta,
+            "phi": phi,
+            "p": pmag,
+            "e": inp.e,
+            "vx": inp.vx,
+            "vy": inp.vy,
+            "vz": inp.vz,
+            "pu": inp.is_pileup,
+            "gen": inp.genpart_index,
+            "pv_z": inp.pv_z[inp.evt],
         }
         part = _select(part, visible)
 
@@ -138,44 +151,63 @@ class CMSLikeDetector:
 
     # ----------------------------------------------------------------------------- tracking
     def _tracking(self, part, rng) -> dict[str, np.ndarray]:
-        """Tracks of charged particles: efficiency, hits, curvature and impact parameters."""
+        """Tracks of charged particles: efficiency, hits, curvature and impact parameters.
+
+        Arrays run over all particles; only entries with ``found`` are meaningful.
+        """
         p = self.p
-        aeta = np.abs(part["eta"])
-        charged = part["q"] != 0
-        acc = charged & (aeta < p.track_eta_max) & (part["pt"] > p.track_pt_min)
+        n_all = len(part["pt"])
+        acc = np.flatnonzero(
+            (part["q"] != 0)
+            & (np.abs(part["eta"]) < p.track_eta_max)
+            & (part["pt"] > p.track_pt_min)
+        )
+        pt, eta, phi, q = part["pt"][acc], part["eta"][acc], part["phi"][acc], part["q"][acc]
+        apdg = part["apdg"][acc]
+        aeta = np.abs(eta)
         frac = np.clip((aeta - 0.9) / (p.track_eta_max - 0.9), 0, 1)
         eff = (p.track_eff_barrel + (p.track_eff_endcap - p.track_eff_barrel) * frac) * (
-            -np.expm1(-(part["pt"] - 0.3) / p.track_eff_turn_on_gev))
-        eff = np.where(part["apdg"] == 11, eff * p.track_eff_electron_factor, eff)
-        eff = np.where(part["apdg"] == 13, p.track_eff_muon, eff)
-        n = len(aeta)
+            -np.expm1(-(pt - 0.3) / p.track_eff_turn_on_gev)
+        )
+        eff = np.where(apdg == 11, eff * p.track_eff_electron_factor, eff)
+        eff = np.where(apdg == 13, p.track_eff_muon, eff)
+        n = len(acc)
         hits = rng.binomial(p.tracker_layers, p.tracker_hit_efficiency, n)
-        found = acc & (rng.random(n) < eff) & (hits >= 5)
+        found = (rng.random(n) < eff) & (hits >= 5)
         scale = np.sqrt(p.tracker_layers / np.maximum(hits, 1))
         scale = np.where(rng.random(n) < p.track_tail_fraction, scale * p.track_tail_scale, scale)
         e2 = (aeta / 2.5) ** 2
         res_a = p.track_res_a_barrel + p.track_res_a_slope * e2
         res_b = p.track_res_b_barrel + p.track_res_b_slope * e2
-        rel = np.sqrt(res_a**2 + (res_b * part["pt"]) ** 2) * scale
-        curv = part["q"] / np.maximum(part["pt"], 1e-3)
-        curv_reco = curv * (1.0 + rel * rng.standard_normal(n))
-        pt_reco = 1.0 / np.maximum(np.abs(curv_reco), 1e-6)
-        q_reco = np.where(curv_reco >= 0, 1, -1)
-        sin_theta = 1.0 / np.cosh(part["eta"])
-        ptc = np.maximum(part["pt"], 0.1)
-        sd0 = np.hypot(p.d0_res_a_cm, p.d0_res_b_cm / (ptc * np.sqrt(sin_theta))) * scale
-        sdz = np.hypot(p.dz_res_a_cm, p.dz_res_b_cm / (ptc * sin_theta**1.5)) * scale
-        ux, uy = np.cos(part["phi"]), np.sin(part["phi"])
-        d0_true = (part["vy"] * ux - part["vx"] * uy) / 10.0  # mm -> cm
-        z0_true = (part["vz"] - (part["vx"] * ux + part["vy"] * uy) * np.sinh(part["eta"])) / 10.0
-        d0 = d0_true + sd0 * rng.standard_normal(n)
-        dz = z0_true - part["pv_z"] / 10.0 + sdz * rng.standard_normal(n)
-        ang = np.hypot(0.0003, 0.002 / ptc) * scale
+        rel = np.sqrt(res_a**2 + (res_b * pt) ** 2) * scale
+        curv_reco = q / pt * (1.0 + rel * rng.standard_normal(n))
+        sin_theta = 1.0 / np.cosh(eta)
+        sd0 = np.hypot(p.d0_res_a_cm, p.d0_res_b_cm / (pt * np.sqrt(sin_theta))) * scale
+        sdz = np.hypot(p.dz_res_a_cm, p.dz_res_b_cm / (pt * sin_theta**1.5)) * scale
+        ux, uy = np.cos(phi), np.sin(phi)
+        vx, vy, vz = part["vx"][acc], part["vy"][acc], part["vz"][acc]
+        d0 = (vy * ux - vx * uy) / 10.0 + sd0 * rng.standard_normal(n)  # mm -> cm
+        dz = ((vz - (vx * ux + vy * uy) * np.sinh(eta)) - part["pv_z"][acc]) / 10.0 + (
+            sdz * rng.standard_normal(n)
+        )
+        ang = np.hypot(0.0003, 0.002 / pt) * scale
+
+        def full(values: np.ndarray, fill: float = 0.0, dtype=np.float64) -> np.ndarray:
+            out = np.full(n_all, fill, dtype=dtype)
+            out[acc] = values
+            return out
+
         return {
-            "found": found, "pt": pt_reco, "q": q_reco, "hits": hits, "d0": d0, "sd0": sd0,
-            "dz": dz, "eta": part["eta"] + ang * rng.standard_normal(n),
-            "phi": delta_phi(part["phi"] + ang * rng.standard_normal(n), 0.0),
-            "from_pv": np.abs(dz) < p.chs_dz_cut_cm,
+            "found": full(found, False, bool),
+            "pt": full(1.0 / np.maximum(np.abs(curv_reco), 1e-6)),
+            "q": full(np.where(curv_reco >= 0, 1, -1), 0, np.int32),
+            "hits": full(hits, 0, np.int64),
+            "d0": full(d0),
+            "sd0": full(sd0, 1.0),
+            "dz": full(dz),
+            "eta": full(eta + ang * rng.standard_normal(n)),
+            "phi": full(delta_phi(phi + ang * rng.standard_normal(n), 0.0)),
+            "from_pv": full(np.abs(dz) < p.chs_dz_cut_cm, False, bool),
         }
 
     # ----------------------------------------------------------------------------- electrons
@@ -185,14 +217,17 @@ class CMSLikeDetector:
         sel = np.flatnonzero((part["apdg"] == 11) & (np.abs(part["eta"]) < p.ecal_eta_max))
         eta, phi, pt, q = part["eta"][sel], part["phi"][sel], part["pt"][sel], part["q"][sel]
         x0 = p.material_x0_base + p.material_x0_peak * np.exp(
-            -(((np.abs(eta) - 1.5) / p.material_x0_width) ** 2))
+            -(((np.abs(eta) - 1.5) / p.material_x0_width) ** 2)
+        )
         x0 = np.where(np.abs(eta) < p.track_eta_max, x0, 0.2)
         # Bethe-Heitler: -ln(z) ~ Gamma(t / ln 2), z the fraction kept by the electron.
         z = np.exp(-rng.gamma(x0 / np.log(2), 1.0))
         r = rng.random(len(sel)) * p.tracker_radius_m / p.ecal_radius_m
         k = BEND * p.b_field_t * p.ecal_radius_m * q / np.maximum(pt, 1e-3)
-        phi_e = delta_phi(phi - np.clip(k * (r * (2 - r) + (1 - r) ** 2 / np.maximum(z, 1e-3)),
-                                        -np.pi, np.pi), 0.0)
+        phi_e = delta_phi(
+            phi - np.clip(k * (r * (2 - r) + (1 - r) ** 2 / np.maximum(z, 1e-3)), -np.pi, np.pi),
+            0.0,
+        )
         phi_g = delta_phi(phi - k * r * (2 - r), 0.0)
         energy = part["e"][sel]
         ecal = {
@@ -222,26 +257,49 @@ class CMSLikeDetector:
         radius = self._calo_radius(part["eta"])
         # Loopers: charged particles too soft to reach the calorimeter surface.
         reach = ~charged | (part["pt"] > BEND * p.b_field_t * radius * 1.0)
-        phi_c = np.where(charged, self._bent_phi(part["phi"], part["q"], part["pt"], radius),
-                         part["phi"])
+        phi_c = np.where(
+            charged, self._bent_phi(part["phi"], part["q"], part["pt"], radius), part["phi"]
+        )
         linked = charged & trk["found"]  # track-linked deposits (PF expectation)
         dep = []  # (evt, layer, eta, phi, energy, expected, variance, owner)
         # photons: ECAL or HF
         em = (apdg == 22) & reach
         e = part["e"][em]
         in_ecal = aeta[em] < p.ecal_eta_max
-        res = np.where(in_ecal, self._em_resolution(e, aeta[em]),
-                       np.hypot(p.hf_stochastic / np.sqrt(np.maximum(e, 1e-3)), p.hf_constant))
+        res = np.where(
+            in_ecal,
+            self._em_resolution(e, aeta[em]),
+            np.hypot(p.hf_stochastic / np.sqrt(np.maximum(e, 1e-3)), p.hf_constant),
+        )
         e_dep = np.maximum(e * (1 + res * rng.standard_normal(len(e))), 0.0)
-        dep.append((part["evt"][em], np.where(in_ecal, 0, 2), part["eta"][em], phi_c[em], e_dep,
-                    np.zeros_like(e), np.zeros_like(e), np.flatnonzero(em)))
+        dep.append(
+            (
+                part["evt"][em],
+                np.where(in_ecal, 0, 2),
+                part["eta"][em],
+                phi_c[em],
+                e_dep,
+                np.zeros_like(e),
+                np.zeros_like(e),
+                np.flatnonzero(em),
+            )
+        )
         # electrons (and their bremsstrahlung) in the ECAL
         e = ecal_extra["energy"]
         ae = np.abs(ecal_extra["eta"])
         e_dep = np.maximum(e * (1 + self._em_resolution(e, ae) * rng.standard_normal(len(e))), 0)
-        dep.append((ecal_extra["evt"], np.zeros(len(e), dtype=np.int64), ecal_extra["eta"],
-                    ecal_extra["phi"], e_dep, np.zeros_like(e), np.zeros_like(e),
-                    ecal_extra["owner"]))
+        dep.append(
+            (
+                ecal_extra["evt"],
+                np.zeros(len(e), dtype=np.int64),
+                ecal_extra["eta"],
+                ecal_extra["phi"],
+                e_dep,
+                np.zeros_like(e),
+                np.zeros_like(e),
+                ecal_extra["owner"],
+            )
+        )
         # hadrons (pi/K that decayed in flight leave no shower)
         had = (apdg != 11) & (apdg != 13) & (apdg != 22) & reach & ~part["dif"]
         idx = np.flatnonzero(had)
@@ -249,10 +307,11 @@ class CMSLikeDetector:
         energy = np.where(is_baryon, np.maximum(part["e"][idx] - 0.938, 0.0), part["e"][idx])
         hf = aeta[idx] >= p.ecal_eta_max
         resp = np.where(hf, p.hf_hadron_response, self.hadron_response(energy))
-        sig = np.where(hf, np.hypot(p.hf_stochastic / np.sqrt(np.maximum(energy, 1e-3)),
-                                    p.hf_constant),
-                       np.hypot(p.hcal_stochastic / np.sqrt(np.maximum(energy, 1e-3)),
-                                p.hcal_constant))
+        sig = np.where(
+            hf,
+            np.hypot(p.hf_stochastic / np.sqrt(np.maximum(energy, 1e-3)), p.hf_constant),
+            np.hypot(p.hcal_stochastic / np.sqrt(np.maximum(energy, 1e-3)), p.hcal_constant),
+        )
         total = np.maximum(energy * resp * (1 + sig * rng.standard_normal(len(idx))), 0.0)
         starts = (rng.random(len(idx)) < p.hadron_ecal_start_prob) & ~hf
         share = np.where(starts, rng.beta(*p.hadron_ecal_share_beta, len(idx)), 0.0)
@@ -261,16 +320,29 @@ class CMSLikeDetector:
         exp_var = (exp_total * sig) ** 2
         evt, eta_h, phi_h = part["evt"][idx], part["eta"][idx], phi_c[idx]
         zeros = np.zeros(len(idx))
-        dep.append((evt, np.zeros(len(idx), dtype=np.int64), eta_h, phi_h, total * share,
-                    zeros, zeros, idx))
+        dep.append(
+            (
+                evt,
+                np.zeros(len(idx), dtype=np.int64),
+                eta_h,
+                phi_h,
+                total * share,
+                zeros,
+                zeros,
+                idx,
+            )
+        )
         # the PF expectation of a track-linked hadron sits on its HCAL/HF row
-        dep.append((evt, np.where(hf, 2, 1), eta_h, phi_h, total * (1 - share), exp_total,
-                    exp_var, idx))
+        dep.append(
+            (evt, np.where(hf, 2, 1), eta_h, phi_h, total * (1 - share), exp_total, exp_var, idx)
+        )
         d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner = (
-            np.concatenate([d[i] for d in dep]) for i in range(8))
+            np.concatenate([d[i] for d in dep]) for i in range(8)
+        )
         keep = (d_e > 0) | (d_exp > 0)
         d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner = (
-            a[keep] for a in (d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner))
+            a[keep] for a in (d_evt, layer, d_eta, d_phi, d_e, d_exp, d_var, owner)
+        )
         size = np.choose(layer, [p.ecal_cell, p.hcal_cell, p.hf_cell])
         nphi = np.rint(2 * np.pi / size).astype(np.int64)
         ieta = np.floor(d_eta / size).astype(np.int64)
@@ -289,21 +361,40 @@ class CMSLikeDetector:
         c_eta = (c_ieta + 0.5) * c_size
         c_phi = (c_iphi + 0.5) * 2 * np.pi / c_nphi - np.pi
         barrel = np.abs(c_eta) < p.barrel_eta
-        noise = np.choose(c_layer, [np.where(barrel, p.ecal_noise_barrel_gev,
-                                             p.ecal_noise_endcap_gev),
-                                    p.hcal_noise_gev, p.hcal_noise_gev])
+        noise = np.choose(
+            c_layer,
+            [
+                np.where(barrel, p.ecal_noise_barrel_gev, p.ecal_noise_endcap_gev),
+                p.hcal_noise_gev,
+                p.hcal_noise_gev,
+            ],
+        )
         c_e = c_e + noise * rng.standard_normal(len(c_e))
-        thr = np.choose(c_layer, [np.where(barrel, p.ecal_threshold_barrel_gev,
-                                           p.ecal_threshold_endcap_gev),
-                                  p.hcal_threshold_gev, p.hf_threshold_gev])
+        thr = np.choose(
+            c_layer,
+            [
+                np.where(barrel, p.ecal_threshold_barrel_gev, p.ecal_threshold_endcap_gev),
+                p.hcal_threshold_gev,
+                p.hf_threshold_gev,
+            ],
+        )
         # PF blocks: HCAL towers, with the ECAL cells in front of them (HF cells on their own)
-        t_nphi = int(round(2 * np.pi / p.hcal_cell))
+        t_nphi = round(2 * np.pi / p.hcal_cell)
         t_ieta = np.floor(c_eta / p.hcal_cell).astype(np.int64)
         t_iphi = np.floor((c_phi + np.pi) / (2 * np.pi) * t_nphi).astype(np.int64) % t_nphi
         tower = ((c_evt * 2 + (c_layer == 2)) * 4096 + (t_ieta + 2048)) * 512 + t_iphi
-        return {"evt": c_evt, "layer": c_layer, "eta": c_eta, "phi": c_phi, "energy": c_e,
-                "expected": c_exp, "variance": c_var, "threshold": thr, "tower": tower,
-                "used": np.zeros(len(c_e), dtype=bool)}
+        return {
+            "evt": c_evt,
+            "layer": c_layer,
+            "eta": c_eta,
+            "phi": c_phi,
+            "energy": c_e,
+            "expected": c_exp,
+            "variance": c_var,
+            "threshold": thr,
+            "tower": tower,
+            "used": np.zeros(len(c_e), dtype=bool),
+        }
 
     def _electrons(self, part, trk, showers, cells, rng) -> dict[str, np.ndarray]:
         """Electron candidates: a track plus an ECAL supercluster in a (deta, dphi) window."""
@@ -325,35 +416,52 @@ class CMSLikeDetector:
             hi = np.searchsorted(c_evt, evt, "right")
             counts = hi - lo
             ce = np.repeat(np.arange(len(idx)), counts)
-            cc = cell_sel[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
-                          ] if len(idx) else np.zeros(0, dtype=np.int64)
+            cc = (
+                cell_sel[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])]
+                if len(idx)
+                else np.zeros(0, dtype=np.int64)
+            )
             if is_ecal:
                 near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
-                    np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi)
+                    np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi
+                )
                 near &= ~cells["used"][cc]
                 cells["used"][cc[near]] = True  # highest-pT electron first
-                e_sc = np.bincount(ce[near], weights=cells["energy"][cc[near]],
-                                   minlength=len(idx))
+                e_sc = np.bincount(ce[near], weights=cells["energy"][cc[near]], minlength=len(idx))
             else:
-                dr = np.hypot(cells["eta"][cc] - trk["eta"][idx][ce],
-                              delta_phi(cells["phi"][cc], phi_calo[ce]))
-                e_h = np.bincount(ce[dr < 0.15], weights=cells["energy"][cc[dr < 0.15]],
-                                  minlength=len(idx))
+                dr = np.hypot(
+                    cells["eta"][cc] - trk["eta"][idx][ce],
+                    delta_phi(cells["phi"][cc], phi_calo[ce]),
+                )
+                e_h = np.bincount(
+                    ce[dr < 0.15], weights=cells["energy"][cc[dr < 0.15]], minlength=len(idx)
+                )
         pt = e_sc / np.cosh(trk["eta"][idx])
         good = pt > p.electron_pt_min
         # energy of the electron itself (its shower plus the brem it kept in the window)
         own = part["e"][idx]
         aeta = np.abs(trk["eta"][idx])
         barrel = aeta < p.barrel_eta
-        mu, sd = np.where(barrel, p.sieie_barrel[0], p.sieie_endcap[0]), np.where(
-            barrel, p.sieie_barrel[1], p.sieie_endcap[1])
+        mu, sd = (
+            np.where(barrel, p.sieie_barrel[0], p.sieie_endcap[0]),
+            np.where(barrel, p.sieie_barrel[1], p.sieie_endcap[1]),
+        )
         contamination = np.clip(1 - own / np.maximum(e_sc, 1e-3), 0, 1)
         sieie = mu + sd * rng.standard_normal(len(idx)) + p.sieie_contamination * contamination
         del zkeep
-        out = {"index": idx, "pt": pt, "eta": trk["eta"][idx], "phi": trk["phi"][idx],
-               "q": trk["q"][idx], "d0": trk["d0"][idx], "dz": trk["dz"][idx],
-               "hoe": e_h / np.maximum(e_sc, 1e-3), "sieie": sieie, "evt": evt,
-               "gen": part["gen"][idx]}
+        out = {
+            "index": idx,
+            "pt": pt,
+            "eta": trk["eta"][idx],
+            "phi": trk["phi"][idx],
+            "q": trk["q"][idx],
+            "d0": trk["d0"][idx],
+            "dz": trk["dz"][idx],
+            "hoe": e_h / np.maximum(e_sc, 1e-3),
+            "sieie": sieie,
+            "evt": evt,
+            "gen": part["gen"][idx],
+        }
         return _select(out, good)
 
     def _muons(self, part, trk, x_mu, rng) -> dict[str, np.ndarray]:
@@ -364,10 +472,17 @@ class CMSLikeDetector:
         true_mu = (part["apdg"] == 13) & found
         dif = part["dif"] & found
         pmag = part["p"]
-        punch_prob = p.punch_through_prob * -np.expm1(-np.maximum(pmag - 3, 0) /
-                                                      p.punch_through_p_scale)
-        punch = found & (part["q"] != 0) & (part["apdg"] != 13) & (part["apdg"] != 11) & (
-            ~part["dif"]) & (rng.random(len(pmag)) < punch_prob)
+        punch_prob = p.punch_through_prob * -np.expm1(
+            -np.maximum(pmag - 3, 0) / p.punch_through_p_scale
+        )
+        punch = (
+            found
+            & (part["q"] != 0)
+            & (part["apdg"] != 13)
+            & (part["apdg"] != 11)
+            & (~part["dif"])
+            & (rng.random(len(pmag)) < punch_prob)
+        )
         cand = true_mu | dif | punch
         idx = np.flatnonzero(cand)
         frac = np.where(dif[idx], x_mu[idx], 1.0)
@@ -377,24 +492,47 @@ class CMSLikeDetector:
         eff = np.full(len(idx), p.muon_system_eff)
         for centre, depth, width in p.muon_cracks:
             eff -= depth * np.exp(-(((aeta[idx] - centre) / width) ** 2))
-        accepted = (aeta[idx] < p.muon_eta_max) & (pm > p.muon_p_min) & (pt > p.muon_pt_min) & (
-            rng.random(len(idx)) < eff)
+        accepted = (
+            (aeta[idx] < p.muon_eta_max)
+            & (pm > p.muon_p_min)
+            & (pt > p.muon_pt_min)
+            & (rng.random(len(idx)) < eff)
+        )
         pst = p.muon_station_prob * -np.expm1(-(pm - p.muon_p_min) / p.muon_station_p_scale)
         stations = 1 + rng.binomial(3, np.clip(pst, 0, 1))
-        chi2 = rng.chisquare(20, len(idx)) / 20 + np.where(
-            kink, rng.exponential(8.0, len(idx)), 0) + np.where(
-            punch[idx], rng.exponential(4.0, len(idx)), 0)
+        chi2 = (
+            rng.chisquare(20, len(idx)) / 20
+            + np.where(kink, rng.exponential(8.0, len(idx)), 0)
+            + np.where(punch[idx], rng.exponential(4.0, len(idx)), 0)
+        )
         hits = trk["hits"][idx]
         layers = np.minimum(hits, 13) - (aeta[idx] > 1.2) * 1
         pixel = rng.binomial(4, 0.97, len(idx))
         d0, dz = trk["d0"][idx], trk["dz"][idx]
-        tight = (stations >= 2) & (layers >= 6) & (pixel >= 1) & (chi2 < p.muon_tight_chi2_max) & (
-            np.abs(d0) < p.muon_tight_dxy_max_cm) & (np.abs(dz) < p.muon_tight_dz_max_cm)
+        tight = (
+            (stations >= 2)
+            & (layers >= 6)
+            & (pixel >= 1)
+            & (chi2 < p.muon_tight_chi2_max)
+            & (np.abs(d0) < p.muon_tight_dxy_max_cm)
+            & (np.abs(dz) < p.muon_tight_dz_max_cm)
+        )
         gen = np.where(true_mu[idx], part["gen"][idx], -1)
-        out = {"index": idx, "pt": pt, "eta": trk["eta"][idx], "phi": trk["phi"][idx],
-               "q": trk["q"][idx], "d0": d0, "dz": dz, "tight": tight, "stations": stations,
-               "layers": layers, "evt": part["evt"][idx], "gen": gen,
-               "punch": punch[idx]}
+        out = {
+            "index": idx,
+            "pt": pt,
+            "eta": trk["eta"][idx],
+            "phi": trk["phi"][idx],
+            "q": trk["q"][idx],
+            "d0": d0,
+            "dz": dz,
+            "tight": tight,
+            "stations": stations,
+            "layers": layers,
+            "evt": part["evt"][idx],
+            "gen": gen,
+            "punch": punch[idx],
+        }
         return _select(out, accepted)
 
     # ----------------------------------------------------------------------------- particle flow
@@ -406,20 +544,37 @@ class CMSLikeDetector:
         used_track[mu["index"][~mu["punch"]]] = True
         ch = np.flatnonzero(trk["found"] & ~used_track)
         tables = [
-            {"evt": part["evt"][ch], "pt": trk["pt"][ch], "eta": trk["eta"][ch],
-             "phi": trk["phi"][ch], "mass": np.full(len(ch), PION_MASS),
-             "kind": np.full(len(ch), CH_HAD), "from_pv": trk["from_pv"][ch],
-             "d0": trk["d0"][ch], "sd0": trk["sd0"][ch], "charged": np.ones(len(ch), bool),
-             "lepton": np.full(len(ch), -1)},
+            {
+                "evt": part["evt"][ch],
+                "pt": trk["pt"][ch],
+                "eta": trk["eta"][ch],
+                "phi": trk["phi"][ch],
+                "mass": np.full(len(ch), PION_MASS),
+                "kind": np.full(len(ch), CH_HAD),
+                "from_pv": trk["from_pv"][ch],
+                "d0": trk["d0"][ch],
+                "sd0": trk["sd0"][ch],
+                "charged": np.ones(len(ch), bool),
+                "lepton": np.full(len(ch), -1),
+            },
         ]
         for lep, kind, mass in ((ele, ELECTRON, ELECTRON_MASS), (mu, MUON, MUON_MASS)):
             n = len(lep["pt"])
-            tables.append({"evt": lep["evt"], "pt": lep["pt"], "eta": lep["eta"],
-                           "phi": lep["phi"], "mass": np.full(n, mass),
-                           "kind": np.full(n, kind),
-                           "from_pv": np.abs(lep["dz"]) < p.chs_dz_cut_cm, "d0": lep["d0"],
-                           "sd0": trk["sd0"][lep["index"]], "charged": np.ones(n, bool),
-                           "lepton": np.arange(n)})
+            tables.append(
+                {
+                    "evt": lep["evt"],
+                    "pt": lep["pt"],
+                    "eta": lep["eta"],
+                    "phi": lep["phi"],
+                    "mass": np.full(n, mass),
+                    "kind": np.full(n, kind),
+                    "from_pv": np.abs(lep["dz"]) < p.chs_dz_cut_cm,
+                    "d0": lep["d0"],
+                    "sd0": trk["sd0"][lep["index"]],
+                    "charged": np.ones(n, bool),
+                    "lepton": np.arange(n),
+                }
+            )
         tables.extend(self._neutrals(cells))
         pf = _concat(*tables)
         order = np.argsort(pf["evt"], kind="stable")
@@ -455,12 +610,18 @@ class CMSLikeDetector:
         significant = linked_tower & (excess > p.pf_excess_sigma * np.sqrt(t_var))
         gamma_e = np.where(significant, np.minimum(excess, t_ecal), 0.0)
         nh_e = np.where(significant, excess - gamma_e, 0.0)
-        ecal_thr = np.where(np.abs(self._tower_eta(utower)) < p.barrel_eta,
-                            p.ecal_threshold_barrel_gev, p.ecal_threshold_endcap_gev)
+        ecal_thr = np.where(
+            np.abs(self._tower_eta(utower)) < p.barrel_eta,
+            p.ecal_threshold_barrel_gev,
+            p.ecal_threshold_endcap_gev,
+        )
         g_ok = gamma_e > ecal_thr
         h_ok = nh_e > p.hcal_threshold_gev
-        t_evt, t_eta, t_phi = self._tower_evt(utower), self._tower_eta(utower), self._tower_phi(
-            utower)
+        t_evt, t_eta, t_phi = (
+            self._tower_evt(utower),
+            self._tower_eta(utower),
+            self._tower_phi(utower),
+        )
         nh_cal = nh_e[h_ok] / self.hadron_response(nh_e[h_ok])
         evt = np.concatenate([cells["evt"][cell_ok], t_evt[g_ok], t_evt[h_ok]])
         eta = np.concatenate([cells["eta"][cell_ok], t_eta[g_ok], t_eta[h_ok]])
@@ -468,10 +629,21 @@ class CMSLikeDetector:
         en = np.concatenate([c_e, gamma_e[g_ok], nh_cal])
         kind = np.concatenate([c_kind, np.full(g_ok.sum(), PHOTON), np.full(h_ok.sum(), NEU_HAD)])
         n = len(en)
-        return [{"evt": evt, "pt": en / np.cosh(eta), "eta": eta, "phi": phi,
-                 "mass": np.zeros(n), "kind": kind, "from_pv": np.ones(n, bool),
-                 "d0": np.zeros(n), "sd0": np.ones(n), "charged": np.zeros(n, bool),
-                 "lepton": np.full(n, -1)}]
+        return [
+            {
+                "evt": evt,
+                "pt": en / np.cosh(eta),
+                "eta": eta,
+                "phi": phi,
+                "mass": np.zeros(n),
+                "kind": kind,
+                "from_pv": np.ones(n, bool),
+                "d0": np.zeros(n),
+                "sd0": np.ones(n),
+                "charged": np.zeros(n, bool),
+                "lepton": np.full(n, -1),
+            }
+        ]
 
     def _tower_evt(self, tower: np.ndarray) -> np.ndarray:
         return tower // (512 * 4096 * 2)
@@ -480,7 +652,7 @@ class CMSLikeDetector:
         return ((tower // 512) % 4096 - 2048 + 0.5) * self.p.hcal_cell
 
     def _tower_phi(self, tower: np.ndarray) -> np.ndarray:
-        nphi = int(round(2 * np.pi / self.p.hcal_cell))
+        nphi = round(2 * np.pi / self.p.hcal_cell)
         return ((tower % 512) + 0.5) * 2 * np.pi / nphi - np.pi
 
     # ----------------------------------------------------------------------------- objects
@@ -490,16 +662,21 @@ class CMSLikeDetector:
         hi = np.searchsorted(pf["evt"], lep["evt"], "right")
         counts = hi - lo
         li = np.repeat(np.arange(len(lep["pt"])), counts)
-        ci = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(
-            lo) else np.zeros(0, dtype=np.int64)
+        ci = (
+            np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+            if len(lo)
+            else np.zeros(0, dtype=np.int64)
+        )
         dr = np.hypot(pf["eta"][ci] - lep["eta"][li], delta_phi(pf["phi"][ci], lep["phi"][li]))
         inside = (dr < cone) & (dr > 1e-3)
         ch = inside & pf["charged"][ci]
         n = len(lep["pt"])
-        ch_pv = np.bincount(li[ch & pf["from_pv"][ci]], pf["pt"][ci][ch & pf["from_pv"][ci]],
-                            minlength=n)
-        ch_pu = np.bincount(li[ch & ~pf["from_pv"][ci]], pf["pt"][ci][ch & ~pf["from_pv"][ci]],
-                            minlength=n)
+        ch_pv = np.bincount(
+            li[ch & pf["from_pv"][ci]], pf["pt"][ci][ch & pf["from_pv"][ci]], minlength=n
+        )
+        ch_pu = np.bincount(
+            li[ch & ~pf["from_pv"][ci]], pf["pt"][ci][ch & ~pf["from_pv"][ci]], minlength=n
+        )
         ne = inside & ~pf["charged"][ci]
         neutral = np.bincount(li[ne], pf["pt"][ci][ne], minlength=n)
         return (ch_pv + np.maximum(0.0, neutral - 0.5 * ch_pu)) / np.maximum(lep["pt"], 1e-3)
@@ -532,19 +709,26 @@ class CMSLikeDetector:
     def _rho(self, pf, n_events: int, mask: np.ndarray) -> np.ndarray:
         """Median pT density (GeV per unit area) of the selected candidates on an eta-phi grid."""
         p = self.p
-        n_eta = int(round(2 * p.rho_eta_max / p.rho_cell))
-        n_phi = int(round(2 * np.pi / p.rho_cell))
+        n_eta = round(2 * p.rho_eta_max / p.rho_cell)
+        n_phi = round(2 * np.pi / p.rho_cell)
         sel = mask & (np.abs(pf["eta"]) < p.rho_eta_max)
-        ie = np.clip(((pf["eta"][sel] + p.rho_eta_max) / (2 * p.rho_eta_max) * n_eta).astype(int),
-                     0, n_eta - 1)
+        ie = np.clip(
+            ((pf["eta"][sel] + p.rho_eta_max) / (2 * p.rho_eta_max) * n_eta).astype(int),
+            0,
+            n_eta - 1,
+        )
         ip = np.clip(((pf["phi"][sel] + np.pi) / (2 * np.pi) * n_phi).astype(int), 0, n_phi - 1)
-        grid = np.bincount((pf["evt"][sel] * n_eta + ie) * n_phi + ip, pf["pt"][sel],
-                           minlength=n_events * n_eta * n_phi).reshape(n_events, -1)
+        grid = np.bincount(
+            (pf["evt"][sel] * n_eta + ie) * n_phi + ip,
+            pf["pt"][sel],
+            minlength=n_events * n_eta * n_phi,
+        ).reshape(n_events, -1)
         area = (2 * p.rho_eta_max / n_eta) * (2 * np.pi / n_phi)
         return np.median(grid, axis=1) / area
 
-    def _sorted_collection(self, fields: dict[str, np.ndarray], evt: np.ndarray, pt: np.ndarray,
-                           n_events: int) -> ak.Array:
+    def _sorted_collection(
+        self, fields: dict[str, np.ndarray], evt: np.ndarray, pt: np.ndarray, n_events: int
+    ) -> ak.Array:
         order = np.lexsort((-pt, evt))
         counts = np.bincount(evt, minlength=n_events)
         return ak.zip({k: jagged(v[order], counts) for k, v in fields.items()})
@@ -554,34 +738,53 @@ class CMSLikeDetector:
         barrel = np.abs(ele["eta"]) < p.barrel_eta
         cut_based = np.zeros(len(ele["pt"]), dtype=np.int32)
         for wp in range(4):
-            ok = (ele["sieie"] < np.where(barrel, p.electron_wp_sieie_barrel[wp],
-                                          p.electron_wp_sieie_endcap[wp])) & (
-                ele["hoe"] < p.electron_wp_hoe[wp]) & (iso3 < p.electron_wp_iso[wp]) & (
-                np.abs(ele["d0"]) < p.electron_wp_dxy[wp])
+            ok = (
+                (
+                    ele["sieie"]
+                    < np.where(
+                        barrel, p.electron_wp_sieie_barrel[wp], p.electron_wp_sieie_endcap[wp]
+                    )
+                )
+                & (ele["hoe"] < p.electron_wp_hoe[wp])
+                & (iso3 < p.electron_wp_iso[wp])
+                & (np.abs(ele["d0"]) < p.electron_wp_dxy[wp])
+            )
             cut_based = np.where(ok & (cut_based == wp), wp + 1, cut_based)
         f32 = np.float32
         fields = {
-            "pt": ele["pt"].astype(f32), "eta": ele["eta"].astype(f32),
-            "phi": ele["phi"].astype(f32), "mass": np.full(len(iso3), ELECTRON_MASS, f32),
-            "charge": ele["q"].astype(np.int32), "dxy": ele["d0"].astype(f32),
-            "dz": ele["dz"].astype(f32), "pfRelIso03_all": iso3.astype(f32),
-            "pfRelIso04_all": iso4.astype(f32), "sieie": ele["sieie"].astype(f32),
-            "hoe": ele["hoe"].astype(f32), "cutBased": cut_based,
-            "tightId": cut_based >= 4, "genPartIdx": ele["gen"].astype(np.int32),
+            "pt": ele["pt"].astype(f32),
+            "eta": ele["eta"].astype(f32),
+            "phi": ele["phi"].astype(f32),
+            "mass": np.full(len(iso3), ELECTRON_MASS, f32),
+            "charge": ele["q"].astype(np.int32),
+            "dxy": ele["d0"].astype(f32),
+            "dz": ele["dz"].astype(f32),
+            "pfRelIso03_all": iso3.astype(f32),
+            "pfRelIso04_all": iso4.astype(f32),
+            "sieie": ele["sieie"].astype(f32),
+            "hoe": ele["hoe"].astype(f32),
+            "cutBased": cut_based.astype(np.uint8),
+            "tightId": cut_based >= 4,
+            "genPartIdx": ele["gen"].astype(np.int16),
         }
         return self._sorted_collection(fields, ele["evt"], ele["pt"], n_events)
 
     def _muon_collection(self, mu, iso3, iso4, n_events) -> ak.Array:
         f32 = np.float32
         fields = {
-            "pt": mu["pt"].astype(f32), "eta": mu["eta"].astype(f32),
-            "phi": mu["phi"].astype(f32), "mass": np.full(len(iso3), MUON_MASS, f32),
-            "charge": mu["q"].astype(np.int32), "dxy": mu["d0"].astype(f32),
-            "dz": mu["dz"].astype(f32), "pfRelIso03_all": iso3.astype(f32),
-            "pfRelIso04_all": iso4.astype(f32), "tightId": mu["tight"].astype(bool),
-            "nStations": mu["stations"].astype(np.int32),
-            "nTrackerLayers": mu["layers"].astype(np.int32),
-            "genPartIdx": mu["gen"].astype(np.int32),
+            "pt": mu["pt"].astype(f32),
+            "eta": mu["eta"].astype(f32),
+            "phi": mu["phi"].astype(f32),
+            "mass": np.full(len(iso3), MUON_MASS, f32),
+            "charge": mu["q"].astype(np.int32),
+            "dxy": mu["d0"].astype(f32),
+            "dz": mu["dz"].astype(f32),
+            "pfRelIso03_all": iso3.astype(f32),
+            "pfRelIso04_all": iso4.astype(f32),
+            "tightId": mu["tight"].astype(bool),
+            "nStations": mu["stations"].astype(np.uint8),
+            "nTrackerLayers": mu["layers"].astype(np.uint8),
+            "genPartIdx": mu["gen"].astype(np.int16),
         }
         return self._sorted_collection(fields, mu["evt"], mu["pt"], n_events)
 
@@ -595,9 +798,15 @@ class CMSLikeDetector:
         py = cand["pt"] * np.sin(cand["phi"])
         pz = cand["pt"] * np.sinh(cand["eta"])
         energy = np.sqrt(px**2 + py**2 + pz**2 + cand["mass"] ** 2)
-        parts = ak.zip({"px": jagged(px, counts), "py": jagged(py, counts),
-                        "pz": jagged(pz, counts), "E": jagged(energy, counts)},
-                       with_name="Momentum4D")
+        parts = ak.zip(
+            {
+                "px": jagged(px, counts),
+                "py": jagged(py, counts),
+                "pz": jagged(pz, counts),
+                "E": jagged(energy, counts),
+            },
+            with_name="Momentum4D",
+        )
         jets = cluster_antikt(parts, p.jet_radius, 0.5 * p.jet_pt_min)
         jpt, jeta, jphi = pt_eta_phi(jets.px, jets.py, jets.pz)
         offset = ak.Array(rho_neutral)[:, np.newaxis] * (np.pi * p.jet_radius**2)
@@ -609,7 +818,8 @@ class CMSLikeDetector:
         jpt = jpt * corr
         order = ak.argsort(jpt, axis=1, ascending=False)
         jets, jpt, jeta, jphi, raw_factor, corr = (
-            a[order] for a in (jets, jpt, jeta, jphi, raw_factor, corr))
+            a[order] for a in (jets, jpt, jeta, jphi, raw_factor, corr)
+        )
         jmass = np.sqrt(np.maximum(jets.E**2 - jets.px**2 - jets.py**2 - jets.pz**2, 0.0)) * corr
         njet = ak.to_numpy(ak.num(jpt))
         # constituents as flat indices into ``cand``
@@ -629,43 +839,56 @@ class CMSLikeDetector:
         # b tag: signed transverse impact-parameter significance of the jet's tracks
         fjphi = ak.to_numpy(ak.flatten(jphi))
         fjeta = ak.to_numpy(ak.flatten(jeta))
-        trk = cand["charged"][const] & (cand["pt"][const] > p.btag_track_pt_min) & (
-            np.abs(cand["d0"][const]) < p.btag_track_dxy_max_cm)
+        trk = (
+            cand["charged"][const]
+            & (cand["pt"][const] > p.btag_track_pt_min)
+            & (np.abs(cand["d0"][const]) < p.btag_track_dxy_max_cm)
+        )
         ci, ji = const[trk], jet_of_const[trk]
         dr = np.hypot(cand["eta"][ci] - fjeta[ji], delta_phi(cand["phi"][ci], fjphi[ji]))
         ci, ji = ci[dr < p.btag_track_dr_max], ji[dr < p.btag_track_dr_max]
         # point of closest approach = d0 * n, n = (-sin(phi_trk), cos(phi_trk))
-        sign = np.sign(-np.sin(cand["phi"][ci]) * np.cos(fjphi[ji]) +
-                       np.cos(cand["phi"][ci]) * np.sin(fjphi[ji]))
+        sign = np.sign(
+            -np.sin(cand["phi"][ci]) * np.cos(fjphi[ji])
+            + np.cos(cand["phi"][ci]) * np.sin(fjphi[ji])
+        )
         sig = sign * cand["d0"][ci] / cand["sd0"][ci]
         order = np.lexsort((-sig, ji))
         ji_s, sig_s = ji[order], sig[order]
         first = np.searchsorted(ji_s, np.arange(n_jets))
         ntrk = np.bincount(ji_s, minlength=n_jets)
-        s2 = np.where(ntrk >= 2, sig_s[np.minimum(first + 1, len(sig_s) - 1)] if len(sig_s)
-                      else 0.0, -5.0)
-        s3 = np.where(ntrk >= 3, sig_s[np.minimum(first + 2, len(sig_s) - 1)] if len(sig_s)
-                      else 0.0, -5.0)
-        w2, w3 = p.btag_weights
-        btag = 1.0 / (1.0 + np.exp(-(w2 * s2 + w3 * s3 - p.btag_offset) / p.btag_width))
+        x = np.zeros(n_jets)
+        for rank, weight in enumerate(p.btag_weights):
+            has = ntrk > rank
+            s_rank = np.zeros(n_jets)
+            s_rank[has] = np.clip(sig_s[first[has] + rank], -10.0, 50.0)
+            x += weight * s_rank
+        btag = 1.0 / (1.0 + np.exp(-(x - p.btag_offset) / p.btag_width))
 
         f32 = np.float32
 
         def jag(values: np.ndarray, dtype) -> ak.Array:
             return jagged(values.astype(dtype), njet)
 
-        return ak.zip({
-            "pt": ak.values_astype(jpt, f32), "eta": ak.values_astype(jeta, f32),
-            "phi": ak.values_astype(jphi, f32), "mass": ak.values_astype(jmass, f32),
-            "nConstituents": ak.values_astype(nconst, np.int32),
-            "chHEF": jag(frac([CH_HAD]), f32), "neHEF": jag(frac([NEU_HAD, HF_HAD]), f32),
-            "chEmEF": jag(frac([ELECTRON]), f32), "neEmEF": jag(frac([PHOTON]), f32),
-            "muEF": jag(frac([MUON]), f32), "btagDeepFlavB": jag(btag, f32),
-            "rawFactor": ak.values_astype(raw_factor, f32),
-        })
+        return ak.zip(
+            {
+                "pt": ak.values_astype(jpt, f32),
+                "eta": ak.values_astype(jeta, f32),
+                "phi": ak.values_astype(jphi, f32),
+                "mass": ak.values_astype(jmass, f32),
+                "nConstituents": ak.values_astype(np.minimum(nconst, 255), np.uint8),
+                "chHEF": jag(frac([CH_HAD]), f32),
+                "neHEF": jag(frac([NEU_HAD, HF_HAD]), f32),
+                "chEmEF": jag(frac([ELECTRON]), f32),
+                "neEmEF": jag(frac([PHOTON]), f32),
+                "muEF": jag(frac([MUON]), f32),
+                "btagDeepFlavB": jag(btag, f32),
+                "rawFactor": ak.values_astype(raw_factor, f32),
+            }
+        )
 
 
 def match_jets(jets: ak.Array, genjets: ak.Array, max_dr: float) -> ak.Array:
     """``Jet_genJetIdx``: index of the closest gen jet within ``max_dr`` (-1 when none)."""
     idx, _ = nearest(jets.eta, jets.phi, genjets.eta, genjets.phi, max_dr)
-    return jagged(idx.astype(np.int32), ak.to_numpy(ak.num(jets)))
+    return jagged(idx.astype(np.int16), ak.to_numpy(ak.num(jets)))

@@ -25,7 +25,7 @@ from flashsim.refsim.generator import MAX_PYTHIA_SEED, ParticleTable, PythiaSour
 from flashsim.refsim.genlevel import build_genlevel
 
 #: Events per work block (one Pythia initialisation each).
-BLOCK_SIZE = 250
+BLOCK_SIZE = 500
 #: Minimum-bias events generated per block and reused, randomly rotated, as pile-up.
 PILEUP_POOL = 200
 
@@ -43,12 +43,18 @@ class Block:
     pthat_min: float | None = None
 
 
-def plan_blocks(process: str, n_events: int, seed: int, pileup: float,
-                pthat_min: float | None = None) -> list[Block]:
-    """Split ``n_events`` into :class:`Block` s of :data:`BLOCK_SIZE` events."""
+def plan_blocks(
+    process: str,
+    n_events: int,
+    seed: int,
+    pileup: float,
+    pthat_min: float | None = None,
+    block_size: int = BLOCK_SIZE,
+) -> list[Block]:
+    """Split ``n_events`` into :class:`Block` s of ``block_size`` events."""
     return [
-        Block(process, seed, i, start, min(BLOCK_SIZE, n_events - start), pileup, pthat_min)
-        for i, start in enumerate(range(0, n_events, BLOCK_SIZE))
+        Block(process, seed, i, start, min(block_size, n_events - start), pileup, pthat_min)
+        for i, start in enumerate(range(0, n_events, block_size))
     ]
 
 
@@ -60,8 +66,9 @@ def _final_state(table: ParticleTable) -> np.ndarray:
     return np.flatnonzero(table.status > 0)
 
 
-def _pileup_particles(pool: ParticleTable, n_pu: np.ndarray, rng: np.random.Generator,
-                      sigma_z: float) -> dict[str, np.ndarray]:
+def _pileup_particles(
+    pool: ParticleTable, n_pu: np.ndarray, rng: np.random.Generator, sigma_z: float
+) -> dict[str, np.ndarray]:
     """Overlay ``n_pu[i]`` randomly chosen, rotated and displaced pool events on event ``i``."""
     final = pool.status > 0
     sel = np.flatnonzero(final)
@@ -82,9 +89,15 @@ def _pileup_particles(pool: ParticleTable, n_pu: np.ndarray, rng: np.random.Gene
     px, py = pool.px[idx], pool.py[idx]
     vx, vy = pool.vx[idx], pool.vy[idx]
     return {
-        "evt": owner[inst], "pdg": pool.pdg[idx], "charge": pool.charge[idx],
-        "px": ca * px - sa * py, "py": sa * px + ca * py, "pz": flip[inst] * pool.pz[idx],
-        "e": pool.e[idx], "vx": ca * vx - sa * vy, "vy": sa * vx + ca * vy,
+        "evt": owner[inst],
+        "pdg": pool.pdg[idx],
+        "charge": pool.charge[idx],
+        "px": ca * px - sa * py,
+        "py": sa * px + ca * py,
+        "pz": flip[inst] * pool.pz[idx],
+        "e": pool.e[idx],
+        "vx": ca * vx - sa * vy,
+        "vy": sa * vx + ca * vy,
         "vz": flip[inst] * pool.vz[idx] + z[inst],
     }
 
@@ -94,8 +107,9 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     params = params or CMSLikeParameters()
     seq_hard, seq_pu, seq_det = np.random.SeedSequence([block.seed, block.index]).spawn(3)
     rng = np.random.default_rng(seq_det)
-    table = PythiaSource(block.process, _pythia_seed(seq_hard),
-                         pthat_min=block.pthat_min).generate(block.n_events)
+    table = PythiaSource(block.process, _pythia_seed(seq_hard), pthat_min=block.pthat_min).generate(
+        block.n_events
+    )
     gen = build_genlevel(table)
     n = block.n_events
 
@@ -114,22 +128,35 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     fs = _final_state(table)
     evt = table.event_index[fs]
     hard = {
-        "evt": evt, "pdg": table.pdg[fs], "charge": table.charge[fs], "px": table.px[fs],
-        "py": table.py[fs], "pz": table.pz[fs], "e": table.e[fs], "vx": table.vx[fs],
-        "vy": table.vy[fs], "vz": table.vz[fs] + pv_z[evt],
+        "evt": evt,
+        "pdg": table.pdg[fs],
+        "charge": table.charge[fs],
+        "px": table.px[fs],
+        "py": table.py[fs],
+        "pz": table.pz[fs],
+        "e": table.e[fs],
+        "vx": table.vx[fs],
+        "vy": table.vy[fs],
+        "vz": table.vz[fs] + pv_z[evt],
     }
     parts = [hard]
     if pool is not None:
         parts.append(_pileup_particles(pool, n_pu, rng, params.beamspot_sigma_z_mm))
     flat = {k: np.concatenate([p[k] for p in parts]) for k in hard}
-    is_pu = np.concatenate([np.zeros(len(fs), bool)] + [np.ones(len(p["evt"]), bool)
-                                                         for p in parts[1:]])
-    genpart = np.concatenate([gen.genpart_index[fs]] + [np.full(len(p["evt"]), -1)
-                                                        for p in parts[1:]])
+    is_pu = np.concatenate(
+        [np.zeros(len(fs), bool)] + [np.ones(len(p["evt"]), bool) for p in parts[1:]]
+    )
+    genpart = np.concatenate(
+        [gen.genpart_index[fs]] + [np.full(len(p["evt"]), -1) for p in parts[1:]]
+    )
     order = np.argsort(flat["evt"], kind="stable")
     inp = DetectorInput(
-        n_events=n, **{k: v[order] for k, v in flat.items()}, is_pileup=is_pu[order],
-        genpart_index=genpart[order], pv_z=pv_z, n_pileup=n_pu,
+        n_events=n,
+        **{k: v[order] for k, v in flat.items()},
+        is_pileup=is_pu[order],
+        genpart_index=genpart[order],
+        pv_z=pv_z,
+        n_pileup=n_pu,
     )
     reco = CMSLikeDetector(params).simulate(inp, rng)
     genjet = gen.collections["GenJet"]
@@ -161,15 +188,26 @@ def iterate_blocks(blocks: list[Block], jobs: int) -> Iterator[tuple[Block, dict
         for block in blocks:
             yield block, simulate_block(block)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(blocks)),
-                             mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(blocks)), mp_context=get_context("spawn")
+    ) as pool:
         yield from zip(blocks, pool.map(simulate_block, blocks), strict=True)
 
 
-def generate_sample(*, process: str, n_events: int, seed: int, jobs: int, output: os.PathLike | str,
-                    pileup: float | None = None, detector: str = "cms_like",
-                    overwrite: bool = False, progress: bool = True,
-                    pthat_min: float | None = None) -> dict[str, Any]:
+def generate_sample(
+    *,
+    process: str,
+    n_events: int,
+    seed: int,
+    jobs: int,
+    output: os.PathLike | str,
+    pileup: float | None = None,
+    detector: str = "cms_like",
+    overwrite: bool = False,
+    progress: bool = True,
+    pthat_min: float | None = None,
+    block_size: int = BLOCK_SIZE,
+) -> dict[str, Any]:
     """Generate a reference sample and write it as a NanoAOD-style ROOT file.
 
     Arguments:
@@ -183,6 +221,8 @@ def generate_sample(*, process: str, n_events: int, seed: int, jobs: int, output
         overwrite: replace an existing output.
         progress: show a progress bar.
         pthat_min: pT-hat threshold of ``qcd`` in GeV.
+        block_size: events per work block; the output depends on it (keep the default to
+            reproduce published samples).
 
     Returns:
         a summary with the number of events, the wall time and the path.
@@ -205,16 +245,26 @@ def generate_sample(*, process: str, n_events: int, seed: int, jobs: int, output
     if mu < 0:
         msg = f"the pile-up mean must be >= 0, got {mu}"
         raise ConfigurationError(msg)
-    blocks = plan_blocks(process, n_events, seed, mu, pthat_min)
+    if block_size <= 0:
+        msg = f"the block size must be positive, got {block_size}"
+        raise ConfigurationError(msg)
+    blocks = plan_blocks(process, n_events, seed, mu, pthat_min, block_size)
     metadata = {
-        "producer": "flashsim refsim generate", "flashsim_version": flashsim.__version__,
-        "process": process, "n_events": n_events, "seed": seed, "pileup_mean": mu,
-        "detector": detector, "block_size": BLOCK_SIZE, "pthat_min": pthat_min,
+        "producer": "flashsim refsim generate",
+        "flashsim_version": flashsim.__version__,
+        "process": process,
+        "n_events": n_events,
+        "seed": seed,
+        "pileup_mean": mu,
+        "detector": detector,
+        "block_size": block_size,
+        "pthat_min": pthat_min,
     }
     start = time.perf_counter()
-    with NanoAODWriter(path, overwrite=overwrite, metadata=metadata) as writer, tqdm(
-        total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}"
-    ) as bar:
+    with (
+        NanoAODWriter(path, overwrite=overwrite, metadata=metadata) as writer,
+        tqdm(total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}") as bar,
+    ):
         for block, chunk in iterate_blocks(blocks, jobs):
             writer.extend(chunk)
             bar.update(block.n_events)

@@ -100,8 +100,11 @@ class PythiaSource:
         self.process = process
         with _silence_stdout():
             self._pythia = pythia8mc.Pythia("", False)
-            for line in [*process_settings(process, pthat_min=pthat_min),
-                         "Random:setSeed = on", f"Random:seed = {seed}"]:
+            for line in [
+                *process_settings(process, pthat_min=pthat_min),
+                "Random:setSeed = on",
+                f"Random:seed = {seed}",
+            ]:
                 if not self._pythia.readString(line):
                     msg = f"Pythia rejected the setting {line!r}"
                     raise ConfigurationError(msg)

@@ -95,7 +95,10 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
     decays_to_same[mother[heavy_child]] = True
     weak_heavy = (flav >= 4) & ~decays_to_same
 
-    from_hadron = _propagate(np.zeros(n, dtype=bool), is_hadron, mother)
+    # hadrons from hadronisation or decays (status 81-99), not the beam protons
+    from_hadron = _propagate(
+        np.zeros(n, dtype=bool), is_hadron & (np.abs(table.status) > 80), mother
+    )
     from_tau = _propagate(np.zeros(n, dtype=bool), apdg == 15, mother)
     hard = (np.abs(table.status) >= 21) & (np.abs(table.status) <= 29)
 
@@ -123,8 +126,9 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
     kept = np.flatnonzero(keep)
     mother_local = np.where(anc[kept] >= 0, local[np.where(anc[kept] >= 0, anc[kept], 0)], -1)
 
-    status_out = np.where(final, 1, np.where((is_hadron | (apdg == 15)) & ~final, 2,
-                                              np.abs(table.status)))
+    status_out = np.where(
+        final, 1, np.where((is_hadron | (apdg == 15)) & ~final, 2, np.abs(table.status))
+    )
     flags = (
         ((~from_hadron).astype(np.int32) << FLAG_IS_PROMPT)
         | (from_tau.astype(np.int32) << FLAG_IS_TAU_DECAY_PRODUCT)
@@ -140,8 +144,8 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
             "mass": jagged(table.mass[kept].astype(np.float32), gp_counts),
             "pdgId": jagged(table.pdg[kept].astype(np.int32), gp_counts),
             "status": jagged(status_out[kept].astype(np.int32), gp_counts),
-            "statusFlags": jagged(flags[kept].astype(np.int32), gp_counts),
-            "genPartIdxMother": jagged(mother_local.astype(np.int32), gp_counts),
+            "statusFlags": jagged(flags[kept].astype(np.uint16), gp_counts),
+            "genPartIdxMother": jagged(mother_local.astype(np.int16), gp_counts),
         }
     )
 
@@ -154,8 +158,9 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
         "GenMET_pt": np.hypot(mex, mey).astype(np.float32),
         "GenMET_phi": np.arctan2(mey, mex).astype(np.float32),
     }
-    return GenLevel(collections={"GenJet": genjet, "GenPart": genpart}, flat=flat,
-                    genpart_index=local)
+    return GenLevel(
+        collections={"GenJet": genjet, "GenPart": genpart}, flat=flat, genpart_index=local
+    )
 
 
 def _genjets(table: ParticleTable, final, apdg, pt, eta, phi, evt, flav, weak_heavy) -> ak.Array:
@@ -188,8 +193,12 @@ def _genjets(table: ParticleTable, final, apdg, pt, eta, phi, evt, flav, weak_he
     np.maximum.at(had_flav, jidx, flav[pidx])
 
     # Parton flavour: partons entering hadronisation; b, then c, then the hardest one.
-    partons = (np.abs(table.status) >= 71) & (np.abs(table.status) <= 79) & (
-        (apdg <= 5) | (apdg == 21)) & (pt > 0)
+    partons = (
+        (np.abs(table.status) >= 71)
+        & (np.abs(table.status) <= 79)
+        & ((apdg <= 5) | (apdg == 21))
+        & (pt > 0)
+    )
     jidx, pidx = associate(partons)
     part_flav = np.zeros(int(jet_offsets[-1]), dtype=np.int64)
     if len(jidx):
@@ -204,8 +213,8 @@ def _genjets(table: ParticleTable, final, apdg, pt, eta, phi, evt, flav, weak_he
             "eta": ak.values_astype(jeta, np.float32),
             "phi": ak.values_astype(jphi, np.float32),
             "mass": ak.values_astype(jmass, np.float32),
-            "partonFlavour": jagged(part_flav.astype(np.int32), njet),
-            "hadronFlavour": jagged(had_flav.astype(np.int32), njet),
+            "partonFlavour": jagged(part_flav.astype(np.int16), njet),
+            "hadronFlavour": jagged(had_flav.astype(np.uint8), njet),
         }
     )
 
@@ -232,7 +241,12 @@ def cluster_antikt(parts: ak.Array, radius: float, pt_min: float) -> ak.Array:
     jet_pt = np.hypot(jets.px, jets.py)
     order = ak.argsort(jet_pt, axis=1, ascending=False)
     return ak.zip(
-        {"px": jets.px[order], "py": jets.py[order], "pz": jets.pz[order], "E": jets.E[order],
-         "constituents": constituents[order]},
+        {
+            "px": jets.px[order],
+            "py": jets.py[order],
+            "pz": jets.pz[order],
+            "E": jets.E[order],
+            "constituents": constituents[order],
+        },
         depth_limit=2,
     )

@@ -23,16 +23,19 @@ def delta_r(eta1, phi1, eta2, phi2):
     return np.hypot(eta1 - eta2, delta_phi(phi1, phi2))
 
 
-def nearest(eta_a: ak.Array, phi_a: ak.Array, eta_b: ak.Array, phi_b: ak.Array,
-            max_dr: float) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    eta_a: ak.Array, phi_a: ak.Array, eta_b: ak.Array, phi_b: ak.Array, max_dr: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For every object of jagged collection ``a``, the index of the nearest ``b`` in its event.
 
     Returns flat arrays over ``a``: the local index of the nearest ``b`` (-1 when none lies
     within ``max_dr``) and the distance to it (inf when there is none).
     """
     pairs_a, pairs_b = ak.unzip(
-        ak.cartesian([ak.zip({"eta": eta_a, "phi": phi_a}), ak.zip({"eta": eta_b, "phi": phi_b})],
-                     nested=True)
+        ak.cartesian(
+            [ak.zip({"eta": eta_a, "phi": phi_a}), ak.zip({"eta": eta_b, "phi": phi_b})],
+            nested=True,
+        )
     )
     dr = delta_r(pairs_a.eta, pairs_a.phi, pairs_b.eta, pairs_b.phi)
     best = ak.argmin(dr, axis=2)

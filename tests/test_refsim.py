@@ -1,0 +1,235 @@
+"""Physics sanity and behaviour of the reference simulation (Pythia 8 + CMS-like detector).
+
+Samples are small (a few hundred events) and seeded; the cuts are the acceptance bars of the
+reference-samples issue and can fail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from flashsim.io import read_provenance, zip_collections
+from flashsim.refsim.generate import generate_sample
+from flashsim.refsim.kinematics import delta_r
+from flashsim.refsim.sanity import (
+    btag_auc,
+    jet_response,
+    lepton_isolation,
+    matched_jets,
+    muon_resolution,
+)
+
+pytest.importorskip("pythia8mc")
+pytest.importorskip("fastjet")
+
+
+def _read(path) -> ak.Array:
+    with uproot.open(path) as f:
+        return zip_collections(f["Events"].arrays())
+
+
+@pytest.fixture(scope="session")
+def ttbar_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("refsim") / "ttbar.root"
+    generate_sample(
+        process="ttbar", n_events=600, seed=11, jobs=2, output=path, progress=False, block_size=300
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def dy_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("refsim") / "dy.root"
+    generate_sample(process="dy", n_events=400, seed=12, jobs=1, output=path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ttbar(ttbar_file):
+    return _read(ttbar_file)
+
+
+def test_branches_are_nanoaod(ttbar, ttbar_file):
+    with uproot.open(ttbar_file) as f:
+        branches = set(f["Events"].keys())
+    for name in (
+        "run",
+        "luminosityBlock",
+        "event",
+        "genWeight",
+        "Pileup_nTrueInt",
+        "GenMET_pt",
+        "GenMET_phi",
+        "MET_pt",
+        "MET_phi",
+        "nJet",
+        "Jet_btagDeepFlavB",
+        "Jet_genJetIdx",
+        "GenJet_hadronFlavour",
+        "GenJet_partonFlavour",
+        "GenPart_genPartIdxMother",
+        "Muon_pfRelIso04_all",
+        "Muon_tightId",
+        "Muon_dxy",
+        "Electron_pfRelIso04_all",
+        "Electron_genPartIdx",
+    ):
+        assert name in branches, name
+    assert len(ttbar) == 600
+    assert np.array_equal(ak.to_numpy(ttbar.event), np.arange(1, 601))
+    assert ak.all(ttbar.GenJet.pt > 10)
+    assert ak.all(ttbar.Jet.pt > 15)
+    assert ak.all(ttbar.Jet.pt[:, :-1] >= ttbar.Jet.pt[:, 1:])  # sorted by pT
+
+
+def test_jet_response_and_resolution(ttbar):
+    resp = jet_response(ttbar)
+    assert 0.85 <= resp["median_above_50"] <= 1.1
+    counts = [n for _, _, n, _ in resp["resolution"]]
+    widths = [w for _, _, _, w in resp["resolution"]]
+    assert min(counts) > 50
+    assert widths[0] > widths[1] > widths[2], widths
+
+
+def test_muon_resolution(dy_file):
+    ev = _read(dy_file)
+    mu = ev.Muon[ev.Muon.genPartIdx >= 0]
+    assert ak.all(abs(ev.GenPart[mu.genPartIdx].pdgId) == 13)
+    n, width = muon_resolution(ev)
+    assert n > 100
+    assert 0.01 <= width <= 0.05
+
+
+def test_btag_separates_b_from_light(ttbar):
+    n_b, n_light, auc = btag_auc(ttbar)
+    assert n_b > 100
+    assert n_light > 100
+    assert auc > 0.8
+
+
+def test_isolation_larger_in_jets(ttbar, dy_file):
+    iso = [lepton_isolation(ev) for ev in (ttbar, _read(dy_file))]
+    prompt_iso = np.concatenate([i[True] for i in iso])
+    nonprompt_iso = np.concatenate([i[False] for i in iso])
+    assert len(prompt_iso) > 100
+    assert len(nonprompt_iso) > 20
+    assert np.median(nonprompt_iso) > 3 * np.median(prompt_iso)
+
+
+def test_gen_links_point_to_the_right_objects(ttbar):
+    jets, gen = matched_jets(ttbar)
+    assert ak.all(delta_r(jets.eta, jets.phi, gen.eta, gen.phi) < 0.2)
+    for coll, pdg in (("Muon", 13), ("Electron", 11)):
+        lep = ttbar[coll][ttbar[coll].genPartIdx >= 0]
+        gp = ttbar.GenPart[lep.genPartIdx]
+        assert ak.all(abs(gp.pdgId) == pdg)
+        assert ak.all(delta_r(lep.eta, lep.phi, gp.eta, gp.phi) < 0.2)
+    mothers = ttbar.GenPart.genPartIdxMother
+    assert ak.all(mothers < ak.num(ttbar.GenPart))
+    assert ak.all(mothers >= -1)
+
+
+def test_unmatched_reco_objects_come_from_the_simulation(ttbar):
+    assert ak.sum(ttbar.Jet.genJetIdx < 0) > 0  # pile-up jets
+    assert ak.sum(ttbar.Muon.genPartIdx < 0) > 0  # decays in flight, punch-through, pile-up
+
+
+def test_readable_by_coffea_and_root(ttbar_file):
+    import readers
+
+    readers.assert_readable_by_coffea(ttbar_file)
+    readers.assert_readable_by_root(ttbar_file)
+
+
+def test_provenance(ttbar_file):
+    prov = read_provenance(ttbar_file)
+    assert prov["process"] == "ttbar"
+    assert prov["seed"] == 11
+    assert prov["n_events"] == 600
+
+
+def test_same_seed_same_output_whatever_the_jobs(tmp_path):
+    kw = {"process": "dy", "n_events": 20, "pileup": 3.0, "progress": False, "block_size": 10}
+    generate_sample(seed=5, jobs=1, output=tmp_path / "a.root", **kw)
+    generate_sample(seed=5, jobs=2, output=tmp_path / "b.root", **kw)
+    generate_sample(seed=6, jobs=1, output=tmp_path / "c.root", **kw)
+    a, b, c = (_read(tmp_path / f"{x}.root") for x in "abc")
+    assert a.fields == b.fields
+    for field in a.fields:
+        assert ak.array_equal(a[field], b[field]), field
+    assert not ak.array_equal(a.GenJet.pt, c.GenJet.pt)
+
+
+def test_qcd_pthat_threshold(tmp_path):
+    path = tmp_path / "qcd.root"
+    generate_sample(
+        process="qcd",
+        n_events=10,
+        seed=3,
+        jobs=1,
+        output=path,
+        pileup=0.0,
+        progress=False,
+        pthat_min=200.0,
+    )
+    ev = _read(path)
+    assert ak.all(ev.Generator_binvar >= 200.0)
+    assert ak.all(ev.Pileup_nPU == 0)
+
+
+def test_interrupted_generation_leaves_no_file(tmp_path):
+    out = tmp_path / "big.root"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flashsim",
+            "refsim",
+            "generate",
+            "--process",
+            "ttbar",
+            "-n",
+            "100000",
+            "-o",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--process", "zz", "-n", "5", "-o", "x.root"], "zz"),
+        (["--process", "ttbar", "-n", "0", "-o", "x.root"], "0"),
+        (["--process", "ttbar", "-n", "5", "-o", "/nonexistent/dir/x.root"], "/nonexistent"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(args, needle, tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "flashsim", "refsim", "generate", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert needle in res.stderr
+    assert not (tmp_path / "x.root").exists()
