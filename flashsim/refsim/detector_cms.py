@@ -752,39 +752,20 @@ class CMSLikeDetector:
             cut_based = np.where(ok & (cut_based == wp), wp + 1, cut_based)
         f32 = np.float32
         fields = {
-            "pt": ele["pt"].astype(f32),
-            "eta": ele["eta"].astype(f32),
-            "phi": ele["phi"].astype(f32),
-            "mass": np.full(len(iso3), ELECTRON_MASS, f32),
-            "charge": ele["q"].astype(np.int32),
-            "dxy": ele["d0"].astype(f32),
-            "dz": ele["dz"].astype(f32),
-            "pfRelIso03_all": iso3.astype(f32),
-            "pfRelIso04_all": iso4.astype(f32),
+            **_lepton_fields(ele, ELECTRON_MASS, iso3, iso4),
             "sieie": ele["sieie"].astype(f32),
             "hoe": ele["hoe"].astype(f32),
             "cutBased": cut_based.astype(np.uint8),
             "tightId": cut_based >= 4,
-            "genPartIdx": ele["gen"].astype(np.int16),
         }
         return self._sorted_collection(fields, ele["evt"], ele["pt"], n_events)
 
     def _muon_collection(self, mu, iso3, iso4, n_events) -> ak.Array:
-        f32 = np.float32
         fields = {
-            "pt": mu["pt"].astype(f32),
-            "eta": mu["eta"].astype(f32),
-            "phi": mu["phi"].astype(f32),
-            "mass": np.full(len(iso3), MUON_MASS, f32),
-            "charge": mu["q"].astype(np.int32),
-            "dxy": mu["d0"].astype(f32),
-            "dz": mu["dz"].astype(f32),
-            "pfRelIso03_all": iso3.astype(f32),
-            "pfRelIso04_all": iso4.astype(f32),
+            **_lepton_fields(mu, MUON_MASS, iso3, iso4),
             "tightId": mu["tight"].astype(bool),
             "nStations": mu["stations"].astype(np.uint8),
             "nTrackerLayers": mu["layers"].astype(np.uint8),
-            "genPartIdx": mu["gen"].astype(np.int16),
         }
         return self._sorted_collection(fields, mu["evt"], mu["pt"], n_events)
 
@@ -886,6 +867,23 @@ class CMSLikeDetector:
                 "rawFactor": ak.values_astype(raw_factor, f32),
             }
         )
+
+
+def _lepton_fields(lep, mass: float, iso3: np.ndarray, iso4: np.ndarray) -> dict[str, np.ndarray]:
+    """NanoAOD branches common to muons and electrons."""
+    f32 = np.float32
+    return {
+        "pt": lep["pt"].astype(f32),
+        "eta": lep["eta"].astype(f32),
+        "phi": lep["phi"].astype(f32),
+        "mass": np.full(len(iso3), mass, f32),
+        "charge": lep["q"].astype(np.int32),
+        "dxy": lep["d0"].astype(f32),
+        "dz": lep["dz"].astype(f32),
+        "pfRelIso03_all": iso3.astype(f32),
+        "pfRelIso04_all": iso4.astype(f32),
+        "genPartIdx": lep["gen"].astype(np.int16),
+    }
 
 
 def match_jets(jets: ak.Array, genjets: ak.Array, max_dr: float) -> ak.Array:
