@@ -117,6 +117,7 @@ class TestErrorPolicy:
                 "jobs": 2,
                 "output": output,
                 "pileup": None,
+                "pthat_min": None,
                 "detector": "cms_like",
                 "overwrite": False,
                 "progress": True,
