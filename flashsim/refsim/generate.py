@@ -20,9 +20,10 @@ import awkward as ak
 import numpy as np
 
 from flashsim.refsim.cms_params import CMSLikeParameters
-from flashsim.refsim.detector_cms import CMSLikeDetector, DetectorInput, match_jets
+from flashsim.refsim.detector_cms import CMSLikeDetector, DetectorInput
 from flashsim.refsim.generator import MAX_PYTHIA_SEED, ParticleTable, PythiaSource
 from flashsim.refsim.genlevel import build_genlevel
+from flashsim.refsim.reco_objects import match_jets
 
 #: Events per work block (one Pythia initialisation each).
 BLOCK_SIZE = 500
