@@ -238,7 +238,7 @@ class CMSLikeDetector:
             "energy": np.concatenate([z * energy, (1 - z) * energy]),
             "owner": np.concatenate([sel, sel]),
         }
-        info = {"index": sel, "phi_calo": phi_e, "z": z}
+        info = {"index": sel, "phi_calo": phi_e}
         return info, ecal
 
     # ----------------------------------------------------------------------------- calorimeters
@@ -402,12 +402,12 @@ class CMSLikeDetector:
         p = self.p
         idx = showers["index"]
         ok = trk["found"][idx] & (np.abs(part["eta"][idx]) < p.electron_eta_max)
-        idx, phi_calo, zkeep = idx[ok], showers["phi_calo"][ok], showers["z"][ok]
+        idx, phi_calo = idx[ok], showers["phi_calo"][ok]
         evt = part["evt"][idx]
         ecal = np.flatnonzero(cells["layer"] == 0)
         hcal = np.flatnonzero(cells["layer"] == 1)
         order = np.argsort(-trk["pt"][idx], kind="stable")
-        idx, phi_calo, zkeep, evt = idx[order], phi_calo[order], zkeep[order], evt[order]
+        idx, phi_calo, evt = idx[order], phi_calo[order], evt[order]
         e_sc = np.zeros(len(idx))
         e_h = np.zeros(len(idx))
         # cells sorted by event: find each electron's event range by searchsorted
@@ -449,7 +449,6 @@ class CMSLikeDetector:
         )
         contamination = np.clip(1 - own / np.maximum(e_sc, 1e-3), 0, 1)
         sieie = mu + sd * rng.standard_normal(len(idx)) + p.sieie_contamination * contamination
-        del zkeep
         out = {
             "index": idx,
             "pt": pt,
