@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flashsim.refsim.cms_params import CMSLikeParameters
-from flashsim.refsim.kinematics import delta_phi, pt_eta_phi
+from flashsim.refsim.kinematics import delta_phi, pt_eta_phi, same_event_pairs
 from flashsim.refsim.reco_objects import (
     CH_HAD,
     ELECTRON,
@@ -410,18 +410,10 @@ class CMSLikeDetector:
         idx, phi_calo, evt = idx[order], phi_calo[order], evt[order]
         e_sc = np.zeros(len(idx))
         e_h = np.zeros(len(idx))
-        # cells sorted by event: find each electron's event range by searchsorted
+        # cells are sorted by event: pair each electron with the cells of its event
         for cell_sel, is_ecal in ((ecal, True), (hcal, False)):
-            c_evt = cells["evt"][cell_sel]
-            lo = np.searchsorted(c_evt, evt, "left")
-            hi = np.searchsorted(c_evt, evt, "right")
-            counts = hi - lo
-            ce = np.repeat(np.arange(len(idx)), counts)
-            cc = (
-                cell_sel[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])]
-                if len(idx)
-                else np.zeros(0, dtype=np.int64)
-            )
+            ce, cc = same_event_pairs(cells["evt"][cell_sel], evt)
+            cc = cell_sel[cc]
             if is_ecal:
                 near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
                     np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi

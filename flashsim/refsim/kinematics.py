@@ -49,3 +49,18 @@ def nearest(
 def jagged(values: np.ndarray, counts: np.ndarray) -> ak.Array:
     """Cut a flat array into per-event lists of lengths ``counts``."""
     return ak.unflatten(values, counts)
+
+
+def same_event_pairs(
+    sorted_evt: np.ndarray, query_evt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (query, target) index pairs that share an event.
+
+    ``sorted_evt`` is the event number of each target, sorted; ``query_evt`` that of each query.
+    Returns flat arrays of query indices and target indices, one entry per pair.
+    """
+    lo = np.searchsorted(sorted_evt, query_evt, "left")
+    counts = np.searchsorted(sorted_evt, query_evt, "right") - lo
+    query = np.repeat(np.arange(len(query_evt)), counts)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return query, np.repeat(lo, counts) + within

@@ -12,7 +12,7 @@ import numpy as np
 
 from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.genlevel import cluster_antikt
-from flashsim.refsim.kinematics import delta_phi, jagged, nearest, pt_eta_phi
+from flashsim.refsim.kinematics import delta_phi, jagged, nearest, pt_eta_phi, same_event_pairs
 
 MUON_MASS = 0.1056584
 ELECTRON_MASS = 0.000511
@@ -26,15 +26,7 @@ def _select(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.nda
 
 def isolation(lep, pf, cone: float) -> np.ndarray:
     """Delta-beta corrected relative isolation from the PF candidates in a cone."""
-    lo = np.searchsorted(pf["evt"], lep["evt"], "left")
-    hi = np.searchsorted(pf["evt"], lep["evt"], "right")
-    counts = hi - lo
-    li = np.repeat(np.arange(len(lep["pt"])), counts)
-    ci = (
-        np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
-        if len(lo)
-        else np.zeros(0, dtype=np.int64)
-    )
+    li, ci = same_event_pairs(pf["evt"], lep["evt"])
     dr = np.hypot(pf["eta"][ci] - lep["eta"][li], delta_phi(pf["phi"][ci], lep["phi"][li]))
     inside = (dr < cone) & (dr > 1e-3)
     ch = inside & pf["charged"][ci]
