@@ -137,15 +137,23 @@ class NanoAODWriter:
         self.n_events = 0
         self._provenance: str | None = None
         if metadata is not None:
-            try:
-                self._provenance = json.dumps(dict(metadata), sort_keys=True)
-            except (TypeError, ValueError) as err:
-                msg = f"metadata for {self.path} is not JSON-serialisable: {err}"
-                raise TypeError(msg) from err
+            self.set_metadata(metadata)
         self._tmp: Path | None = None
         self._file: Any = None
         self._tree: Any = None
         self._signature: dict[str, _Signature] | None = None
+
+    def set_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """Replace the provenance record; it is written when the ``with`` block ends.
+
+        Raises:
+            TypeError: ``metadata`` is not JSON-serialisable.
+        """
+        try:
+            self._provenance = json.dumps(dict(metadata), sort_keys=True)
+        except (TypeError, ValueError) as err:
+            msg = f"metadata for {self.path} is not JSON-serialisable: {err}"
+            raise TypeError(msg) from err
 
     def __enter__(self) -> NanoAODWriter:
         if self._file is not None:

@@ -16,6 +16,8 @@ import click
 
 from flashsim import __version__
 from flashsim.cli.refsim import refsim
+from flashsim.cli.run import run
+from flashsim.cli.train import train
 from flashsim.exceptions import FlashsimError, Terminated
 
 __all__ = ["flashsim", "main"]
@@ -66,6 +68,8 @@ def flashsim(debug: bool) -> None:
 
 
 flashsim.add_command(refsim)
+flashsim.add_command(train)
+flashsim.add_command(run)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

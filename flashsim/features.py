@@ -1,0 +1,430 @@
+"""Condition and target tables from awkward events: selection, matching, relative targets.
+
+The flash pipeline works on flat tables, one row per generated object (or per event): this module
+turns a chunk of NanoAOD-style events (collections zipped with :func:`flashsim.io.zip_collections`)
+into those tables, and turns sampled tables back into reconstructed quantities. Targets are
+expressed relative to the generated object where that is natural (pT ratio, Δη, wrapped Δφ), as in
+CMS FlashSim (arXiv:2402.13684); :func:`encode_targets` and :func:`decode_targets` are exact
+inverses of each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from flashsim.exceptions import InputError
+from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target
+
+__all__ = [
+    "CollectionTable",
+    "EventTable",
+    "FakesTable",
+    "SourceObjects",
+    "collection_table",
+    "decode_targets",
+    "encode_targets",
+    "event_table",
+    "fakes_table",
+    "feature_table",
+    "select_source",
+    "wrap_phi",
+]
+
+_NO_NEIGHBOUR_DR = 5.0
+"""ΔR given to an object with no neighbour in the collection searched."""
+
+
+def wrap_phi(phi: np.ndarray) -> np.ndarray:
+    """Wrap angles into [-π, π)."""
+    return (np.asarray(phi) + np.pi) % (2 * np.pi) - np.pi
+
+
+@dataclass(frozen=True)
+class SourceObjects:
+    """The selected generated objects of a chunk, flattened.
+
+    Attributes:
+        objects: the selected objects, jagged (one list per event).
+        counts: number of selected objects per event.
+        index: for each selected object (flat), its index in its original collection.
+        event: for each selected object (flat), its event number in the chunk.
+    """
+
+    collection: str
+    objects: ak.Array
+    counts: np.ndarray
+    index: np.ndarray
+    event: np.ndarray
+
+    def flat(self, name: str) -> np.ndarray:
+        """One field of the selected objects, flattened to float64 numpy."""
+        return np.asarray(ak.flatten(self.objects[name], axis=1), dtype=np.float64)
+
+
+def _collection(events: ak.Array, name: str) -> ak.Array:
+    if name not in events.fields:
+        have = ", ".join(f for f in events.fields if events[f].ndim > 1) or "none"
+        msg = f"the input has no collection {name!r} (n{name}, {name}_*); collections: {have}"
+        raise InputError(msg)
+    return events[name]
+
+
+def select_source(events: ak.Array, source: SourceSpec) -> SourceObjects:
+    """Select the generated objects a collection is simulated from (by |pdgId| and status)."""
+    coll = _collection(events, source.collection)
+    mask = ak.ones_like(ak.local_index(coll), dtype=bool)
+    if source.pdg_id is not None:
+        mask = mask & _isin(abs(coll.pdgId), source.pdg_id)
+    if source.status is not None:
+        mask = mask & _isin(coll.status, source.status)
+    objects = coll[mask]
+    counts = np.asarray(ak.num(objects), dtype=np.int64)
+    index = np.asarray(ak.flatten(ak.local_index(coll)[mask]), dtype=np.int64)
+    event = np.repeat(np.arange(len(counts)), counts)
+    return SourceObjects(source.collection, objects, counts, index, event)
+
+
+def _isin(values: ak.Array, allowed: Sequence[int]) -> ak.Array:
+    flat = np.asarray(ak.flatten(values))
+    return ak.unflatten(np.isin(flat, allowed), ak.num(values))
+
+
+def feature_table(
+    events: ak.Array,
+    features: Sequence[Feature],
+    source: SourceObjects | None,
+    default_collection: str,
+) -> np.ndarray:
+    """Compute condition features as a float64 table, one row per object (or per event).
+
+    Arguments:
+        events: the chunk, collections zipped.
+        features: the spec's conditions.
+        source: the selected objects, or ``None`` for event-level features (one row per event).
+        default_collection: the collection that ``n_source``, ``source_ht`` and ``nearest_dr``
+            refer to when the feature names none.
+    """
+    n_rows = len(events) if source is None else len(source.index)
+    columns = [
+        _feature(events, feature, source, default_collection).reshape(n_rows)
+        for feature in features
+    ]
+    return np.stack(columns, axis=1) if columns else np.zeros((n_rows, 0))
+
+
+def _feature(
+    events: ak.Array, feature: Feature, source: SourceObjects | None, default: str
+) -> np.ndarray:
+    counts = np.ones(len(events), dtype=np.int64) if source is None else source.counts
+    if feature.event is not None:
+        if feature.event not in events.fields:
+            msg = f"the input has no branch {feature.event!r}, needed by condition {feature.name!r}"
+            raise InputError(msg)
+        values = np.repeat(np.asarray(events[feature.event], dtype=np.float64), counts)
+    elif feature.field is not None or feature.flag is not None:
+        if source is None:
+            msg = f"condition {feature.name!r}: fields and flags need a source collection"
+            raise InputError(msg)
+        name = feature.field if feature.field is not None else feature.flag[0]
+        if name not in source.objects.fields:
+            msg = f"the generated objects have no field {name!r}, needed by {feature.name!r}"
+            raise InputError(msg)
+        raw = np.asarray(ak.flatten(source.objects[name], axis=1))
+        if feature.flag is not None:
+            raw = (raw.astype(np.int64) >> feature.flag[1]) & 1
+        values = raw.astype(np.float64)
+    else:
+        values = _computed(events, feature, source, default, counts)
+    return np.abs(values) if feature.abs else values
+
+
+def _computed(
+    events: ak.Array,
+    feature: Feature,
+    source: SourceObjects | None,
+    default: str,
+    counts: np.ndarray,
+) -> np.ndarray:
+    kind, params = feature.feature, feature.params
+    other_name = params.get("collection", default)
+    if kind in ("n_source", "source_ht"):
+        other = _collection(events, other_name)
+        per_event = ak.num(other) if kind == "n_source" else ak.sum(other.pt, axis=1)
+        return np.repeat(np.asarray(per_event, dtype=np.float64), counts)
+    if source is None:
+        msg = f"condition {feature.name!r}: feature {kind!r} needs a source collection"
+        raise InputError(msg)
+    objs = source.objects
+    if kind == "cone_sum":
+        parts = _collection(events, "GenPart")
+        keep = _isin(abs(parts.pdgId), params.get("pdgId", [11, 13])) & (parts.status == 1)
+        parts = parts[keep]
+        pairs = ak.cartesian([objs, parts], nested=True)
+        dr = _delta_r(pairs["0"], pairs["1"])
+        inside = dr < params.get("radius", 0.4)
+        total = ak.sum(ak.where(inside, pairs["1"].pt, 0.0), axis=2)
+        return np.asarray(ak.flatten(total / objs.pt), dtype=np.float64)
+    other = _collection(events, other_name)
+    pairs = ak.cartesian([objs, other], nested=True)
+    dr = _delta_r(pairs["0"], pairs["1"])
+    if other_name == source.collection:
+        own = ak.unflatten(source.index, source.counts)[:, :, np.newaxis]
+        dr = ak.where(ak.local_index(dr, axis=2) == own, np.inf, dr)
+    if kind == "nearest_dr":
+        nearest = ak.fill_none(ak.min(dr, axis=2), _NO_NEIGHBOUR_DR)
+        return np.minimum(np.asarray(ak.flatten(nearest), dtype=np.float64), _NO_NEIGHBOUR_DR)
+    best = ak.argmin(dr, axis=2, keepdims=True)
+    pt = ak.fill_none(ak.firsts(pairs["1"].pt[best], axis=2), 0.0)
+    return np.asarray(ak.flatten(pt / objs.pt), dtype=np.float64)
+
+
+def _delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
+    dphi = (a.phi - b.phi + np.pi) % (2 * np.pi) - np.pi
+    return np.sqrt((a.eta - b.eta) ** 2 + dphi**2)
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+def model_targets(targets: Sequence[Target]) -> list[Target]:
+    """The targets a generative model samples (``uniform_phi`` is drawn directly)."""
+    return [t for t in targets if t.kind != "uniform_phi"]
+
+
+def encode_targets(
+    targets: Sequence[Target], reco: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Express reconstructed quantities relative to gen: one float64 column per model target."""
+    columns = []
+    for t in model_targets(targets):
+        if t.kind == "met_parallel":
+            columns.append(
+                reco["MET_pt"] * np.cos(reco["MET_phi"] - gen["GenMET_phi"]) - gen["GenMET_pt"]
+            )
+            continue
+        if t.kind == "met_perpendicular":
+            columns.append(reco["MET_pt"] * np.sin(reco["MET_phi"] - gen["GenMET_phi"]))
+            continue
+        value = np.asarray(reco[t.name], dtype=np.float64)
+        if t.kind == "ratio":
+            value = value / gen[t.name]
+        elif t.kind == "diff":
+            value = value - gen[t.name]
+        elif t.kind == "dphi":
+            value = wrap_phi(value - gen[t.name])
+        columns.append(value)
+    return np.stack(columns, axis=1) if columns else np.zeros((len(next(iter(gen.values()))), 0))
+
+
+def decode_targets(
+    targets: Sequence[Target],
+    sampled: np.ndarray,
+    gen: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Inverse of :func:`encode_targets` (after the preprocessing inverse), plus ranges and dtypes.
+
+    ``uniform_phi`` targets are drawn here from ``rng``; integer targets are already integral
+    (dequantisation is inverted by the preprocessing) and are cast to their dtype.
+    """
+    n = sampled.shape[0]
+    out: dict[str, np.ndarray] = {}
+    columns = iter(sampled.T)
+    for t in targets:
+        if t.kind == "uniform_phi":
+            out[t.name] = rng.uniform(-np.pi, np.pi, n)
+            continue
+        value = next(columns)
+        if t.kind == "ratio":
+            value = value * gen[t.name]
+        elif t.kind == "diff":
+            value = value + gen[t.name]
+        elif t.kind == "dphi":
+            value = wrap_phi(value + gen[t.name])
+        elif t.kind in ("met_parallel", "met_perpendicular"):
+            out[t.kind] = value
+            continue
+        low, high = t.range
+        if low is not None or high is not None:
+            value = np.clip(value, low, high)
+        out[t.name] = value
+    if "met_parallel" in out:
+        par = gen["GenMET_pt"] + out.pop("met_parallel")
+        perp = out.pop("met_perpendicular")
+        out["MET_pt"] = np.hypot(par, perp)
+        out["MET_phi"] = wrap_phi(gen["GenMET_phi"] + np.arctan2(perp, par))
+    return {name: _cast(value, _dtype(targets, name)) for name, value in out.items()}
+
+
+def _dtype(targets: Sequence[Target], name: str) -> str:
+    return next((t.dtype for t in targets if t.name == name), "float32")
+
+
+def _cast(value: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype in ("float32", "float64"):
+        return value.astype(dtype)
+    if dtype == "bool":
+        return value > 0.5
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(value), info.min, info.max).astype(dtype)
+
+
+def normalise_sum(fields: dict[str, np.ndarray], names: Sequence[str]) -> None:
+    """Rescale non-negative fractions (e.g. jet energy fractions) so that they sum to one."""
+    if not names:
+        return
+    stack = np.stack([np.clip(fields[n], 0.0, None) for n in names])
+    total = stack.sum(axis=0)
+    safe = np.where(total > 0, total, 1.0)
+    for name, column in zip(names, stack, strict=True):
+        fields[name] = np.where(total > 0, column / safe, 1.0 / len(names)).astype(np.float32)
+
+
+# -- training tables ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectionTable:
+    """Training rows of one collection: every selected gen object, and its match if any.
+
+    Attributes:
+        conditions: (n_gen, n_conditions) raw condition features.
+        label: 0 for not reconstructed, else 1 + the index of the reco object's ID class
+            (1 when the efficiency has no classes).
+        targets: (n_matched, n_targets) encoded targets of the matched objects (``label > 0``).
+        event: event number of each gen object (within the files read, for the split).
+    """
+
+    conditions: np.ndarray
+    label: np.ndarray
+    targets: np.ndarray
+    event: np.ndarray
+
+
+def _gen_values(source: SourceObjects, names: Sequence[str]) -> dict[str, np.ndarray]:
+    return {name: source.flat(name) for name in names if name in source.objects.fields}
+
+
+def match_reco(events: ak.Array, spec: CollectionSpec, source: SourceObjects) -> np.ndarray:
+    """For each selected gen object, the flat index of its reco match in ``events[spec.name]``.
+
+    Gen objects without a match get -1.
+
+    A reco object matches when its ``match`` field (e.g. ``genJetIdx``) points to the gen
+    object; when several point to the same one, the first (highest pT) is kept.
+    """
+    reco = _collection(events, spec.name)
+    if spec.match not in reco.fields:
+        msg = f"the input has no branch {spec.name}_{spec.match}, needed to build training pairs"
+        raise InputError(msg)
+    gen_counts = np.asarray(ak.num(_collection(events, spec.source.collection)), dtype=np.int64)
+    gen_offsets = np.concatenate([[0], np.cumsum(gen_counts)])
+    position = np.full(gen_offsets[-1], -1, dtype=np.int64)
+    position[gen_offsets[source.event] + source.index] = np.arange(len(source.index))
+    idx = np.asarray(ak.flatten(reco[spec.match]), dtype=np.int64)
+    reco_event = np.repeat(np.arange(len(events)), np.asarray(ak.num(reco)))
+    valid = (idx >= 0) & (idx < gen_counts[reco_event])
+    target_pos = np.full(len(idx), -1, dtype=np.int64)
+    target_pos[valid] = position[gen_offsets[reco_event[valid]] + idx[valid]]
+    matched = np.full(len(source.index), -1, dtype=np.int64)
+    reco_index = np.flatnonzero(target_pos >= 0)
+    # Reverse order so that the first reco object pointing to a gen object wins.
+    matched[target_pos[reco_index[::-1]]] = reco_index[::-1]
+    return matched
+
+
+def collection_table(
+    events: ak.Array, spec: CollectionSpec, event_offset: int = 0
+) -> CollectionTable:
+    """Build the efficiency and response training rows of one collection from a reco chunk."""
+    source = select_source(events, spec.source)
+    conditions = feature_table(events, spec.conditions, source, spec.source.collection)
+    matched = match_reco(events, spec, source)
+    has = matched >= 0
+    reco = _collection(events, spec.name)
+    reco_flat = {
+        name: np.asarray(ak.flatten(reco[name]), dtype=np.float64)[matched[has]]
+        for name in reco.fields
+    }
+    label = has.astype(np.int64)
+    if spec.efficiency.class_field is not None:
+        values = np.asarray(spec.efficiency.class_values)
+        klass = reco_flat[spec.efficiency.class_field].astype(np.int64)
+        found = np.searchsorted(values, klass)
+        if np.any(found >= len(values)) or np.any(
+            values[np.minimum(found, len(values) - 1)] != klass
+        ):
+            bad = sorted(set(klass.tolist()) - set(values.tolist()))
+            msg = (
+                f"{spec.name}_{spec.efficiency.class_field} takes values {bad} not listed in the "
+                f"spec's efficiency.classes.values {values.tolist()}; add them to the spec"
+            )
+            raise InputError(msg)
+        label[has] = found + 1
+    gen = _gen_values(source, [t.name for t in spec.targets])
+    gen = {k: v[has] for k, v in gen.items()}
+    targets = encode_targets(spec.targets, reco_flat, gen)
+    return CollectionTable(conditions, label, targets, source.event + event_offset)
+
+
+@dataclass(frozen=True)
+class FakesTable:
+    """Per-event fake (unmatched) multiplicity and the properties of each fake object."""
+
+    conditions: np.ndarray
+    count: np.ndarray
+    targets: np.ndarray
+    event: np.ndarray
+
+
+def fakes_table(events: ak.Array, spec: CollectionSpec, event_offset: int = 0) -> FakesTable:
+    """Reco objects of ``spec`` without a gen match (``match`` field < 0): counts and properties."""
+    assert spec.fakes is not None
+    reco = _collection(events, spec.name)
+    unmatched = reco[reco[spec.match] < 0]
+    count = np.asarray(ak.num(unmatched), dtype=np.int64)
+    conditions = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
+    reco_flat = {
+        n: np.asarray(ak.flatten(unmatched[n]), dtype=np.float64) for n in unmatched.fields
+    }
+    targets = encode_targets(spec.fakes.targets, reco_flat, reco_flat)
+    event = np.arange(len(events)) + event_offset
+    return FakesTable(conditions, count, targets, event)
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """One row per event: event-level conditions and encoded targets."""
+
+    conditions: np.ndarray
+    targets: np.ndarray
+    event: np.ndarray
+
+
+def event_gen_values(events: ak.Array) -> dict[str, np.ndarray]:
+    """The event-level generator quantities that event targets are relative to."""
+    return {
+        name: np.asarray(events[name], dtype=np.float64)
+        for name in ("GenMET_pt", "GenMET_phi")
+        if name in events.fields
+    }
+
+
+def event_table(
+    events: ak.Array,
+    conditions: Sequence[Feature],
+    targets: Sequence[Target],
+    default: str,
+    event_offset: int = 0,
+) -> EventTable:
+    """Event-level training rows (MET relative to gen MET, rho, vertices)."""
+    cond = feature_table(events, conditions, None, default)
+    reco = {
+        f: np.asarray(events[f], dtype=np.float64) for f in events.fields if events[f].ndim == 1
+    }
+    encoded = encode_targets(targets, reco, event_gen_values(events))
+    return EventTable(cond, encoded, np.arange(len(events)) + event_offset)

@@ -1,0 +1,336 @@
+"""Conditional normalizing flows: the density p(x | c) of reconstructed quantities x given
+generator-level quantities c, built with zuko.
+
+A :class:`ConditionalFlow` is a plain object (it pickles) around a zuko flow: a masked
+autoregressive flow (MAF) with affine transforms or a neural spline flow (NSF) with
+rational-quadratic splines. Either is built with coupling structure (two passes: one half of the
+features conditions the other half; sampling costs two network evaluations per transform) or fully
+autoregressive (one pass per feature: sampling costs one evaluation per feature and transform).
+Both invert exactly.
+
+Sampling draws the base noise with a :class:`numpy.random.Generator`, so the output depends only
+on the generator's state, never on torch's global random state.
+
+Splines act on ``[-5, 5]`` (zuko's default bound) and are the identity outside, so the inputs
+should be standardized first (zero mean, unit variance): values beyond five standard deviations
+pass through the spline unchanged, which is harmless but unlearned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+import torch
+import zuko
+
+from flashsim.exceptions import ModelError, SpecError
+
+__all__ = ["ConditionalFlow", "FlowConfig", "config_from_mapping"]
+
+TRANSFORMS = ("spline", "affine")
+STRUCTURES = ("coupling", "autoregressive")
+
+_C = TypeVar("_C")
+
+
+def config_from_mapping(cls: type[_C], d: Mapping[str, Any], section: str) -> _C:
+    """Build the frozen dataclass ``cls`` from a mapping, refusing unknown keys.
+
+    Arguments:
+        cls: a dataclass whose ``__post_init__`` checks the values (raising :class:`SpecError`).
+        d: the mapping, as read from a YAML specification; missing keys take their defaults.
+        section: the name of the specification section, used in error messages.
+    """
+    if not isinstance(d, Mapping):
+        msg = f"{section}: expected a mapping of options, got {type(d).__name__}"
+        raise SpecError(msg)
+    valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    for key in d:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msg = f"{section}: unknown key {key!r}{hint}; valid keys: {', '.join(valid)}"
+            raise SpecError(msg)
+    return cls(**d)
+
+
+def _check_choice(section: str, key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        msg = f"{section}.{key}: {value!r} is not one of {', '.join(map(repr, choices))}"
+        raise SpecError(msg)
+
+
+def _check_int(section: str, key: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        msg = f"{section}.{key}: expected an integer >= {minimum}, got {value!r}"
+        raise SpecError(msg)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """The architecture of a :class:`ConditionalFlow`.
+
+    Arguments:
+        transform: ``"spline"`` for monotonic rational-quadratic splines (NSF) or ``"affine"``
+            for affine transforms (MAF).
+        structure: ``"coupling"`` (two passes, fast sampling) or ``"autoregressive"`` (one pass
+            per feature: more expressive, sampling slower by the number of features).
+        transforms: the number of stacked transforms.
+        hidden: the widths of the hidden layers of each conditioner network.
+        bins: the number of spline bins (spline only).
+
+    References:
+        Papamakarios, Pavlakou, Murray, "Masked Autoregressive Flow for Density Estimation",
+        arXiv:1705.07057; Durkan, Bekasov, Murray, Papamakarios, "Neural Spline Flows",
+        arXiv:1906.04019; zuko, https://github.com/probabilists/zuko.
+    """
+
+    transform: Literal["spline", "affine"] = "spline"
+    structure: Literal["coupling", "autoregressive"] = "coupling"
+    transforms: int = 4
+    hidden: tuple[int, ...] = (64, 64)
+    bins: int = 8
+
+    def __post_init__(self) -> None:
+        _check_choice("flow", "transform", self.transform, TRANSFORMS)
+        _check_choice("flow", "structure", self.structure, STRUCTURES)
+        _check_int("flow", "transforms", self.transforms, 1)
+        _check_int("flow", "bins", self.bins, 2)
+        hidden = self.hidden
+        if not isinstance(hidden, (list, tuple)) or not hidden:
+            msg = f"flow.hidden: expected a non-empty list of layer widths, got {hidden!r}"
+            raise SpecError(msg)
+        for width in hidden:
+            _check_int("flow", "hidden", width, 1)
+        object.__setattr__(self, "hidden", tuple(hidden))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FlowConfig:
+        """Build a configuration from a mapping (a YAML section); :class:`SpecError` if invalid.
+
+        Arguments:
+            d: the options; missing keys take their defaults.
+        """
+        return config_from_mapping(cls, d, "flow")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-compatible mapping (``hidden`` as a list)."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+def _build_module(n_features: int, n_context: int, config: FlowConfig) -> torch.nn.Module:
+    passes = 2 if config.structure == "coupling" else None
+    common: dict[str, Any] = {
+        "transforms": config.transforms,
+        "passes": passes,
+        "hidden_features": config.hidden,
+    }
+    if config.transform == "spline":
+        return zuko.flows.NSF(n_features, n_context, bins=config.bins, **common)
+    return zuko.flows.MAF(n_features, n_context, **common)
+
+
+class ConditionalFlow:
+    """The conditional density p(x | c), a zuko MAF or NSF; sample-only users call :meth:`sample`.
+
+    The network weights are initialised from torch's global random state, so seed it
+    (``torch.manual_seed``) before constructing a flow to be trained. Rebuilding a trained flow
+    (:meth:`from_record`, unpickling) leaves torch's global random state untouched.
+
+    Arguments:
+        n_features: the number of modelled quantities x.
+        n_context: the number of conditioning quantities c.
+        config: the architecture.
+
+    References:
+        Papamakarios et al., arXiv:1705.07057 (MAF); Durkan et al., arXiv:1906.04019 (NSF);
+        zuko, https://github.com/probabilists/zuko.
+    """
+
+    kind: ClassVar[str] = "flow"
+
+    def __init__(self, n_features: int, n_context: int, config: FlowConfig = FlowConfig()) -> None:
+        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+            msg = f"n_features must be a positive integer, got {n_features!r}"
+            raise ValueError(msg)
+        if isinstance(n_context, bool) or not isinstance(n_context, int) or n_context < 0:
+            msg = f"n_context must be a non-negative integer, got {n_context!r}"
+            raise ValueError(msg)
+        self.n_features = n_features
+        self.n_context = n_context
+        self.config = config
+        self.module: torch.nn.Module = _build_module(n_features, n_context, config)
+
+    def __repr__(self) -> str:
+        return (
+            f"ConditionalFlow(n_features={self.n_features}, n_context={self.n_context}, "
+            f"config={self.config!r})"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """The device that holds the weights."""
+        return next(self.module.buffers()).device
+
+    def _distribution(self, context: torch.Tensor) -> torch.distributions.Distribution:
+        if self.n_context == 0:
+            return self.module()
+        return self.module(context)
+
+    def log_prob(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """The log-density log p(x | c), differentiable.
+
+        Arguments:
+            x: the quantities, shape ``(n, n_features)``.
+            context: the conditions, shape ``(n, n_context)``, on the same device.
+
+        Returns:
+            A tensor of shape ``(n,)``.
+        """
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            msg = f"x must have shape (n, {self.n_features}), got {tuple(x.shape)}"
+            raise ValueError(msg)
+        self._check_context(tuple(context.shape), x.shape[0])
+        return self._distribution(context).log_prob(x)
+
+    def _check_context(self, shape: tuple[int, ...], n: int | None = None) -> None:
+        if len(shape) != 2 or shape[1] != self.n_context or (n is not None and shape[0] != n):
+            rows = "n" if n is None else str(n)
+            msg = f"context must have shape ({rows}, {self.n_context}), got {shape}"
+            raise ValueError(msg)
+
+    def sample(
+        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 65536
+    ) -> np.ndarray:
+        """Draw one x for every row of ``context``.
+
+        The base noise z ~ N(0, 1) is drawn with ``rng`` (float32, batch after batch, so the noise
+        does not depend on ``batch_size``) and mapped to x with the inverse transform; the same
+        ``rng`` state gives the same output.
+
+        Arguments:
+            context: the conditions, shape ``(n, n_context)``; converted to float32.
+            rng: the only source of randomness.
+            batch_size: the number of rows sent through the network at once.
+
+        Returns:
+            A float32 array of shape ``(n, n_features)``.
+        """
+        if not isinstance(rng, np.random.Generator):
+            msg = f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
+            raise TypeError(msg)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            msg = f"batch_size must be a positive integer, got {batch_size!r}"
+            raise ValueError(msg)
+        context = np.ascontiguousarray(context, dtype=np.float32)
+        self._check_context(context.shape)
+        n = context.shape[0]
+        out = np.empty((n, self.n_features), dtype=np.float32)
+        device = self.device
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                z = rng.standard_normal((stop - start, self.n_features), dtype=np.float32)
+                c = torch.from_numpy(context[start:stop]).to(device)
+                dist = self._distribution(c)
+                # zuko's MAF/NSF base is a fixed standard normal (buffers), so z is base noise.
+                x = dist.transform.inv(torch.from_numpy(z).to(device))
+                out[start:stop] = x.cpu().numpy()
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-compatible description needed to rebuild the flow (without the weights)."""
+        return {
+            "kind": self.kind,
+            "n_features": self.n_features,
+            "n_context": self.n_context,
+            "config": self.config.to_dict(),
+        }
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights and fixed buffers (masks, orders, base distribution) of the zuko module."""
+        return dict(self.module.state_dict())
+
+    @classmethod
+    def from_record(
+        cls, record: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]
+    ) -> ConditionalFlow:
+        """Rebuild a flow saved with :meth:`record` and :meth:`state_dict`, on the CPU.
+
+        Arguments:
+            record: the description, e.g. read back from JSON.
+            state_dict: the weights.
+
+        Raises:
+            ModelError: the record is malformed, or the weights do not fit it (another shape or
+                another structure).
+        """
+        if not isinstance(record, Mapping) or record.get("kind") != cls.kind:
+            kind = record.get("kind") if isinstance(record, Mapping) else None
+            msg = f"model record is not a flow record (kind {kind!r})"
+            raise ModelError(msg)
+        try:
+            n_features, n_context = int(record["n_features"]), int(record["n_context"])
+            config = FlowConfig.from_dict(record["config"])
+        except (KeyError, TypeError, ValueError, SpecError) as err:
+            msg = f"flow model record is malformed ({err}); the model bundle is corrupt"
+            raise ModelError(msg) from err
+        with torch.random.fork_rng(devices=[]):
+            flow = cls(n_features, n_context, config)
+        flow._load(state_dict)
+        return flow
+
+    def _load(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        if not isinstance(state_dict, Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in state_dict.values()
+        ):
+            msg = "flow weights are not a mapping of tensors; the model bundle is corrupt"
+            raise ModelError(msg)
+        # Masks and feature orders are buffers in the state dict: another structure has the same
+        # shapes but other masks, so compare them with the ones the record implies.
+        fresh = self.module.state_dict()
+        for key, value in fresh.items():
+            if key.endswith(("mask", "order")) and key in state_dict:
+                loaded = state_dict[key]
+                if loaded.shape != value.shape or not torch.equal(loaded.cpu(), value.cpu()):
+                    msg = (
+                        f"flow weights do not fit the model record ({key} differs: the weights "
+                        f"were trained with another structure); the model bundle is inconsistent"
+                    )
+                    raise ModelError(msg)
+        try:
+            self.module.load_state_dict(state_dict, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[:3])
+            msg = (
+                f"flow weights do not fit the model record ({self.n_features} features, "
+                f"{self.n_context} context, {self.config}): {detail}"
+            )
+            raise ModelError(msg) from err
+
+    def to(self, device: str | torch.device) -> ConditionalFlow:
+        """Move the weights to ``device`` (in place) and return the flow."""
+        self.module.to(device)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+        return {"record": self.record(), "state_dict": state}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        record = state["record"]
+        with torch.random.fork_rng(devices=[]):
+            self.__init__(  # type: ignore[misc]
+                int(record["n_features"]),
+                int(record["n_context"]),
+                FlowConfig.from_dict(record["config"]),
+            )
+        self._load(state["state_dict"])

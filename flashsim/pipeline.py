@@ -1,0 +1,231 @@
+"""A trained pipeline: per collection efficiency -> response (-> fakes), then event quantities.
+
+The data path of ``flashsim run`` for one chunk of generated events::
+
+    gen chunk ──select──▶ conditions ──efficiency──▶ kept objects ──response──▶ reco quantities
+                                                                   └─ fakes ──▶ unmatched objects
+
+A :class:`Pipeline` holds no state between chunks: all randomness comes from the generator passed
+to :meth:`Pipeline.apply`, so it can be pickled and shipped to any executor.
+
+Example:
+    >>> from flashsim.bundle import load_bundle  # doctest: +SKIP
+    >>> pipeline = load_bundle("models/cms_like")  # doctest: +SKIP
+    >>> reco = pipeline.apply(events, np.random.default_rng(1))  # doctest: +SKIP
+    >>> reco["Jet"].pt  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from flashsim.features import (
+    decode_targets,
+    event_gen_values,
+    feature_table,
+    normalise_sum,
+    select_source,
+)
+from flashsim.preprocessing import TablePreprocessor
+from flashsim.spec import CollectionSpec, EventSpec, Feature, PipelineSpec, Target
+from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
+
+__all__ = ["CollectionModel", "EventModel", "Pipeline", "response_context"]
+
+_INDEX_DTYPE = np.int16
+_DEFAULT_EVENT_COLLECTION = "GenJet"
+
+
+def response_context(conditions: np.ndarray, outcome: np.ndarray, classes: bool) -> np.ndarray:
+    """The response model's context: the conditions, plus the ID class when there are classes."""
+    if not classes:
+        return np.asarray(conditions, dtype=np.float32)
+    klass = (outcome - 1).astype(np.float32)[:, None]
+    return np.concatenate([conditions, klass], axis=1).astype(np.float32)
+
+
+@dataclass
+class CollectionModel:
+    """The trained stages of one collection."""
+
+    spec: CollectionSpec
+    conditions: TablePreprocessor
+    efficiency: EfficiencyStage
+    response: ResponseStage
+    fakes: FakesStage | None = None
+    fake_conditions: TablePreprocessor | None = None
+
+    def apply(self, events: ak.Array, rng: np.random.Generator) -> tuple[ak.Array, dict[str, int]]:
+        """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters)."""
+        spec = self.spec
+        source = select_source(events, spec.source)
+        raw = feature_table(events, spec.conditions, source, spec.source.collection)
+        conditions = self.conditions.forward(raw)
+        outcome = self.efficiency.apply(conditions, rng)
+        keep = outcome > 0
+        classes = spec.efficiency.class_field is not None
+        context = response_context(conditions[keep], outcome[keep], classes)
+        encoded = self.response.apply(context, rng)
+        gen = {t.name: source.flat(t.name)[keep] for t in spec.targets if _relative(t)}
+        fields = decode_targets(spec.targets, encoded, gen, rng)
+        if classes:
+            values = np.asarray(spec.efficiency.class_values)
+            fields[spec.efficiency.class_field] = values[outcome[keep] - 1].astype(np.uint8)
+        fields[spec.match] = source.index[keep].astype(_INDEX_DTYPE)
+        if spec.charge_from_pdg_id:
+            fields["charge"] = -np.sign(source.flat("pdgId")[keep]).astype(np.int32)
+        event = source.event[keep]
+        parts = [(fields, event)]
+        if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
+            raw_fake = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
+            counts, fake_encoded = self.fakes.apply(self.fake_conditions.forward(raw_fake), rng)
+            fake = decode_targets(spec.fakes.targets, fake_encoded, {}, rng)
+            fake[spec.match] = np.full(len(fake_encoded), -1, dtype=_INDEX_DTYPE)
+            parts.append((fake, np.repeat(np.arange(len(events)), counts)))
+        merged, event = _merge(parts)
+        for name, value in spec.constants.items():
+            merged[name] = np.full(len(event), value, dtype=np.float32)
+        counters = {"generated": len(outcome), "reconstructed": int(keep.sum())}
+        merged, event = _select(merged, event, [*spec.targets, *_fake_targets(spec)], counters)
+        normalise_sum(merged, spec.sum_to_one)
+        return _jagged(merged, event, len(events)), counters
+
+
+def _relative(target: Target) -> bool:
+    return target.kind in ("ratio", "diff", "dphi")
+
+
+def _fake_targets(spec: CollectionSpec) -> tuple[Target, ...]:
+    return spec.fakes.targets if spec.fakes is not None else ()
+
+
+def _merge(
+    parts: list[tuple[dict[str, np.ndarray], np.ndarray]],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    names = list(dict.fromkeys(name for fields, _ in parts for name in fields))
+    merged = {}
+    for name in names:
+        dtype = next(f[name].dtype for f, _ in parts if name in f)
+        merged[name] = np.concatenate(
+            [f[name] if name in f else np.zeros(len(e), dtype=dtype) for f, e in parts]
+        )
+    return merged, np.concatenate([e for _, e in parts])
+
+
+def _select(
+    fields: dict[str, np.ndarray],
+    event: np.ndarray,
+    targets: Iterable[Target],
+    counters: dict[str, int],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Drop objects below a target's ``select_min`` (the reco threshold), counting them."""
+    keep = np.ones(len(event), dtype=bool)
+    for target in targets:
+        if target.select_min is not None and target.name in fields:
+            keep &= fields[target.name] >= target.select_min
+    counters["below_threshold"] = int((~keep).sum())
+    return {k: v[keep] for k, v in fields.items()}, event[keep]
+
+
+def _jagged(fields: Mapping[str, np.ndarray], event: np.ndarray, n_events: int) -> ak.Array:
+    pt = fields.get("pt", np.zeros(len(event)))
+    order = np.lexsort((-np.asarray(pt), event))
+    counts = np.bincount(event, minlength=n_events)
+    flat = ak.zip({k: v[order] for k, v in fields.items()}, depth_limit=1)
+    return ak.unflatten(flat, counts)
+
+
+@dataclass
+class EventModel:
+    """The trained event-level stage (MET, rho, number of vertices)."""
+
+    spec: EventSpec
+    conditions: TablePreprocessor
+    response: ResponseStage
+
+    def apply(self, events: ak.Array, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Event-level branches for a chunk."""
+        raw = feature_table(events, self.spec.conditions, None, _DEFAULT_EVENT_COLLECTION)
+        encoded = self.response.apply(self.conditions.forward(raw), rng)
+        return decode_targets(self.spec.targets, encoded, event_gen_values(events), rng)
+
+
+@dataclass
+class Pipeline:
+    """A trained flash-simulation pipeline (see :func:`flashsim.bundle.load_bundle`)."""
+
+    spec: PipelineSpec
+    collections: dict[str, CollectionModel]
+    event: EventModel | None = None
+
+    def apply(
+        self, events: ak.Array, rng: np.random.Generator
+    ) -> tuple[dict[str, np.ndarray | ak.Array], dict[str, dict[str, int]]]:
+        """Simulate a chunk of generated events (collections zipped, see ``zip_collections``).
+
+        Returns:
+            the reconstructed branches (collections as jagged records, event-level branches as
+            arrays), ready for :meth:`flashsim.io.NanoAODWriter.extend`, and per-collection
+            counters (generated, reconstructed, below threshold).
+        """
+        out: dict[str, np.ndarray | ak.Array] = {}
+        counters: dict[str, dict[str, int]] = {}
+        for name, model in self.collections.items():
+            out[name], counters[name] = model.apply(events, rng)
+        if self.event is not None:
+            out.update(self.event.apply(events, rng))
+        return out, counters
+
+    def required_branches(self) -> list[str]:
+        """The generator-level branches the pipeline reads (without counters)."""
+        needed: set[str] = set()
+        for spec in self.spec.collections.values():
+            coll = spec.source.collection
+            fields = {"pt", "eta", "phi"} | {t.name for t in spec.targets if _relative(t)}
+            if spec.source.pdg_id is not None or spec.charge_from_pdg_id:
+                fields.add("pdgId")
+            if spec.source.status is not None:
+                fields.add("status")
+            conditions = list(spec.conditions)
+            if spec.fakes is not None:
+                conditions += spec.fakes.conditions
+            needed |= {f"{coll}_{f}" for f in fields}
+            needed |= _feature_branches(conditions, coll)
+        if self.event is not None:
+            needed |= _feature_branches(self.event.spec.conditions, _DEFAULT_EVENT_COLLECTION)
+            if any(t.kind.startswith("met_") for t in self.event.spec.targets):
+                needed |= {"GenMET_pt", "GenMET_phi"}
+        return sorted(needed)
+
+    def passthrough(self, available: Iterable[str]) -> list[str]:
+        """The input branches copied to the output: the spec's patterns, with their counters."""
+        names = list(available)
+        keep = {n for n in names for p in self.spec.passthrough if fnmatch.fnmatchcase(n, p)}
+        produced = set(self.collections)
+        keep = {n for n in keep if n.partition("_")[0] not in produced}
+        counters = {f"n{n.partition('_')[0]}" for n in keep if "_" in n}
+        return sorted(keep | (counters & set(names)))
+
+
+def _feature_branches(features: Iterable[Feature], collection: str) -> set[str]:
+    needed: set[str] = set()
+    for f in features:
+        if f.event is not None:
+            needed.add(f.event)
+        elif f.field is not None:
+            needed.add(f"{collection}_{f.field}")
+        elif f.flag is not None:
+            needed.add(f"{collection}_{f.flag[0]}")
+        elif f.feature == "cone_sum":
+            needed |= {f"GenPart_{x}" for x in ("pt", "eta", "phi", "pdgId", "status")}
+        else:
+            other = f.params.get("collection", collection)
+            needed |= {f"{other}_pt", f"{other}_eta", f"{other}_phi"}
+    return needed

@@ -1,0 +1,487 @@
+"""Pipeline specifications: load a YAML file, validate it, and give typed objects.
+
+This module is the only place that knows the shape of the YAML (see ``pipelines/README.md`` for
+the reference). Every problem is reported as one :class:`~flashsim.exceptions.SpecError` naming
+the file and the key path, e.g. ``cms_like.yaml: collections.Jet.targets[3].kind: ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flashsim.exceptions import SpecError
+from flashsim.preprocessing import build_chain
+
+__all__ = [
+    "FEATURE_KINDS",
+    "SPEC_VERSION",
+    "TARGET_KINDS",
+    "CollectionSpec",
+    "EfficiencySpec",
+    "EventSpec",
+    "FakesSpec",
+    "Feature",
+    "PipelineSpec",
+    "ResponseSpec",
+    "SourceSpec",
+    "Target",
+    "load_spec",
+    "parse_spec",
+]
+
+SPEC_VERSION = 1
+"""The spec format version this flashsim reads."""
+
+FEATURE_KINDS: dict[str, frozenset[str]] = {
+    "nearest_dr": frozenset({"collection"}),
+    "nearest_pt_ratio": frozenset({"collection"}),
+    "cone_sum": frozenset({"pdgId", "radius"}),
+    "n_source": frozenset({"collection"}),
+    "source_ht": frozenset({"collection"}),
+}
+"""Computed condition features (see :mod:`flashsim.features`) and the parameters each takes."""
+
+TARGET_KINDS = (
+    "ratio",
+    "diff",
+    "dphi",
+    "value",
+    "uniform_phi",
+    "met_parallel",
+    "met_perpendicular",
+)
+"""How a target is expressed relative to its generated object (see :mod:`flashsim.features`)."""
+
+_DTYPES = ("float32", "int32", "int16", "uint8", "bool")
+_MODELS = ("flow",)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One condition: a gen-object field, an event branch, a status-flag bit or a computed feature.
+
+    Exactly one of ``field``, ``event``, ``flag`` (``(field, bit)``) or ``feature`` (kind name
+    with ``params``) is set. ``transform`` is the preprocessing chain as written in the spec.
+    """
+
+    name: str
+    transform: tuple[Any, ...]
+    field: str | None = None
+    event: str | None = None
+    flag: tuple[str, int] | None = None
+    feature: str | None = None
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    abs: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """One reconstructed quantity, its encoding relative to gen (``kind``) and preprocessing."""
+
+    name: str
+    kind: str
+    transform: tuple[Any, ...]
+    range: tuple[float | None, float | None] = (None, None)
+    dtype: str = "float32"
+    select_min: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """The generated objects: a collection, optionally selected by |pdgId| and status."""
+
+    collection: str
+    pdg_id: tuple[int, ...] | None = None
+    status: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class EfficiencySpec:
+    """xgboost hyperparameters, and the ID classes when the efficiency is multiclass."""
+
+    params: Mapping[str, Any]
+    class_field: str | None = None
+    class_values: tuple[int, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        """Number of outcomes: not reconstructed, then one per class value (or just 'reco')."""
+        return 1 + max(1, len(self.class_values))
+
+
+@dataclass(frozen=True)
+class ResponseSpec:
+    """The generative model of a stage: kind, architecture and training settings."""
+
+    model: str
+    config: Mapping[str, Any]
+    training: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FakesSpec:
+    """Reconstructed objects without a generated match: multiplicity and properties."""
+
+    conditions: tuple[Feature, ...]
+    targets: tuple[Target, ...]
+    max_count: int
+    multiplicity: Mapping[str, Any]
+    response: ResponseSpec
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """Everything about one reconstructed collection (``Jet``, ``Muon``, ...)."""
+
+    name: str
+    source: SourceSpec
+    match: str
+    conditions: tuple[Feature, ...]
+    targets: tuple[Target, ...]
+    efficiency: EfficiencySpec
+    response: ResponseSpec
+    fakes: FakesSpec | None = None
+    constants: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    charge_from_pdg_id: bool = False
+    sum_to_one: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """Event-level reconstructed quantities (MET, rho, vertices)."""
+
+    conditions: tuple[Feature, ...]
+    targets: tuple[Target, ...]
+    response: ResponseSpec
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated pipeline; ``raw`` is the YAML content, kept to be saved with trained models."""
+
+    version: int
+    name: str
+    description: str
+    seed: int
+    validation_fraction: float
+    passthrough: tuple[str, ...]
+    collections: Mapping[str, CollectionSpec]
+    event: EventSpec | None
+    raw: Mapping[str, Any]
+    origin: str = "<spec>"
+
+
+def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
+    """Read and validate a pipeline YAML file.
+
+    Raises:
+        SpecError: the file is missing, is not valid YAML, or does not follow the spec format;
+            the message names the file and the offending key.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        msg = f"cannot read pipeline spec {p}: {err.strerror or err}"
+        raise SpecError(msg) from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        msg = f"{p}: not valid YAML: {err}"
+        raise SpecError(msg) from err
+    return parse_spec(data, origin=str(p))
+
+
+def parse_spec(data: Any, origin: str = "<spec>") -> PipelineSpec:
+    """Validate an already-parsed spec (a mapping as read from YAML); see :func:`load_spec`."""
+    return _Parser(origin).pipeline(data)
+
+
+class _Parser:
+    """Walks the YAML tree keeping the key path, so errors can name it."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def fail(self, where: str, what: str) -> SpecError:
+        return SpecError(f"{self.origin}: {where}: {what}")
+
+    def mapping(
+        self,
+        value: Any,
+        where: str,
+        required: Sequence[str],
+        optional: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        allowed = [*required, *optional]
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, 1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.fail(
+                    f"{where}.{key}", f"unknown key{hint}; allowed: {', '.join(allowed)}"
+                )
+        for key in required:
+            if key not in value:
+                raise self.fail(where, f"missing required key {key!r}")
+        return dict(value)
+
+    def typed(self, value: Any, where: str, types: type | tuple[type, ...], what: str) -> Any:
+        if isinstance(value, bool) and bool not in (
+            types if isinstance(types, tuple) else (types,)
+        ):
+            raise self.fail(where, f"expected {what}, got a boolean")
+        if not isinstance(value, types):
+            raise self.fail(where, f"expected {what}, got {value!r}")
+        return value
+
+    def choice(self, value: Any, where: str, choices: Sequence[str]) -> str:
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), list(choices), 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(where, f"unknown value {value!r}{hint}; expected one of {choices}")
+        return str(value)
+
+    def int_list(self, value: Any, where: str) -> tuple[int, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(where, "expected a non-empty list of integers")
+        return tuple(self.typed(v, f"{where}[{i}]", int, "an integer") for i, v in enumerate(value))
+
+    def sequence(self, value: Any, where: str, item: Callable[[Any, str], Any]) -> tuple[Any, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(where, "expected a non-empty list")
+        items = tuple(item(v, f"{where}[{i}]") for i, v in enumerate(value))
+        names = [getattr(x, "name", None) for x in items]
+        for name in names:
+            if name is not None and names.count(name) > 1:
+                raise self.fail(where, f"name {name!r} appears more than once")
+        return items
+
+    def chain(self, value: Any, where: str) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise self.fail(where, "expected a list of transforms, e.g. [log, standardize]")
+        try:
+            build_chain(value)
+        except SpecError as err:
+            raise self.fail(where, str(err)) from err
+        return tuple(copy.deepcopy(value))
+
+    # -- the spec's parts ------------------------------------------------------------------
+
+    def pipeline(self, data: Any) -> PipelineSpec:
+        d = self.mapping(
+            data,
+            "top level",
+            ["version", "name", "collections"],
+            ["description", "seed", "validation_fraction", "passthrough", "defaults", "event"],
+        )
+        version = self.typed(d["version"], "version", int, "an integer")
+        if version != SPEC_VERSION:
+            raise self.fail(
+                "version",
+                f"spec version {version} is not supported by this flashsim "
+                f"(it reads version {SPEC_VERSION}); update flashsim or the spec",
+            )
+        fraction = self.typed(
+            d.get("validation_fraction", 0.2), "validation_fraction", (int, float), "a number"
+        )
+        if not 0.0 < fraction < 1.0:
+            raise self.fail("validation_fraction", f"must lie in (0, 1), got {fraction}")
+        passthrough = d.get("passthrough", [])
+        if not isinstance(passthrough, list) or not all(isinstance(p, str) for p in passthrough):
+            raise self.fail("passthrough", "expected a list of branch names or glob patterns")
+        colls = d["collections"]
+        if not isinstance(colls, Mapping) or not colls:
+            raise self.fail("collections", "expected a non-empty mapping of collection specs")
+        return PipelineSpec(
+            version=version,
+            name=self.typed(d["name"], "name", str, "a string"),
+            description=str(d.get("description", "")),
+            seed=self.typed(d.get("seed", 0), "seed", int, "an integer"),
+            validation_fraction=float(fraction),
+            passthrough=tuple(passthrough),
+            collections={
+                name: self.collection(spec, f"collections.{name}", name)
+                for name, spec in colls.items()
+            },
+            event=self.event(d["event"], "event") if d.get("event") is not None else None,
+            raw=copy.deepcopy(dict(d)),
+            origin=self.origin,
+        )
+
+    def collection(self, value: Any, where: str, name: str) -> CollectionSpec:
+        if "_" in name or not name.isidentifier():
+            raise self.fail(where, "a collection name is an identifier without '_' (e.g. Jet)")
+        d = self.mapping(
+            value,
+            where,
+            ["source", "target", "conditions", "targets", "efficiency", "response"],
+            ["fakes", "constants", "charge_from_pdgId", "sum_to_one"],
+        )
+        tgt = self.mapping(d["target"], f"{where}.target", ["collection", "match"])
+        if tgt["collection"] != name:
+            raise self.fail(f"{where}.target.collection", f"must equal the key {name!r}")
+        targets = self.sequence(d["targets"], f"{where}.targets", self.target)
+        target_names = [t.name for t in targets]
+        sum_to_one = tuple(d.get("sum_to_one", ()))
+        for member in sum_to_one:
+            if member not in target_names:
+                raise self.fail(f"{where}.sum_to_one", f"{member!r} is not a target")
+        constants = d.get("constants", {})
+        if not isinstance(constants, Mapping):
+            raise self.fail(f"{where}.constants", "expected a mapping of field: number")
+        return CollectionSpec(
+            name=name,
+            source=self.source(d["source"], f"{where}.source"),
+            match=self.typed(tgt["match"], f"{where}.target.match", str, "a field name"),
+            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.feature),
+            targets=targets,
+            efficiency=self.efficiency(d["efficiency"], f"{where}.efficiency"),
+            response=self.response(d["response"], f"{where}.response"),
+            fakes=self.fakes(d["fakes"], f"{where}.fakes") if d.get("fakes") else None,
+            constants={
+                k: float(self.typed(v, f"{where}.constants.{k}", (int, float), "a number"))
+                for k, v in constants.items()
+            },
+            charge_from_pdg_id=bool(d.get("charge_from_pdgId", False)),
+            sum_to_one=sum_to_one,
+        )
+
+    def source(self, value: Any, where: str) -> SourceSpec:
+        d = self.mapping(value, where, ["collection"], ["pdgId", "status"])
+        return SourceSpec(
+            collection=self.typed(d["collection"], f"{where}.collection", str, "a name"),
+            pdg_id=self.int_list(d["pdgId"], f"{where}.pdgId") if "pdgId" in d else None,
+            status=self.int_list(d["status"], f"{where}.status") if "status" in d else None,
+        )
+
+    def feature(self, value: Any, where: str) -> Feature:
+        d = self.mapping(
+            value, where, ["name", "transform"], ["field", "event", "flag", "feature", "abs"]
+        )
+        given = [k for k in ("field", "event", "flag", "feature") if k in d]
+        if len(given) != 1:
+            raise self.fail(where, "give exactly one of field, event, flag, feature")
+        kwargs: dict[str, Any] = {}
+        if "flag" in d:
+            flag = self.mapping(d["flag"], f"{where}.flag", ["field", "bit"])
+            kwargs["flag"] = (
+                str(flag["field"]),
+                self.typed(flag["bit"], f"{where}.flag.bit", int, "an integer"),
+            )
+        elif "feature" in d:
+            kind, params = self.feature_kind(d["feature"], f"{where}.feature")
+            kwargs.update(feature=kind, params=params)
+        else:
+            key = given[0]
+            kwargs[key] = self.typed(d[key], f"{where}.{key}", str, "a branch or field name")
+        return Feature(
+            name=self.typed(d["name"], f"{where}.name", str, "a string"),
+            transform=self.chain(d["transform"], f"{where}.transform"),
+            abs=bool(d.get("abs", False)),
+            **kwargs,
+        )
+
+    def feature_kind(self, value: Any, where: str) -> tuple[str, dict[str, Any]]:
+        if isinstance(value, str):
+            kind, params = value, {}
+        elif isinstance(value, Mapping) and len(value) == 1:
+            kind, params = next(iter(value.items()))
+            params = dict(params or {})
+        else:
+            raise self.fail(where, "expected a feature name or {name: {params}}")
+        kind = self.choice(kind, where, list(FEATURE_KINDS))
+        for key in params:
+            if key not in FEATURE_KINDS[kind]:
+                allowed = ", ".join(sorted(FEATURE_KINDS[kind])) or "none"
+                raise self.fail(f"{where}.{kind}.{key}", f"unknown parameter; allowed: {allowed}")
+        return kind, params
+
+    def target(self, value: Any, where: str) -> Target:
+        d = self.mapping(
+            value, where, ["name", "kind"], ["transform", "range", "dtype", "select_min"]
+        )
+        kind = self.choice(d["kind"], f"{where}.kind", TARGET_KINDS)
+        if kind != "uniform_phi" and "transform" not in d:
+            raise self.fail(where, "missing required key 'transform'")
+        rng = d.get("range", [None, None])
+        if not (isinstance(rng, list) and len(rng) == 2):
+            raise self.fail(f"{where}.range", "expected [low, high] (null for no bound)")
+        for i, bound in enumerate(rng):
+            if bound is not None:
+                self.typed(bound, f"{where}.range[{i}]", (int, float), "a number or null")
+        select_min = d.get("select_min")
+        if select_min is not None:
+            self.typed(select_min, f"{where}.select_min", (int, float), "a number")
+        return Target(
+            name=self.typed(d["name"], f"{where}.name", str, "a string"),
+            kind=kind,
+            transform=self.chain(d.get("transform", []), f"{where}.transform"),
+            range=(rng[0], rng[1]),
+            dtype=self.choice(d.get("dtype", "float32"), f"{where}.dtype", _DTYPES),
+            select_min=None if select_min is None else float(select_min),
+        )
+
+    def efficiency(self, value: Any, where: str) -> EfficiencySpec:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "expected a mapping of xgboost parameters")
+        params = dict(value)
+        classes = params.pop("classes", None)
+        if classes is None:
+            return EfficiencySpec(params=params)
+        c = self.mapping(classes, f"{where}.classes", ["field", "values"])
+        return EfficiencySpec(
+            params=params,
+            class_field=self.typed(c["field"], f"{where}.classes.field", str, "a field name"),
+            class_values=self.int_list(c["values"], f"{where}.classes.values"),
+        )
+
+    def response(self, value: Any, where: str) -> ResponseSpec:
+        from flashsim.models.flow import FlowConfig
+        from flashsim.models.training import TrainConfig
+
+        d = self.mapping(value, where, ["model"], ["flow", "training"])
+        model = self.choice(d["model"], f"{where}.model", _MODELS)
+        config = d.get(model, {})
+        for key, parse in ((model, FlowConfig.from_dict), ("training", TrainConfig.from_dict)):
+            try:
+                parse(d.get(key, {}))
+            except SpecError as err:
+                raise self.fail(f"{where}.{key}", str(err)) from err
+        return ResponseSpec(model=model, config=dict(config), training=dict(d.get("training", {})))
+
+    def fakes(self, value: Any, where: str) -> FakesSpec:
+        d = self.mapping(
+            value, where, ["conditions", "targets", "max_count", "multiplicity", "response"]
+        )
+        max_count = self.typed(d["max_count"], f"{where}.max_count", int, "an integer")
+        if max_count < 1:
+            raise self.fail(f"{where}.max_count", "must be at least 1")
+        if not isinstance(d["multiplicity"], Mapping):
+            raise self.fail(f"{where}.multiplicity", "expected a mapping of xgboost parameters")
+        return FakesSpec(
+            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.feature),
+            targets=self.sequence(d["targets"], f"{where}.targets", self.target),
+            max_count=max_count,
+            multiplicity=dict(d["multiplicity"]),
+            response=self.response(d["response"], f"{where}.response"),
+        )
+
+    def event(self, value: Any, where: str) -> EventSpec:
+        d = self.mapping(value, where, ["conditions", "targets", "response"])
+        return EventSpec(
+            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.feature),
+            targets=self.sequence(d["targets"], f"{where}.targets", self.target),
+            response=self.response(d["response"], f"{where}.response"),
+        )

@@ -1,0 +1,130 @@
+"""Efficiency stage: an xgboost classifier P(outcome | conditions), sampled against a uniform.
+
+Outcome 0 is "not reconstructed"; outcomes 1..K-1 are "reconstructed, in ID class k" (a single
+outcome 1 when there are no classes). The classifier is a gradient-boosted decision tree
+(Chen & Guestrin, arXiv:1603.02754), as the efficiency models of LHCb Lamarr
+(arXiv:2303.11428) and CMS FlashSim (arXiv:2402.13684). Sampling compares one uniform number per
+object with the cumulative class probabilities, so the sampled efficiencies are unbiased.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from flashsim.exceptions import ModelError
+
+__all__ = ["EfficiencyStage", "fit_efficiency"]
+
+_TRAIN_KEYS = ("n_estimators", "early_stopping_rounds")
+
+
+class EfficiencyStage:
+    """Sample an outcome (0 = lost, k = kept in class k) per row of a condition table.
+
+    Arguments:
+        booster: the trained xgboost booster.
+        n_classes: number of outcomes (2 for a binary efficiency).
+    """
+
+    kind = "efficiency"
+
+    def __init__(self, booster: xgb.Booster, n_classes: int) -> None:
+        self.booster = booster
+        self.n_classes = n_classes
+
+    def probabilities(self, conditions: np.ndarray) -> np.ndarray:
+        """(n, n_classes) outcome probabilities."""
+        if len(conditions) == 0:
+            return np.zeros((0, self.n_classes))
+        pred = np.asarray(self.booster.inplace_predict(np.ascontiguousarray(conditions)))
+        if self.n_classes == 2:
+            pred = np.stack([1.0 - pred, pred], axis=1)
+        return pred.reshape(len(conditions), self.n_classes)
+
+    def apply(self, conditions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Sample one outcome per row (int64), drawing one uniform number per row from ``rng``."""
+        cumulative = np.cumsum(self.probabilities(conditions), axis=1)
+        u = rng.random(len(conditions))[:, None] * cumulative[:, -1:]
+        return np.minimum((u >= cumulative).sum(axis=1), self.n_classes - 1).astype(np.int64)
+
+    def save(self, path: Path) -> dict[str, Any]:
+        """Write the booster as xgboost JSON; return the record that :meth:`load` needs."""
+        self.booster.save_model(str(path))
+        return {"kind": self.kind, "file": path.name, "n_classes": self.n_classes}
+
+    @classmethod
+    def load(cls, directory: Path, record: Mapping[str, Any]) -> EfficiencyStage:
+        """Load a stage written by :meth:`save`."""
+        path = directory / record["file"]
+        booster = xgb.Booster()
+        try:
+            booster.load_model(str(path))
+        except (xgb.core.XGBoostError, OSError, json.JSONDecodeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            msg = f"cannot load efficiency model {path}: {first}; retrain or restore the bundle"
+            raise ModelError(msg) from err
+        return cls(booster, int(record["n_classes"]))
+
+
+def fit_efficiency(
+    conditions: np.ndarray,
+    outcome: np.ndarray,
+    n_classes: int,
+    params: Mapping[str, Any],
+    *,
+    validation: tuple[np.ndarray, np.ndarray],
+    weights: np.ndarray | None = None,
+    validation_weights: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[EfficiencyStage, dict[str, float]]:
+    """Train an efficiency stage with early stopping on the validation log-loss.
+
+    Arguments:
+        conditions: (n, k) preprocessed conditions.
+        outcome: (n,) integer outcomes in ``[0, n_classes)``.
+        n_classes: number of outcomes (2 = binary).
+        params: xgboost parameters from the spec (``n_estimators``, ``max_depth``,
+            ``learning_rate``, ``early_stopping_rounds``, ...).
+        validation: (conditions, outcome) used for early stopping and the reported metrics.
+        weights: per-row weights (e.g. sWeights); negative weights are passed to xgboost.
+
+    Returns:
+        the stage and metrics: validation log-loss, number of trees, and for each outcome the
+        observed and predicted fraction on the validation set (a closure check).
+    """
+    booster_params = {k: v for k, v in params.items() if k not in _TRAIN_KEYS}
+    booster_params.update(tree_method="hist", seed=seed, nthread=0)
+    if n_classes == 2:
+        booster_params.update(objective="binary:logistic", eval_metric="logloss")
+    else:
+        booster_params.update(
+            objective="multi:softprob", eval_metric="mlogloss", num_class=n_classes
+        )
+    train = xgb.DMatrix(conditions, label=outcome, weight=weights)
+    valid = xgb.DMatrix(validation[0], label=validation[1], weight=validation_weights)
+    evals: dict[str, Any] = {}
+    booster = xgb.train(
+        booster_params,
+        train,
+        num_boost_round=int(params.get("n_estimators", 300)),
+        evals=[(valid, "validation")],
+        early_stopping_rounds=int(params.get("early_stopping_rounds", 20)),
+        evals_result=evals,
+        verbose_eval=False,
+    )
+    best = booster.best_iteration
+    booster = booster[: best + 1]
+    stage = EfficiencyStage(booster, n_classes)
+    probs = stage.probabilities(validation[0])
+    metric = next(iter(evals["validation"].values()))
+    metrics: dict[str, float] = {"validation_logloss": float(metric[best]), "trees": best + 1}
+    for k in range(n_classes):
+        metrics[f"observed_fraction_{k}"] = float(np.mean(validation[1] == k))
+        metrics[f"predicted_fraction_{k}"] = float(np.mean(probs[:, k]))
+    return stage, metrics

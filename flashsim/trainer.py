@@ -1,0 +1,345 @@
+"""Training a pipeline from full-simulation files: tables, split, stages, bundle.
+
+``flashsim train`` calls :func:`read_training_data` then :func:`train_pipeline`. Every stage is
+trained on the events of the training split and monitored on the validation split (a random
+fraction of the events, fixed by the spec's seed), so the metrics recorded in the bundle are
+measured on events the stage did not learn from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import uproot
+from tqdm.auto import tqdm
+
+from flashsim.bundle import save_bundle
+from flashsim.exceptions import InputError
+from flashsim.features import (
+    CollectionTable,
+    EventTable,
+    FakesTable,
+    collection_table,
+    event_table,
+    fakes_table,
+    model_targets,
+)
+from flashsim.io import open_events, zip_collections
+from flashsim.models.flow import ConditionalFlow, FlowConfig
+from flashsim.models.training import TrainConfig, train_model
+from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
+from flashsim.preprocessing import TablePreprocessor, build_chain
+from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
+from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
+
+__all__ = ["TrainingData", "read_training_data", "train_pipeline"]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainingData:
+    """Training tables of every stage, and a description of the files they came from."""
+
+    collections: dict[str, CollectionTable]
+    fakes: dict[str, FakesTable]
+    event: EventTable | None
+    n_events: int
+    files: list[dict[str, Any]]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (the training-data hash recorded in the bundle)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_training_data(
+    spec: PipelineSpec,
+    files: Sequence[Path],
+    *,
+    max_events: int | None = None,
+    step_size: int = 20_000,
+    progress: bool = True,
+) -> TrainingData:
+    """Read full-simulation files chunk by chunk and build every stage's training table.
+
+    Raises:
+        InputError: a file cannot be read or lacks a collection or branch the spec needs.
+    """
+    tables: dict[str, list[CollectionTable]] = {name: [] for name in spec.collections}
+    fakes: dict[str, list[FakesTable]] = {
+        name: [] for name, c in spec.collections.items() if c.fakes is not None
+    }
+    events_tables: list[EventTable] = []
+    described = []
+    n_events = 0
+    bar = tqdm(desc="reading", unit=" events", disable=not progress, leave=False)
+    for path in files:
+        tree = open_events(path)
+        try:
+            entries = tree.num_entries
+            if max_events is not None:
+                entries = min(entries, max_events - n_events)
+            described.append(
+                {"path": str(path), "entries": int(entries), "sha256": file_digest(path)}
+            )
+            for start in range(0, entries, step_size):
+                stop = min(start + step_size, entries)
+                events = zip_collections(tree.arrays(entry_start=start, entry_stop=stop))
+                for name, coll in spec.collections.items():
+                    tables[name].append(collection_table(events, coll, n_events))
+                    if coll.fakes is not None:
+                        fakes[name].append(fakes_table(events, coll, n_events))
+                if spec.event is not None:
+                    default = next(iter(spec.collections.values())).source.collection
+                    events_tables.append(
+                        event_table(
+                            events, spec.event.conditions, spec.event.targets, default, n_events
+                        )
+                    )
+                n_events += stop - start
+                bar.update(stop - start)
+        except uproot.exceptions.KeyInFileError as err:
+            msg = f"training file {path} lacks {err.key!r}; is it a full-simulation (reco) file?"
+            raise InputError(msg) from err
+        finally:
+            tree.file.close()
+        if max_events is not None and n_events >= max_events:
+            break
+    bar.close()
+    if n_events == 0:
+        msg = "the training files hold no events"
+        raise InputError(msg)
+    return TrainingData(
+        collections={k: _concat(v) for k, v in tables.items()},
+        fakes={k: _concat(v) for k, v in fakes.items()},
+        event=_concat(events_tables) if events_tables else None,
+        n_events=n_events,
+        files=described,
+    )
+
+
+def _concat(parts: list[Any]) -> Any:
+    cls = type(parts[0])
+    fields = parts[0].__dataclass_fields__
+    return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
+
+
+def _preprocessor(items: Sequence[Feature | Target]) -> TablePreprocessor:
+    return TablePreprocessor([i.name for i in items], [build_chain(i.transform) for i in items])
+
+
+def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    keep = np.ones(len(arrays[0]), dtype=bool)
+    for a in arrays:
+        keep &= np.all(np.isfinite(a.reshape(len(a), -1)), axis=1)
+    return keep
+
+
+class _Trainer:
+    """Trains the stages of one pipeline, numbering them for seeds and checkpoints."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        data: TrainingData,
+        output: Path,
+        options: dict[str, Any],
+        log: Log,
+    ) -> None:
+        self.spec, self.data, self.output, self.options, self.log = spec, data, output, options, log
+        rng = np.random.default_rng([spec.seed, 0])
+        self.is_validation = rng.random(data.n_events) < spec.validation_fraction
+        self.metrics: dict[str, Any] = {}
+        self.stage = 0
+
+    def rng(self) -> np.random.Generator:
+        self.stage += 1
+        return np.random.default_rng([self.spec.seed, self.stage])
+
+    def efficiency(
+        self,
+        label: str,
+        conditions: np.ndarray,
+        outcome: np.ndarray,
+        event: np.ndarray,
+        n_classes: int,
+        params: Any,
+    ) -> EfficiencyStage:
+        val = self.is_validation[event]
+        self.log(f"[{label}] efficiency: {int((~val).sum())} training rows, {n_classes} outcomes")
+        stage, metrics = fit_efficiency(
+            conditions[~val],
+            outcome[~val],
+            n_classes,
+            params,
+            validation=(conditions[val], outcome[val]),
+            seed=self.spec.seed + self.stage,
+        )
+        self.metrics[f"{label}.efficiency"] = metrics
+        return stage
+
+    def response(
+        self,
+        label: str,
+        targets: Sequence[Target],
+        x: np.ndarray,
+        context: np.ndarray,
+        event: np.ndarray,
+        response: ResponseSpec,
+    ) -> ResponseStage:
+        rng = self.rng()
+        keep = _finite_rows(x, context)
+        if not keep.all():
+            self.log(f"[{label}] response: dropped {int((~keep).sum())} rows with NaN/inf")
+        x, context, event = x[keep], context[keep], event[keep]
+        val = self.is_validation[event]
+        prep = _preprocessor(model_targets(targets))
+        x_train = prep.fit_forward(x[~val], rng)
+        x_val = prep.forward(x[val], rng)
+        torch.manual_seed(self.spec.seed + self.stage)
+        model = ConditionalFlow(x.shape[1], context.shape[1], FlowConfig.from_dict(response.config))
+        self.log(
+            f"[{label}] response: {len(x_train)} training rows, {x.shape[1]} targets, "
+            f"{context.shape[1]} conditions"
+        )
+        checkpoints = self.output / "checkpoints"
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        result = train_model(
+            model,
+            x_train,
+            context[~val],
+            None,
+            x_val,
+            context[val],
+            None,
+            TrainConfig.from_dict(response.training),
+            seed=self.spec.seed + self.stage,
+            device=self.options["device"],
+            checkpoint=checkpoints / f"{label}.response.ckpt",
+            resume=self.options["resume"],
+            progress=self.options["progress"],
+            label=label,
+        )
+        model.to("cpu")
+        self.metrics[f"{label}.response"] = {
+            "validation_nll": result.best_val_loss,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped": result.stopped,
+            "training_rows": len(x_train),
+        }
+        return ResponseStage(model, prep)
+
+    def collection(self, name: str) -> CollectionModel:
+        spec = self.spec.collections[name]
+        table = self.data.collections[name]
+        keep = _finite_rows(table.conditions)
+        cond = _preprocessor(spec.conditions)
+        conditions = np.zeros(table.conditions.shape, dtype=np.float32)
+        conditions[keep] = cond.fit_forward(table.conditions[keep], self.rng())
+        efficiency = self.efficiency(
+            name,
+            conditions[keep],
+            table.label[keep],
+            table.event[keep],
+            spec.efficiency.n_classes,
+            spec.efficiency.params,
+        )
+        matched = (table.label > 0) & keep
+        classes = spec.efficiency.class_field is not None
+        context = response_context(conditions[matched], table.label[matched], classes)
+        response = self.response(
+            name,
+            spec.targets,
+            table.targets[keep[table.label > 0]],
+            context,
+            table.event[matched],
+            spec.response,
+        )
+        model = CollectionModel(spec, cond, efficiency, response)
+        if spec.fakes is not None:
+            model.fakes, model.fake_conditions = self.fakes(name)
+        return model
+
+    def fakes(self, name: str) -> tuple[FakesStage, TablePreprocessor]:
+        spec = self.spec.collections[name].fakes
+        assert spec is not None
+        table = self.data.fakes[name]
+        cond = _preprocessor(spec.conditions)
+        conditions = cond.fit_forward(table.conditions, self.rng())
+        count = np.minimum(table.count, spec.max_count)
+        label = f"{name}.fakes"
+        multiplicity = self.efficiency(
+            label, conditions, count, table.event, spec.max_count + 1, spec.multiplicity
+        )
+        per_object = np.repeat(conditions, table.count, axis=0)
+        response = self.response(
+            label,
+            spec.targets,
+            table.targets,
+            per_object,
+            np.repeat(table.event, table.count),
+            spec.response,
+        )
+        return FakesStage(multiplicity, response), cond
+
+    def event(self) -> EventModel:
+        spec = self.spec.event
+        table = self.data.event
+        assert spec is not None
+        assert table is not None
+        cond = _preprocessor(spec.conditions)
+        conditions = cond.fit_forward(table.conditions, self.rng())
+        response = self.response(
+            "event", spec.targets, table.targets, conditions, table.event, spec.response
+        )
+        return EventModel(spec, cond, response)
+
+
+def train_pipeline(
+    spec: PipelineSpec,
+    data: TrainingData,
+    output: Path,
+    *,
+    device: str = "cpu",
+    resume: bool = False,
+    progress: bool = True,
+    log: Log = print,
+) -> Pipeline:
+    """Train every stage of ``spec`` on ``data`` and write the model bundle to ``output``.
+
+    Flows keep a checkpoint per stage under ``output/checkpoints``; with ``resume`` an
+    interrupted training continues from them (BDTs are retrained: they take seconds).
+    """
+    start = time.monotonic()
+    trainer = _Trainer(
+        spec, data, output, {"device": device, "resume": resume, "progress": progress}, log
+    )
+    collections = {name: trainer.collection(name) for name in spec.collections}
+    event = trainer.event() if spec.event is not None else None
+    pipeline = Pipeline(spec, collections, event)
+    training = {
+        "files": data.files,
+        "events": data.n_events,
+        "validation_events": int(trainer.is_validation.sum()),
+        "seed": spec.seed,
+        "device": device,
+        "seconds": round(time.monotonic() - start, 1),
+        "metrics": trainer.metrics,
+    }
+    save_bundle(pipeline, output, training)
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
+    return pipeline
