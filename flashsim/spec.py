@@ -458,7 +458,7 @@ class _Parser:
             try:
                 parse(d.get(key, {}))
             except SpecError as err:
-                raise self.fail(f"{where}.{key}", str(err)) from err
+                raise self.fail(where, str(err)) from err
         return ResponseSpec(model=model, config=dict(config), training=dict(d.get("training", {})))
 
     def fakes(self, value: Any, where: str) -> FakesSpec:

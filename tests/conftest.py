@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 
 
 @pytest.fixture
@@ -26,3 +30,59 @@ def subprocess_env() -> dict[str, str]:
     root = str(Path(flashsim.__file__).resolve().parents[1])
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": root if not path else root + os.pathsep + path}
+
+
+@pytest.fixture(scope="session")
+def ttbar_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600 refsim ttbar events (gen + reco), generated once per test session."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    from flashsim.refsim.generate import generate_sample
+
+    path = tmp_path_factory.mktemp("refsim") / "ttbar.root"
+    generate_sample(
+        process="ttbar", n_events=600, seed=11, jobs=2, output=path, progress=False, block_size=300
+    )
+    return path
+
+
+def tiny_spec_dict() -> dict[str, Any]:
+    """``pipelines/cms_like.yaml`` with tiny models and two epochs: for tests only."""
+    data = yaml.safe_load((PIPELINES / "cms_like.yaml").read_text())
+    data.pop("defaults", None)
+
+    def shrink(response: dict[str, Any]) -> None:
+        response["flow"] = {"transforms": 2, "hidden": [16, 16], "bins": 4}
+        response["training"] = {"epochs": 2, "batch_size": 256, "learning_rate": 0.003}
+
+    for coll in data["collections"].values():
+        shrink(coll["response"])
+        coll["efficiency"] = {**coll["efficiency"], "n_estimators": 10}
+        if "fakes" in coll:
+            shrink(coll["fakes"]["response"])
+            coll["fakes"]["multiplicity"] = {"n_estimators": 10, "max_depth": 3}
+    shrink(data["event"]["response"])
+    return data
+
+
+@pytest.fixture(scope="session")
+def tiny_spec_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny version of the CMS-like spec, written to a temporary YAML file."""
+    path = tmp_path_factory.mktemp("spec") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec_dict(), sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(
+    tmp_path_factory: pytest.TempPathFactory, tiny_spec_path: Path, ttbar_file: Path
+) -> Path:
+    """A tiny model bundle trained on :func:`ttbar_file` (seconds)."""
+    from flashsim.spec import load_spec
+    from flashsim.trainer import read_training_data, train_pipeline
+
+    spec = load_spec(tiny_spec_path)
+    output = tmp_path_factory.mktemp("models") / "tiny"
+    data = read_training_data(spec, [ttbar_file], progress=False)
+    train_pipeline(spec, data, output, progress=False, log=lambda line: None)
+    return output

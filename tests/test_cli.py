@@ -173,3 +173,107 @@ class TestErrorPolicy:
         result = CliRunner().invoke(flashsim_group, generate_args(tmp_path / "x.root"))
         assert result.exit_code == 130
         assert result.stderr == "flashsim: interrupted\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_spec_path, ttbar_file):
+    output = tmp_path_factory.mktemp("cli") / "model"
+    result = CliRunner().invoke(
+        flashsim_group,
+        [
+            "train",
+            str(tiny_spec_path),
+            "--data",
+            str(ttbar_file),
+            "-o",
+            str(output),
+            "--max-events",
+            "300",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return output
+
+
+class TestTrainAndRun:
+    """``flashsim train`` and ``flashsim run`` as a user runs them."""
+
+    def test_train_writes_a_bundle(self, trained):
+        import json
+
+        record = json.loads((trained / "flashsim-model.json").read_text())
+        assert record["training"]["events"] == 300
+        assert len(record["training"]["files"][0]["sha256"]) == 64
+        assert "Jet.response" in record["training"]["metrics"]
+        assert record["versions"]["torch"]
+        assert not (trained / "checkpoints").exists()
+
+    def test_train_refuses_to_replace_a_bundle(self, trained, tiny_spec_path, ttbar_file):
+        result = CliRunner().invoke(
+            flashsim_group,
+            ["train", str(tiny_spec_path), "--data", str(ttbar_file), "-o", str(trained)],
+        )
+        assert result.exit_code == 2
+        assert "--overwrite" in result.output
+
+    def test_run_records_the_model(self, trained, ttbar_file, tmp_path, subprocess_env):
+        from flashsim.bundle import bundle_hash
+        from flashsim.io import read_provenance
+
+        out = tmp_path / "reco.root"
+        result = run_flashsim(
+            subprocess_env,
+            "run",
+            str(ttbar_file),
+            "-o",
+            str(out),
+            "--model",
+            str(trained),
+            "--seed",
+            "4",
+            "--max-events",
+            "100",
+        )
+        assert result.returncode == 0, result.stderr
+        record = read_provenance(out)
+        assert record["model"]["sha256"] == bundle_hash(trained)
+        assert record["seed"] == 4
+        assert "100 events" in result.stderr
+
+    @pytest.mark.parametrize(
+        ("case", "message"),
+        [
+            ("missing_input", "does not exist"),
+            ("output_exists", "--overwrite"),
+            ("incompatible_model", "reads format 1"),
+            ("missing_model_file", "is incomplete"),
+            ("not_a_bundle", "not a flashsim model bundle"),
+        ],
+    )
+    def test_run_errors(self, case, message, trained, ttbar_file, tmp_path, subprocess_env):
+        import json
+        import shutil
+
+        model = tmp_path / "model"
+        shutil.copytree(trained, model)
+        source, out = str(ttbar_file), tmp_path / "reco.root"
+        if case == "missing_input":
+            source = str(tmp_path / "nope.root")
+        elif case == "output_exists":
+            out.write_bytes(b"x")
+        elif case == "incompatible_model":
+            record = json.loads((model / "flashsim-model.json").read_text())
+            record["format"] = 99
+            (model / "flashsim-model.json").write_text(json.dumps(record))
+        elif case == "missing_model_file":
+            (model / "Jet.response.pt").unlink()
+        elif case == "not_a_bundle":
+            (model / "flashsim-model.json").unlink()
+        before = sorted(p.name for p in tmp_path.iterdir())
+        result = run_flashsim(subprocess_env, "run", source, "-o", str(out), "--model", str(model))
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert message in lines[0]
+        assert sorted(p.name for p in tmp_path.iterdir()) == before

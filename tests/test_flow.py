@@ -185,10 +185,12 @@ def test_early_stopping_and_bad_inputs(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     x, c = gaussian_data(rng, 200)
     flow = make_flow(2, 1, transform="affine")
-    # A learning rate too small to change any weight: the validation loss is flat.
-    config = TrainConfig(epochs=20, learning_rate=1e-30, patience=2)
+    # Gradients clipped to (almost) nothing: the weights stay put, the validation loss is flat.
+    config = TrainConfig(epochs=20, max_grad_norm=1e-30, patience=4)
     result = train_model(flow, x, c, None, x, c, None, config, seed=0, progress=False)
-    assert (result.stopped, result.best_epoch, result.epochs_run) == ("early_stopping", 1, 3)
+    assert (result.stopped, result.best_epoch, result.epochs_run) == ("early_stopping", 1, 5)
+    # The plateau schedule halves the learning rate after three epochs without improvement.
+    assert [h["lr"] for h in result.history] == [1e-3] * 4 + [5e-4]
     # Early stopping is final: resuming its checkpoint trains no further.
     ckpt = tmp_path / "train.ckpt"
     flow = make_flow(2, 1, transform="affine")
@@ -196,7 +198,7 @@ def test_early_stopping_and_bad_inputs(tmp_path: Path) -> None:
     again = train_model(
         flow, x, c, None, x, c, None, config, seed=0, checkpoint=ckpt, resume=True, progress=False
     )
-    assert (again.stopped, again.epochs_run, len(again.history)) == ("early_stopping", 3, 3)
+    assert (again.stopped, again.epochs_run, len(again.history)) == ("early_stopping", 5, 5)
 
     before = {k: v.clone() for k, v in flow.state_dict().items()}
     x_bad = x.copy()
@@ -209,12 +211,15 @@ def test_early_stopping_and_bad_inputs(tmp_path: Path) -> None:
         train_model(flow, x_bad, c, None, x, c, None, config, seed=0, progress=False)
 
 
-def test_checkpoint_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_checkpoint_resume_matches_uninterrupted_run(schedule: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     x, c = gaussian_data(rng, 300)
     x_val, c_val = gaussian_data(rng, 100)
     data = (x, c, None, x_val, c_val, None)
-    config = TrainConfig(epochs=5, batch_size=64, learning_rate=1e-2, patience=10)
+    # A large learning rate: the validation loss goes up and down, so the weights that a run
+    # continues from are not the best ones (which it must keep as well).
+    config = TrainConfig(epochs=6, batch_size=32, learning_rate=0.1, patience=10, schedule=schedule)
 
     full = make_flow(2, 1, transform="affine")
     reference = train_model(full, *data, config, seed=7, progress=False)
@@ -226,14 +231,14 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     short = TrainConfig(**{**config.to_dict(), "max_minutes": 1e-9})
     first = train_model(flow, *data, short, seed=7, checkpoint=ckpt, progress=False)
     assert (first.stopped, first.epochs_run) == ("time_limit", 1)
-    three = TrainConfig(**{**config.to_dict(), "epochs": 3})
+    two = TrainConfig(**{**config.to_dict(), "epochs": 2})
     flow = make_flow(2, 1, transform="affine", seed=99)  # other initial weights: all restored
-    second = train_model(flow, *data, three, seed=7, checkpoint=ckpt, resume=True, progress=False)
-    assert (second.stopped, second.epochs_run) == ("max_epochs", 3)
+    second = train_model(flow, *data, two, seed=7, checkpoint=ckpt, resume=True, progress=False)
+    assert (second.stopped, second.epochs_run, second.best_epoch) == ("max_epochs", 2, 1)
     flow = make_flow(2, 1, transform="affine", seed=99)
     final = train_model(flow, *data, config, seed=7, checkpoint=ckpt, resume=True, progress=False)
 
-    assert (final.best_epoch, final.epochs_run, final.stopped) == (5, 5, "max_epochs")
+    assert (final.best_epoch, final.epochs_run) == (reference.best_epoch, 6)
     losses = [(h["train_loss"], h["val_loss"], h["lr"]) for h in final.history]
     assert losses == [(h["train_loss"], h["val_loss"], h["lr"]) for h in reference.history]
     for key, value in full.state_dict().items():
@@ -244,11 +249,11 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     wide = (np.c_[x, x[:, :1]], c, None, np.c_[x_val, x_val[:, :1]], c_val, None)
     with pytest.raises(ModelError, match=r"does not fit.*delete it or drop --resume"):
         train_model(other, *wide, config, seed=7, checkpoint=ckpt, resume=True, progress=False)
-    with pytest.raises(ModelError, match=r"batch_size: 64 -> 32.*drop --resume"):
+    with pytest.raises(ModelError, match=r"batch_size: 32 -> 64.*drop --resume"):
         train_model(
             flow,
             *data,
-            TrainConfig(**{**config.to_dict(), "batch_size": 32}),
+            TrainConfig(**{**config.to_dict(), "batch_size": 64}),
             seed=7,
             checkpoint=ckpt,
             resume=True,

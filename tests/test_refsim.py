@@ -38,15 +38,6 @@ def _read(path) -> ak.Array:
 
 
 @pytest.fixture(scope="session")
-def ttbar_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("refsim") / "ttbar.root"
-    generate_sample(
-        process="ttbar", n_events=600, seed=11, jobs=2, output=path, progress=False, block_size=300
-    )
-    return path
-
-
-@pytest.fixture(scope="session")
 def dy_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("refsim") / "dy.root"
     generate_sample(process="dy", n_events=400, seed=12, jobs=1, output=path, progress=False)

@@ -163,10 +163,9 @@ def _as_data(model: ConditionalFlow, x: Any, context: Any, weights: Any, what: s
 def _resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        msg = f"unknown device {device!r}; use cpu or cuda"
-        raise ConfigurationError(msg) from err
-    if dev.type not in ("cpu", "cuda"):
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
         msg = f"unsupported device {device!r}; use cpu or cuda"
         raise ConfigurationError(msg)
     if dev.type == "cuda" and not torch.cuda.is_available():

@@ -1,0 +1,141 @@
+"""End to end: train a tiny pipeline on refsim ttbar, run it, read the output like an analyst.
+
+The model is tiny (two epochs), so these tests check the mechanics (layout, matching indices,
+determinism, readers, errors), not fidelity; the fidelity numbers come from
+``benchmarks/pipeline_fidelity.py`` on large held-out samples.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from readers import assert_readable_by_coffea, assert_readable_by_root
+
+from flashsim.bundle import load_bundle
+from flashsim.exceptions import InputError, OutputError
+from flashsim.io import read_provenance
+from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH, run_file
+from flashsim.validation.fidelity import pipeline_fidelity
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_model):
+    return load_bundle(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def flash_file(pipeline, ttbar_file, tmp_path_factory):
+    path = tmp_path_factory.mktemp("flash") / "reco.root"
+    run_file(pipeline, ttbar_file, path, seed=5, step_size=250, progress=False)
+    return path
+
+
+def _arrays(path) -> ak.Array:
+    with uproot.open(path) as f:
+        return f["Events"].arrays()
+
+
+def test_output_layout(flash_file, ttbar_file):
+    out = _arrays(flash_file)
+    gen = _arrays(ttbar_file)
+    assert len(out) == len(gen)
+    np.testing.assert_array_equal(out.event, gen.event)
+    np.testing.assert_array_equal(ak.flatten(out.GenJet_pt), ak.flatten(gen.GenJet_pt))
+    for name in ("nJet", "Jet_pt", "Jet_genJetIdx", "Jet_btagDeepFlavB", "nMuon", "Muon_tightId"):
+        assert name in out.fields
+    assert "MET_pt" in out.fields
+    assert "PV_npvs" in out.fields
+    # Sorted by pT, above the reco threshold, genJetIdx inside GenJet or -1 (pile-up jets).
+    assert ak.all(out.Jet_pt[:, :-1] >= out.Jet_pt[:, 1:])
+    assert ak.all(out.Jet_pt >= 15.0)
+    idx = out.Jet_genJetIdx
+    assert ak.all((idx >= -1) & (idx < out.nGenJet))
+    assert ak.any(idx == -1)
+    assert ak.all(ak.num(out.Muon_pt) == out.nMuon)
+    # Muons point to generated muons, with the charge of the generated particle.
+    mu_gen = out.GenPart_pdgId[out.Muon_genPartIdx]
+    assert ak.all(abs(mu_gen) == 13)
+    assert ak.all(out.Muon_charge == -np.sign(mu_gen))
+    fractions = out.Jet_chHEF + out.Jet_neHEF + out.Jet_chEmEF + out.Jet_neEmEF + out.Jet_muEF
+    np.testing.assert_allclose(ak.flatten(fractions), 1.0, atol=1e-5)
+
+
+def test_matched_jets_follow_their_gen_jet(flash_file):
+    out = _arrays(flash_file)
+    matched = out.Jet_genJetIdx >= 0
+    gen_pt = out.GenJet_pt[out.Jet_genJetIdx[matched]]
+    ratio = ak.flatten(out.Jet_pt[matched] / gen_pt)
+    assert 0.5 < np.median(ratio) < 1.5
+
+
+def test_provenance(flash_file):
+    record = read_provenance(flash_file)
+    assert record["seed"] == 5
+    assert record["input_events"] == 600
+    assert record["counters"]["Jet"]["generated"] > 0
+
+
+def test_readers(flash_file):
+    """coffea NanoAODSchema (incl. ``Jet.matched_gen``, ``Muon.matched_gen``) and RDataFrame."""
+    assert_readable_by_coffea(flash_file)
+    assert_readable_by_root(flash_file)
+
+
+def test_same_seed_same_output_and_other_seed_differs(pipeline, ttbar_file, flash_file, tmp_path):
+    again = tmp_path / "again.root"
+    other = tmp_path / "other.root"
+    run_file(pipeline, ttbar_file, again, seed=5, step_size=250, progress=False)
+    run_file(pipeline, ttbar_file, other, seed=6, step_size=250, progress=False)
+    first, second, third = _arrays(flash_file), _arrays(again), _arrays(other)
+    for name in ("Jet_pt", "Muon_pt", "MET_pt", "Jet_btagDeepFlavB"):
+        assert ak.all(first[name] == second[name]), name
+    assert ak.to_list(first.Jet_pt) != ak.to_list(third.Jet_pt)
+
+
+def test_oversample_groups_replicas(pipeline, ttbar_file, tmp_path):
+    path = tmp_path / "over.root"
+    run_file(pipeline, ttbar_file, path, seed=1, oversample=3, max_events=50, progress=False)
+    out = _arrays(path)
+    assert len(out) == 150
+    np.testing.assert_array_equal(out[SOURCE_BRANCH], np.repeat(np.arange(50), 3))
+    np.testing.assert_array_equal(out[REPLICA_BRANCH], np.tile(np.arange(3), 50))
+    np.testing.assert_array_equal(out.event[::3], out.event[1::3])
+    # Replicas share the gen event but not the simulated response.
+    assert not ak.all(out.MET_pt[::3] == out.MET_pt[1::3])
+
+
+def test_loaded_bundle_reproduces_in_memory_pipeline(tiny_model, ttbar_file, tmp_path):
+    a, b = tmp_path / "a.root", tmp_path / "b.root"
+    run_file(load_bundle(tiny_model), ttbar_file, a, seed=3, max_events=100, progress=False)
+    run_file(load_bundle(tiny_model), ttbar_file, b, seed=3, max_events=100, progress=False)
+    assert ak.all(_arrays(a).Jet_pt == _arrays(b).Jet_pt)
+
+
+def test_fidelity_metrics_run_on_flash_output(pipeline, flash_file, ttbar_file):
+    metrics = pipeline_fidelity(pipeline.spec, flash_file, ttbar_file, collections=["Jet"])
+    jet = metrics["Jet"]
+    assert 0.0 <= jet["auc"]["value"] <= 1.0
+    assert set(jet["w1"]) >= {"pt", "eta", "btagDeepFlavB"}
+    assert jet["efficiency"]["pt"]["ndf"] > 0
+
+
+def test_missing_branch_is_named(pipeline, tmp_path):
+    path = tmp_path / "nogenjet.root"
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"run": np.int32, "GenJet_pt_": np.float32})
+        f["Events"].extend({"run": np.zeros(3, np.int32), "GenJet_pt_": np.ones(3, np.float32)})
+    with pytest.raises(InputError, match=r"GenJet_pt'.*did you mean 'GenJet_pt_'"):
+        run_file(pipeline, path, tmp_path / "out.root", progress=False)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_existing_output_needs_overwrite(pipeline, ttbar_file, tmp_path):
+    out = tmp_path / "exists.root"
+    out.write_bytes(b"precious")
+    with pytest.raises(OutputError, match="--overwrite"):
+        run_file(pipeline, ttbar_file, out, progress=False)
+    assert out.read_bytes() == b"precious"
