@@ -210,7 +210,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
                 conditions=TablePreprocessor.from_dict(record["event"]["conditions"]),
                 response=ResponseStage.load(path, record["event"]["response"]),
             )
-    except (KeyError, TypeError, SpecError) as err:
+    except (KeyError, TypeError, ValueError, SpecError) as err:
         msg = f"model bundle {path} is inconsistent ({type(err).__name__}: {err}); retrain it"
         raise ModelError(msg) from err
     return Pipeline(spec=spec, collections=collections, event=event)

@@ -179,7 +179,8 @@ def _computed(
         return np.minimum(np.asarray(ak.flatten(nearest), dtype=np.float64), _NO_NEIGHBOUR_DR)
     best = ak.argmin(dr, axis=2, keepdims=True)
     pt = ak.fill_none(ak.firsts(pairs["1"].pt[best], axis=2), 0.0)
-    return np.asarray(ak.flatten(pt / objs.pt), dtype=np.float64)
+    alone = ~np.isfinite(np.asarray(ak.flatten(ak.fill_none(ak.min(dr, axis=2), np.inf))))
+    return np.where(alone, 0.0, np.asarray(ak.flatten(pt / objs.pt), dtype=np.float64))
 
 
 def _delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
@@ -354,10 +355,9 @@ def collection_table(
     if spec.efficiency.class_field is not None:
         values = np.asarray(spec.efficiency.class_values)
         klass = reco_flat[spec.efficiency.class_field].astype(np.int64)
-        found = np.searchsorted(values, klass)
-        if np.any(found >= len(values)) or np.any(
-            values[np.minimum(found, len(values) - 1)] != klass
-        ):
+        lookup = {v: i for i, v in enumerate(values.tolist())}
+        found = np.array([lookup.get(k, -1) for k in klass.tolist()], dtype=np.int64)
+        if np.any(found < 0):
             bad = sorted(set(klass.tolist()) - set(values.tolist()))
             msg = (
                 f"{spec.name}_{spec.efficiency.class_field} takes values {bad} not listed in the "
@@ -382,10 +382,19 @@ class FakesTable:
 
 
 def fakes_table(events: ak.Array, spec: CollectionSpec, event_offset: int = 0) -> FakesTable:
-    """Reco objects of ``spec`` without a gen match (``match`` field < 0): counts and properties."""
+    """Reco objects of ``spec`` not used as a gen match: counts and properties.
+
+    These are the objects with no gen match (``match`` < 0) and those that lost a shared gen
+    match to a higher-pT object (see :func:`match_reco`); together with the matched objects they
+    are every reconstructed object.
+    """
     assert spec.fakes is not None
     reco = _collection(events, spec.name)
-    unmatched = reco[reco[spec.match] < 0]
+    used = np.zeros(int(ak.sum(ak.num(reco))), dtype=bool)
+    matched = match_reco(events, spec, select_source(events, spec.source))
+    used[matched[matched >= 0]] = True
+    # Reco objects without a gen match, or whose gen object is matched to another one first.
+    unmatched = reco[~ak.unflatten(used, ak.num(reco))]
     count = np.asarray(ak.num(unmatched), dtype=np.int64)
     conditions = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
     reco_flat = {

@@ -61,6 +61,25 @@ TARGET_KINDS = (
 )
 """How a target is expressed relative to its generated object (see :mod:`flashsim.features`)."""
 
+_SECTION_KINDS = {
+    "collection": ("ratio", "diff", "dphi", "value"),
+    "fakes": ("value", "uniform_phi"),
+    "event": ("value", "met_parallel", "met_perpendicular"),
+}
+_EVENT_FEATURES = ("n_source", "source_ht")
+_XGBOOST_KEYS = (
+    "n_estimators",
+    "early_stopping_rounds",
+    "max_depth",
+    "learning_rate",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+    "reg_alpha",
+    "gamma",
+    "max_bin",
+)
 _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
 _MODELS = ("flow",)
 
@@ -196,7 +215,10 @@ def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        msg = f"{p}: not valid YAML: {err}"
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        msg = f"{p}: not valid YAML: {where}{problem}"
         raise SpecError(msg) from err
     return parse_spec(data, origin=str(p))
 
@@ -245,6 +267,25 @@ class _Parser:
         if not isinstance(value, types):
             raise self.fail(where, f"expected {what}, got {value!r}")
         return value
+
+    def non_negative(self, value: Any, where: str) -> int:
+        value = self.typed(value, where, int, "an integer")
+        if value < 0:
+            raise self.fail(where, f"must be >= 0, got {value}")
+        return value
+
+    def boolean(self, value: Any, where: str) -> bool:
+        return bool(self.typed(value, where, bool, "a boolean (true or false)"))
+
+    def names(self, value: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(where, "expected a list of names")
+        return tuple(value)
+
+    def xgboost(self, value: Any, where: str, extra: Sequence[str] = ()) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "expected a mapping of xgboost parameters")
+        return self.mapping(value, where, [], [*_XGBOOST_KEYS, *extra])
 
     def choice(self, value: Any, where: str, choices: Sequence[str]) -> str:
         if value not in choices:
@@ -308,7 +349,7 @@ class _Parser:
             version=version,
             name=self.typed(d["name"], "name", str, "a string"),
             description=str(d.get("description", "")),
-            seed=self.typed(d.get("seed", 0), "seed", int, "an integer"),
+            seed=self.non_negative(d.get("seed", 0), "seed"),
             validation_fraction=float(fraction),
             passthrough=tuple(passthrough),
             collections={
@@ -332,9 +373,9 @@ class _Parser:
         tgt = self.mapping(d["target"], f"{where}.target", ["collection", "match"])
         if tgt["collection"] != name:
             raise self.fail(f"{where}.target.collection", f"must equal the key {name!r}")
-        targets = self.sequence(d["targets"], f"{where}.targets", self.target)
+        targets = self.targets(d["targets"], f"{where}.targets", "collection")
         target_names = [t.name for t in targets]
-        sum_to_one = tuple(d.get("sum_to_one", ()))
+        sum_to_one = self.names(d.get("sum_to_one", []), f"{where}.sum_to_one")
         for member in sum_to_one:
             if member not in target_names:
                 raise self.fail(f"{where}.sum_to_one", f"{member!r} is not a target")
@@ -354,7 +395,9 @@ class _Parser:
                 k: float(self.typed(v, f"{where}.constants.{k}", (int, float), "a number"))
                 for k, v in constants.items()
             },
-            charge_from_pdg_id=bool(d.get("charge_from_pdgId", False)),
+            charge_from_pdg_id=self.boolean(
+                d.get("charge_from_pdgId", False), f"{where}.charge_from_pdgId"
+            ),
             sum_to_one=sum_to_one,
         )
 
@@ -389,7 +432,7 @@ class _Parser:
         return Feature(
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             transform=self.chain(d["transform"], f"{where}.transform"),
-            abs=bool(d.get("abs", False)),
+            abs=self.boolean(d.get("abs", False), f"{where}.abs"),
             **kwargs,
         )
 
@@ -398,6 +441,8 @@ class _Parser:
             kind, params = value, {}
         elif isinstance(value, Mapping) and len(value) == 1:
             kind, params = next(iter(value.items()))
+            if params is not None and not isinstance(params, Mapping):
+                raise self.fail(f"{where}.{kind}", "expected a mapping of parameters")
             params = dict(params or {})
         else:
             raise self.fail(where, "expected a feature name or {name: {params}}")
@@ -421,6 +466,8 @@ class _Parser:
         for i, bound in enumerate(rng):
             if bound is not None:
                 self.typed(bound, f"{where}.range[{i}]", (int, float), "a number or null")
+        if None not in rng and rng[0] > rng[1]:
+            raise self.fail(f"{where}.range", f"low {rng[0]} is above high {rng[1]}")
         select_min = d.get("select_min")
         if select_min is not None:
             self.typed(select_min, f"{where}.select_min", (int, float), "a number")
@@ -434,17 +481,18 @@ class _Parser:
         )
 
     def efficiency(self, value: Any, where: str) -> EfficiencySpec:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, "expected a mapping of xgboost parameters")
-        params = dict(value)
+        params = self.xgboost(value, where, ["classes"])
         classes = params.pop("classes", None)
         if classes is None:
             return EfficiencySpec(params=params)
         c = self.mapping(classes, f"{where}.classes", ["field", "values"])
+        values = self.int_list(c["values"], f"{where}.classes.values")
+        if len(set(values)) != len(values):
+            raise self.fail(f"{where}.classes.values", "values must be distinct")
         return EfficiencySpec(
             params=params,
             class_field=self.typed(c["field"], f"{where}.classes.field", str, "a field name"),
-            class_values=self.int_list(c["values"], f"{where}.classes.values"),
+            class_values=values,
         )
 
     def response(self, value: Any, where: str) -> ResponseSpec:
@@ -468,20 +516,41 @@ class _Parser:
         max_count = self.typed(d["max_count"], f"{where}.max_count", int, "an integer")
         if max_count < 1:
             raise self.fail(f"{where}.max_count", "must be at least 1")
-        if not isinstance(d["multiplicity"], Mapping):
-            raise self.fail(f"{where}.multiplicity", "expected a mapping of xgboost parameters")
         return FakesSpec(
-            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.feature),
-            targets=self.sequence(d["targets"], f"{where}.targets", self.target),
+            conditions=self.event_features(d["conditions"], f"{where}.conditions"),
+            targets=self.targets(d["targets"], f"{where}.targets", "fakes"),
             max_count=max_count,
-            multiplicity=dict(d["multiplicity"]),
+            multiplicity=self.xgboost(d["multiplicity"], f"{where}.multiplicity"),
             response=self.response(d["response"], f"{where}.response"),
         )
 
     def event(self, value: Any, where: str) -> EventSpec:
         d = self.mapping(value, where, ["conditions", "targets", "response"])
         return EventSpec(
-            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.feature),
-            targets=self.sequence(d["targets"], f"{where}.targets", self.target),
+            conditions=self.event_features(d["conditions"], f"{where}.conditions"),
+            targets=self.targets(d["targets"], f"{where}.targets", "event"),
             response=self.response(d["response"], f"{where}.response"),
         )
+
+    def targets(self, value: Any, where: str, section: str) -> tuple[Target, ...]:
+        targets = self.sequence(value, where, self.target)
+        allowed = _SECTION_KINDS[section]
+        for i, t in enumerate(targets):
+            if t.kind not in allowed:
+                raise self.fail(
+                    f"{where}[{i}].kind", f"{t.kind!r} is not allowed here; use one of {allowed}"
+                )
+        kinds = {t.kind for t in targets}
+        if ("met_parallel" in kinds) != ("met_perpendicular" in kinds):
+            raise self.fail(where, "met_parallel and met_perpendicular come together")
+        return targets
+
+    def event_features(self, value: Any, where: str) -> tuple[Feature, ...]:
+        features = self.sequence(value, where, self.feature)
+        for i, f in enumerate(features):
+            if f.event is None and f.feature not in _EVENT_FEATURES:
+                raise self.fail(
+                    f"{where}[{i}]",
+                    f"event-level conditions take `event:` or `feature:` {_EVENT_FEATURES}",
+                )
+        return features

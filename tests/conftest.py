@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+
+# xgboost and torch share libgomp; with its default (active) waiting, their idle threads spin and
+# slow each other down by orders of magnitude on a 2-core machine. Set before either is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 from typing import Any
 

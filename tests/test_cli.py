@@ -121,6 +121,7 @@ class TestErrorPolicy:
                 "detector": "cms_like",
                 "overwrite": False,
                 "progress": True,
+                "gen_only": False,
             }
         ]
         assert result.stdout == f"wrote 10 ttbar events to {output} in 1.2 s\n"

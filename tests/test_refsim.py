@@ -224,3 +224,24 @@ def test_bad_input_gives_one_clear_line(args, needle, tmp_path):
     assert "Traceback" not in res.stderr
     assert needle in res.stderr
     assert not (tmp_path / "x.root").exists()
+
+
+def test_gen_only_keeps_the_generator_branches_of_the_same_events(tmp_path):
+    full, gen = tmp_path / "full.root", tmp_path / "gen.root"
+    for path, gen_only in ((full, False), (gen, True)):
+        generate_sample(
+            process="dy",
+            n_events=20,
+            seed=3,
+            jobs=1,
+            output=path,
+            progress=False,
+            gen_only=gen_only,
+        )
+    with uproot.open(full) as f_full, uproot.open(gen) as f_gen:
+        full_keys, gen_keys = set(f_full["Events"].keys()), set(f_gen["Events"].keys())
+        assert gen_keys < full_keys
+        assert {"nGenJet", "GenPart_pdgId", "GenMET_pt", "Pileup_nTrueInt", "event"} <= gen_keys
+        assert not any(k.startswith(("Jet_", "Muon_", "MET_", "PV_", "Rho_")) for k in gen_keys)
+        for key in ("GenJet_pt", "GenPart_pdgId", "event"):
+            assert ak.all(f_full["Events"][key].array() == f_gen["Events"][key].array())

@@ -9,6 +9,7 @@ removed their temporary files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,6 +75,10 @@ flashsim.add_command(run)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``flashsim`` command line with ``argv`` (default: ``sys.argv[1:]``); exits."""
+    # xgboost and torch share libgomp; actively waiting idle threads of one slow the other down
+    # badly when cores are few. Must be set before either library is imported (commands import
+    # them lazily).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from flashsim.io import install_termination_handler
 
     with install_termination_handler():

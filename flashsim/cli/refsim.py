@@ -65,6 +65,11 @@ def refsim() -> None:
     help="Output ROOT file.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+@click.option(
+    "--gen-only",
+    is_flag=True,
+    help="Write only generator-level branches (an input for `flashsim run`).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
 def generate(
     process: str,
@@ -76,6 +81,7 @@ def generate(
     detector: str,
     output: Path,
     overwrite: bool,
+    gen_only: bool,
     quiet: bool,
 ) -> None:
     """Generate events of one process and write them as NanoAOD."""
@@ -96,6 +102,7 @@ def generate(
         detector=detector,
         overwrite=overwrite,
         progress=not quiet,
+        gen_only=gen_only,
     )
     if not quiet:
         click.echo(

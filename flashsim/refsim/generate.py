@@ -195,6 +195,14 @@ def iterate_blocks(blocks: list[Block], jobs: int) -> Iterator[tuple[Block, dict
         yield from zip(blocks, pool.map(simulate_block, blocks), strict=True)
 
 
+_GEN_EVENT_BRANCHES = frozenset({"run", "luminosityBlock", "event", "genWeight"})
+
+
+def is_gen_branch(name: str) -> bool:
+    """Whether a branch or collection is generator-level (``Gen*``, ``Pileup_*``, event ids)."""
+    return name in _GEN_EVENT_BRANCHES or name.startswith(("Gen", "Pileup_", "Generator_"))
+
+
 def generate_sample(
     *,
     process: str,
@@ -208,6 +216,7 @@ def generate_sample(
     progress: bool = True,
     pthat_min: float | None = None,
     block_size: int = BLOCK_SIZE,
+    gen_only: bool = False,
 ) -> dict[str, Any]:
     """Generate a reference sample and write it as a NanoAOD-style ROOT file.
 
@@ -224,6 +233,8 @@ def generate_sample(
         pthat_min: pT-hat threshold of ``qcd`` in GeV.
         block_size: events per work block; the output depends on it (keep the default to
             reproduce published samples).
+        gen_only: write only the generator-level branches (:func:`is_gen_branch`), as a
+            generator-level input of ``flashsim run``; the events are those of the full sample.
 
     Returns:
         a summary with the number of events, the wall time and the path.
@@ -260,6 +271,7 @@ def generate_sample(
         "detector": detector,
         "block_size": block_size,
         "pthat_min": pthat_min,
+        "gen_only": gen_only,
     }
     start = time.perf_counter()
     with (
@@ -267,6 +279,8 @@ def generate_sample(
         tqdm(total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}") as bar,
     ):
         for block, chunk in iterate_blocks(blocks, jobs):
+            if gen_only:
+                chunk = {k: v for k, v in chunk.items() if is_gen_branch(k)}
             writer.extend(chunk)
             bar.update(block.n_events)
     seconds = time.perf_counter() - start

@@ -9,6 +9,7 @@ object with the :class:`~flashsim.models.flow.ConditionalFlow` interface
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class ResponseStage:
         path = directory / record["file"]
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, ValueError) as err:
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             msg = f"cannot load response model {path}: {first}; retrain or restore the bundle"
             raise ModelError(msg) from err
