@@ -4,7 +4,7 @@ A bundle is a directory::
 
     flashsim-model.json      format, versions, the spec, preprocessing, stage records, training
     spec.yaml                the pipeline spec it was trained from (for reading; the JSON is used)
-    Jet.efficiency.json      xgboost model (JSON)
+    Jet.efficiency.json.gz   xgboost model (JSON, gzipped)
     Jet.response.pt          torch state_dict of the response model
     ...
 
@@ -84,14 +84,14 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
     for name, model in pipeline.collections.items():
         entry: dict[str, Any] = {
             "conditions": model.conditions.to_dict(),
-            "efficiency": model.efficiency.save(directory / f"{name}.efficiency.json"),
+            "efficiency": model.efficiency.save(directory / f"{name}.efficiency.json.gz"),
             "response": model.response.save(directory / f"{name}.response.pt"),
         }
         if model.fakes is not None and model.fake_conditions is not None:
             entry["fakes"] = {
                 "conditions": model.fake_conditions.to_dict(),
                 "multiplicity": model.fakes.multiplicity.save(
-                    directory / f"{name}.fakes.multiplicity.json"
+                    directory / f"{name}.fakes.multiplicity.json.gz"
                 ),
                 "response": model.fakes.response.save(directory / f"{name}.fakes.response.pt"),
             }

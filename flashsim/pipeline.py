@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import awkward as ak
@@ -70,9 +70,8 @@ class CollectionModel:
         keep = outcome > 0
         classes = spec.efficiency.class_field is not None
         context = response_context(conditions[keep], outcome[keep], classes)
-        encoded = self.response.apply(context, rng)
         gen = {t.name: source.flat(t.name)[keep] for t in spec.targets if _relative(t)}
-        fields = decode_targets(spec.targets, encoded, gen, rng)
+        fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
         if classes:
             values = np.asarray(spec.efficiency.class_values)
             fields[spec.efficiency.class_field] = values[outcome[keep] - 1].astype(np.uint8)
@@ -83,9 +82,16 @@ class CollectionModel:
         parts = [(fields, event)]
         if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
             raw_fake = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
-            counts, fake_encoded = self.fakes.apply(self.fake_conditions.forward(raw_fake), rng)
-            fake = decode_targets(spec.fakes.targets, fake_encoded, {}, rng)
-            fake[spec.match] = np.full(len(fake_encoded), -1, dtype=_INDEX_DTYPE)
+            fake_conditions = self.fake_conditions.forward(raw_fake)
+            counts = self.fakes.multiplicity.apply(fake_conditions, rng)
+            fake = sample_above_thresholds(
+                self.fakes.response,
+                spec.fakes.targets,
+                np.repeat(fake_conditions, counts, axis=0),
+                {},
+                rng,
+            )
+            fake[spec.match] = np.full(int(counts.sum()), -1, dtype=_INDEX_DTYPE)
             parts.append((fake, np.repeat(np.arange(len(events)), counts)))
         merged, event = _merge(parts)
         for name, value in spec.constants.items():
@@ -94,6 +100,43 @@ class CollectionModel:
         merged, event = _select(merged, event, [*spec.targets, *_fake_targets(spec)], counters)
         normalise_sum(merged, spec.sum_to_one)
         return _jagged(merged, event, len(events)), counters
+
+
+MAX_RESAMPLING_ROUNDS = 20
+"""Rounds of rejection sampling for objects sampled below a reconstruction threshold."""
+
+
+def sample_above_thresholds(
+    response: ResponseStage,
+    targets: Sequence[Target],
+    context: np.ndarray,
+    gen: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Sample and decode the targets, resampling the rows below a target's ``select_min``.
+
+    The efficiency stage gives P(reconstructed above threshold), and the response model was
+    trained on objects above threshold, so the right distribution is the model's truncated at the
+    threshold: rows that fall below are drawn again (rejection sampling). Rows still below after
+    :data:`MAX_RESAMPLING_ROUNDS` stay, and are dropped and counted by the caller.
+    """
+    fields = decode_targets(targets, response.apply(context, rng), gen, rng)
+    cuts = [(t.name, t.select_min) for t in targets if t.select_min is not None]
+    if not cuts:
+        return fields
+    for _ in range(MAX_RESAMPLING_ROUNDS):
+        below = np.zeros(len(context), dtype=bool)
+        for name, threshold in cuts:
+            below |= fields[name] < threshold
+        rows = np.flatnonzero(below)
+        if len(rows) == 0:
+            break
+        again = decode_targets(
+            targets, response.apply(context[rows], rng), {k: v[rows] for k, v in gen.items()}, rng
+        )
+        for name, values in again.items():
+            fields[name][rows] = values
+    return fields
 
 
 def _relative(target: Target) -> bool:

@@ -305,37 +305,54 @@ class Dequantize(Transform):
 
 @_register
 class Spike(Transform):
-    """Spread a point mass at ``value`` over ``(value - width, value)`` (or above, per ``side``).
+    """Spread a point mass at ``value`` over a block of ``width`` beside it (``side``).
 
-    Entries exactly equal to ``value`` move by ``width * u``, ``u ~ U(0, 1]`` (0.5 without rng);
-    the inverse puts every entry beyond ``value`` on the ``side`` back at ``value``.
+    Entries equal to ``value`` (within ``tolerance``) move to ``value ∓ width * u``,
+    ``u ~ U(0, 1]`` (0.5 without rng), and entries beyond ``value`` on that ``side`` shift by
+    ``width`` to make room, so the spike may also sit inside the distribution (e.g. the default
+    b-tag score of jets without tracks). The inverse maps the block back to ``value`` and undoes
+    the shift; at a physical boundary (nothing beyond ``value``) it is the identity elsewhere.
     """
 
     kind = "spike"
 
-    def __init__(self, *, value: float, width: float, side: str = "below") -> None:
+    def __init__(
+        self, *, value: float, width: float, side: str = "below", tolerance: float = 1e-6
+    ) -> None:
         self.value = _number(self.kind, "value", value)
         self.width = _number(self.kind, "width", width)
+        self.tolerance = _number(self.kind, "tolerance", tolerance)
         if not self.width > 0:
             msg = f"transform 'spike': width must be positive, got {width}"
+            raise SpecError(msg)
+        if not self.tolerance >= 0:
+            msg = f"transform 'spike': tolerance must be >= 0, got {tolerance}"
             raise SpecError(msg)
         if side not in ("below", "above"):
             msg = f"transform 'spike': side must be 'below' or 'above', got {side!r}"
             raise SpecError(msg)
         self.side = side
 
+    def _sign(self) -> float:
+        return -1.0 if self.side == "below" else 1.0
+
     def forward(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         out = _column(x).copy()
-        hit = out == self.value
+        hit = np.abs(out - self.value) <= self.tolerance * max(1.0, abs(self.value))
+        sign = self._sign()
+        beyond = ~hit & (sign * (out - self.value) > 0)
+        out[beyond] += sign * self.width
         n = int(np.count_nonzero(hit))
         u = np.full(n, 0.5) if rng is None else 1.0 - rng.random(n)
-        sign = -1.0 if self.side == "below" else 1.0
         out[hit] = self.value + sign * self.width * u
         return out
 
     def inverse(self, y: np.ndarray) -> np.ndarray:
         out = _column(y).copy()
-        out[out < self.value if self.side == "below" else out > self.value] = self.value
+        sign = self._sign()
+        distance = sign * (out - self.value)
+        out[distance > self.width] -= sign * self.width
+        out[(distance > 0) & (distance <= self.width)] = self.value
         return out
 
 

@@ -241,7 +241,7 @@ class _Trainer:
             "stopped": result.stopped,
             "training_rows": len(x_train),
         }
-        return ResponseStage(model, prep)
+        return ResponseStage(model, prep, ResponseStage.training_bounds(x_train))
 
     def collection(self, name: str) -> CollectionModel:
         spec = self.spec.collections[name]

@@ -118,7 +118,7 @@ def model_error(bundle: Path) -> str:
 def test_bundle_layout(trained: tuple[Pipeline, Path]) -> None:
     _, path = trained
     names = sorted(p.name for p in path.iterdir())
-    assert names == ["Jet.efficiency.json", "Jet.response.pt", RECORD_NAME, "spec.yaml"]
+    assert names == ["Jet.efficiency.json.gz", "Jet.response.pt", RECORD_NAME, "spec.yaml"]
     assert yaml.safe_load((path / "spec.yaml").read_text()) == tiny_spec_dict()
 
 
@@ -132,7 +132,7 @@ def test_read_record(trained: tuple[Pipeline, Path], sample: Path) -> None:
     jet = record["collections"]["Jet"]
     assert jet["efficiency"] == {
         "kind": "efficiency",
-        "file": "Jet.efficiency.json",
+        "file": "Jet.efficiency.json.gz",
         "n_classes": 2,
     }
     assert jet["response"]["file"] == "Jet.response.pt"
@@ -205,7 +205,7 @@ def test_bundle_hash_is_stable(trained: tuple[Pipeline, Path], bundle: Path) -> 
     assert bundle_hash(bundle) == digest  # a copy elsewhere is the same model
 
 
-@pytest.mark.parametrize("name", ["Jet.response.pt", "Jet.efficiency.json", RECORD_NAME])
+@pytest.mark.parametrize("name", ["Jet.response.pt", "Jet.efficiency.json.gz", RECORD_NAME])
 def test_bundle_hash_changes_with_any_file(bundle: Path, name: str) -> None:
     before = bundle_hash(bundle)
     path = bundle / name
@@ -256,7 +256,7 @@ def test_record_without_format(bundle: Path) -> None:
     assert "has format None" in model_error(bundle)
 
 
-@pytest.mark.parametrize("name", ["Jet.response.pt", "Jet.efficiency.json"])
+@pytest.mark.parametrize("name", ["Jet.response.pt", "Jet.efficiency.json.gz"])
 def test_missing_weight_file(bundle: Path, name: str) -> None:
     (bundle / name).unlink()
     message = model_error(bundle)
@@ -278,8 +278,8 @@ def test_empty_response_weights(bundle: Path) -> None:
 
 
 def test_corrupted_efficiency_model(bundle: Path) -> None:
-    path = bundle / "Jet.efficiency.json"
-    path.write_text(path.read_text()[:100])
+    path = bundle / "Jet.efficiency.json.gz"
+    path.write_bytes(path.read_bytes()[:100])
     message = model_error(bundle)
     assert message.startswith(f"cannot load efficiency model {path}: ")
 
@@ -319,7 +319,7 @@ GIT_LFS_POINTER = (
 
 
 def test_git_lfs_pointer_instead_of_efficiency_model(bundle: Path) -> None:
-    (bundle / "Jet.efficiency.json").write_bytes(GIT_LFS_POINTER)
+    (bundle / "Jet.efficiency.json.gz").write_bytes(GIT_LFS_POINTER)
     assert "cannot load efficiency model" in model_error(bundle)
 
 

@@ -9,6 +9,7 @@ object with the cumulative class probabilities, so the sampled efficiencies are 
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,8 +55,13 @@ class EfficiencyStage:
         return np.minimum((u >= cumulative).sum(axis=1), self.n_classes - 1).astype(np.int64)
 
     def save(self, path: Path) -> dict[str, Any]:
-        """Write the booster as xgboost JSON; return the record that :meth:`load` needs."""
-        self.booster.save_model(str(path))
+        """Write the booster as xgboost JSON (gzipped if ``path`` ends in ``.gz``).
+
+        Returns:
+            the record that :meth:`load` needs.
+        """
+        raw = bytes(self.booster.save_raw(raw_format="json"))
+        path.write_bytes(gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
         return {"kind": self.kind, "file": path.name, "n_classes": self.n_classes}
 
     @classmethod
@@ -64,8 +70,14 @@ class EfficiencyStage:
         path = directory / record["file"]
         booster = xgb.Booster()
         try:
-            booster.load_model(str(path))
-        except (xgb.core.XGBoostError, OSError, json.JSONDecodeError) as err:
+            raw = path.read_bytes()
+            if path.suffix == ".gz":
+                raw = gzip.decompress(raw)
+            if not isinstance(json.loads(raw), dict):  # xgboost aborts on some bad buffers
+                msg = "not an xgboost JSON model"
+                raise ValueError(msg)
+            booster.load_model(bytearray(raw))
+        except (xgb.core.XGBoostError, OSError, EOFError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             msg = f"cannot load efficiency model {path}: {first}; retrain or restore the bundle"
             raise ModelError(msg) from err

@@ -30,20 +30,39 @@ class ResponseStage:
     Arguments:
         model: a conditional generative model (flow or GAN) with ``sample(context, rng)``.
         targets: the preprocessing of the targets, inverted after sampling.
+        bounds: (low, high) per target in the preprocessed space, usually the training range
+            widened a little; samples are clipped to it so that a rare extreme draw of the
+            model cannot become an unphysical value (e.g. exp of a huge log pT ratio).
     """
 
     kind = "response"
 
-    def __init__(self, model: Any, targets: TablePreprocessor) -> None:
+    def __init__(
+        self,
+        model: Any,
+        targets: TablePreprocessor,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         self.model = model
         self.targets = targets
+        self.bounds = bounds
+
+    @staticmethod
+    def training_bounds(x: np.ndarray, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """The range of preprocessed training targets, widened by ``margin`` of its width."""
+        low, high = np.min(x, axis=0), np.max(x, axis=0)
+        pad = margin * (high - low)
+        return (low - pad).astype(np.float64), (high + pad).astype(np.float64)
 
     def apply(self, conditions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(n, n_targets) float64 encoded targets; the randomness comes only from ``rng``."""
         if len(conditions) == 0:
             return np.zeros((0, len(self.targets.names)))
         sampled = self.model.sample(np.asarray(conditions, dtype=np.float32), rng)
-        return self.targets.inverse(sampled.astype(np.float64))
+        sampled = sampled.astype(np.float64)
+        if self.bounds is not None:
+            sampled = np.clip(sampled, self.bounds[0], self.bounds[1])
+        return self.targets.inverse(sampled)
 
     def save(self, path: Path) -> dict[str, Any]:
         """Write the model's ``state_dict``; return the record that :meth:`load` needs."""
@@ -53,6 +72,7 @@ class ResponseStage:
             "file": path.name,
             "model": self.model.record(),
             "targets": self.targets.to_dict(),
+            "bounds": None if self.bounds is None else [b.tolist() for b in self.bounds],
         }
 
     @classmethod
@@ -66,4 +86,7 @@ class ResponseStage:
             msg = f"cannot load response model {path}: {first}; retrain or restore the bundle"
             raise ModelError(msg) from err
         model = model_from_record(record["model"], state)
-        return cls(model, TablePreprocessor.from_dict(record["targets"]))
+        bounds = record.get("bounds")
+        if bounds is not None:
+            bounds = (np.asarray(bounds[0], dtype=np.float64), np.asarray(bounds[1], np.float64))
+        return cls(model, TablePreprocessor.from_dict(record["targets"]), bounds)
