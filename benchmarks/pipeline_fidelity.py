@@ -74,6 +74,12 @@ def main() -> None:
                 print(f"{'':<10} W1 ratios: {ratios}")
                 top = ", ".join(f"{k} {v:.2f}" for k, v in m["auc"]["top_features"].items())
                 print(f"{'':<10} classifier's top features: {top}")
+                if "fakes" in m:
+                    fk = m["fakes"]
+                    print(
+                        f"{'':<10} unmatched: {fk['mean_count']['flash']:.2f} vs "
+                        f"{fk['mean_count']['full']:.2f} per event, AUC {fk['auc']['value']:.3f}"
+                    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from flashsim.features import CollectionTable, collection_table, model_targets
+from flashsim.features import (
+    CollectionTable,
+    FakesTable,
+    collection_table,
+    fakes_table,
+    model_targets,
+)
 from flashsim.io import open_events, zip_collections
 from flashsim.spec import CollectionSpec, PipelineSpec
 from flashsim.validation.metrics import (
@@ -33,7 +39,7 @@ from flashsim.validation.metrics import (
     wasserstein,
 )
 
-__all__ = ["collection_fidelity", "pipeline_fidelity", "read_tables"]
+__all__ = ["collection_fidelity", "fakes_fidelity", "pipeline_fidelity", "read_tables"]
 
 _PT_EDGES = {"Jet": np.geomspace(10, 1000, 16)}
 _DEFAULT_PT_EDGES = np.geomspace(2, 300, 14)
@@ -50,7 +56,8 @@ def read_tables(
 ) -> dict[str, CollectionTable]:
     """Build the training-style table of each collection from a file (gen + reco)."""
     tree = open_events(path)
-    parts: dict[str, list[CollectionTable]] = {s.name: [] for s in specs}
+    parts: dict[str, list[Any]] = {s.name: [] for s in specs}
+    parts.update({f"{s.name}.fakes": [] for s in specs if s.fakes is not None})
     try:
         entries = tree.num_entries if max_events is None else min(tree.num_entries, max_events)
         for start in range(0, entries, step_size):
@@ -58,16 +65,31 @@ def read_tables(
             events = zip_collections(tree.arrays(entry_start=start, entry_stop=stop))
             for spec in specs:
                 parts[spec.name].append(collection_table(events, spec, start))
+                if spec.fakes is not None:
+                    parts[f"{spec.name}.fakes"].append(fakes_table(events, spec, start))
     finally:
         tree.file.close()
     return {
-        name: CollectionTable(
+        name: type(chunks[0])(
             *(
                 np.concatenate([getattr(p, f) for p in chunks])
-                for f in CollectionTable.__dataclass_fields__
+                for f in chunks[0].__dataclass_fields__
             )
         )
         for name, chunks in parts.items()
+    }
+
+
+def fakes_fidelity(
+    spec: CollectionSpec, flash: FakesTable, full: FakesTable, *, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Unmatched (pile-up) objects: mean multiplicity and a classifier test of their properties."""
+    assert spec.fakes is not None
+    names = [t.name for t in model_targets(spec.fakes.targets)]
+    result = classifier_two_sample_test(flash.targets, full.targets, names=names, rng=rng)
+    return {
+        "mean_count": {"flash": float(flash.count.mean()), "full": float(full.count.mean())},
+        "auc": {"value": result.auc, "error": result.error, "n_test": result.n_test},
     }
 
 
@@ -158,4 +180,10 @@ def pipeline_fidelity(
     flash = read_tables(flash_path, specs, max_events=max_events)
     full = read_tables(full_path, specs, max_events=max_events)
     rng = np.random.default_rng(seed)
-    return {s.name: collection_fidelity(s, flash[s.name], full[s.name], rng=rng) for s in specs}
+    out = {}
+    for s in specs:
+        out[s.name] = collection_fidelity(s, flash[s.name], full[s.name], rng=rng)
+        if s.fakes is not None:
+            key = f"{s.name}.fakes"
+            out[s.name]["fakes"] = fakes_fidelity(s, flash[key], full[key], rng=rng)
+    return out

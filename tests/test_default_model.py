@@ -1,0 +1,62 @@
+"""The model shipped inside the package: it loads, runs on the shipped example, and is not broken.
+
+The full acceptance numbers (≥ 50k held-out events) come from ``benchmarks/pipeline_fidelity.py``;
+here a few hundred fresh refsim events (another seed than the training sample) are enough to
+catch a broken or mismatched default model: the bars are loose, the statistics small.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from flashsim.bundle import bundle_hash, default_model_path, load_bundle, read_record
+from flashsim.runner import run_file
+from flashsim.validation.fidelity import pipeline_fidelity
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
+
+
+@pytest.fixture(scope="module")
+def default_pipeline():
+    return load_bundle(default_model_path())
+
+
+def test_default_model_is_small_and_documented():
+    path = default_model_path()
+    size = sum(p.stat().st_size for p in path.iterdir())
+    assert size < 8e6, f"the shipped model is {size / 1e6:.1f} MB"
+    record = read_record(path)
+    assert record["spec"]["name"] == "cms_like"
+    assert record["training"]["events"] >= 50_000
+    assert len(bundle_hash(path)) == 64
+
+
+def test_runs_on_the_shipped_example(default_pipeline, tmp_path):
+    out = tmp_path / "reco.root"
+    summary = run_file(default_pipeline, EXAMPLE, out, seed=1, progress=False)
+    assert summary.input_events == 1000
+    with uproot.open(out) as f:
+        events = f["Events"].arrays()
+    jets = ak.flatten(events.Jet_pt)
+    assert 5 < len(jets) / len(events) < 15
+    matched = events.Jet_genJetIdx >= 0
+    ratio = ak.flatten(events.Jet_pt[matched] / events.GenJet_pt[events.Jet_genJetIdx[matched]])
+    gen_pt = ak.flatten(events.GenJet_pt[events.Jet_genJetIdx[matched]])
+    assert 0.85 < np.median(ratio[gen_pt > 50]) < 1.05
+    assert np.all(np.isfinite(ak.flatten(events.Muon_pfRelIso03_all)))
+
+
+@pytest.mark.slow
+def test_close_to_refsim_on_fresh_events(default_pipeline, ttbar_file, tmp_path):
+    out = tmp_path / "flash.root"
+    run_file(default_pipeline, ttbar_file, out, seed=2, progress=False)
+    metrics = pipeline_fidelity(default_pipeline.spec, out, ttbar_file, collections=["Jet", "Muon"])
+    # 600 events: loose bars that a broken model (e.g. shifted or swapped targets) fails.
+    assert metrics["Jet"]["auc"]["value"] < 0.65
+    assert metrics["Muon"]["auc"]["value"] < 0.75
+    assert metrics["Jet"]["efficiency"]["pt"]["chi2_ndf"] < 4
