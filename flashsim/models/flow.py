@@ -207,7 +207,7 @@ class ConditionalFlow:
             raise ValueError(msg)
 
     def sample(
-        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 65536
+        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 4096
     ) -> np.ndarray:
         """Draw one x for every row of ``context``.
 
