@@ -139,7 +139,11 @@ def _feature(
         values = raw.astype(np.float64)
     else:
         values = _computed(events, feature, source, default, counts)
-    return np.abs(values) if feature.abs else values
+    if feature.abs:
+        values = np.abs(values)
+    if feature.above is not None:
+        values = (values > feature.above).astype(np.float64)
+    return values
 
 
 def _computed(

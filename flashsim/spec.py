@@ -89,7 +89,9 @@ class Feature:
     """One condition: a gen-object field, an event branch, a status-flag bit or a computed feature.
 
     Exactly one of ``field``, ``event``, ``flag`` (``(field, bit)``) or ``feature`` (kind name
-    with ``params``) is set. ``transform`` is the preprocessing chain as written in the spec.
+    with ``params``) is set. ``abs`` takes the absolute value; ``above`` turns the value into a
+    0/1 indicator of ``value > above`` (detector regions: ``|eta| > 2.5`` is outside the tracker).
+    ``transform`` is the preprocessing chain as written in the spec.
     """
 
     name: str
@@ -100,6 +102,7 @@ class Feature:
     feature: str | None = None
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     abs: bool = False
+    above: float | None = None
 
 
 @dataclass(frozen=True)
@@ -411,7 +414,10 @@ class _Parser:
 
     def feature(self, value: Any, where: str) -> Feature:
         d = self.mapping(
-            value, where, ["name", "transform"], ["field", "event", "flag", "feature", "abs"]
+            value,
+            where,
+            ["name", "transform"],
+            ["field", "event", "flag", "feature", "abs", "above"],
         )
         given = [k for k in ("field", "event", "flag", "feature") if k in d]
         if len(given) != 1:
@@ -433,6 +439,11 @@ class _Parser:
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             transform=self.chain(d["transform"], f"{where}.transform"),
             abs=self.boolean(d.get("abs", False), f"{where}.abs"),
+            above=(
+                None
+                if d.get("above") is None
+                else float(self.typed(d["above"], f"{where}.above", (int, float), "a number"))
+            ),
             **kwargs,
         )
 

@@ -247,6 +247,22 @@ def test_field_event_flag_and_abs_features(events: ak.Array) -> None:
     np.testing.assert_array_equal(table, expected)
 
 
+def test_above_turns_a_feature_into_a_region_indicator(events: ak.Array) -> None:
+    source = select_source(events, MUON_SOURCE)
+    pt = source.flat("pt")
+    table = feature_table(
+        events,
+        [
+            feature("hard", field="pt", above=12.0),
+            feature("absPdgIdAbove", field="pdgId", abs=True, above=13.0),
+        ],
+        source,
+        "GenPart",
+    )
+    np.testing.assert_array_equal(table[:, 0], (pt > 12.0).astype(float))
+    np.testing.assert_array_equal(table[:, 1], 0.0)  # |pdgId| 13 is not above 13
+
+
 def test_event_level_features(events: ak.Array) -> None:
     table = feature_table(
         events,

@@ -79,14 +79,17 @@ def test_cms_like_jet(cms_like: PipelineSpec) -> None:
     assert j.source.collection == "GenJet"
     assert j.source.pdg_id is None
     assert j.match == "genJetIdx"
-    assert [c.name for c in j.conditions][:3] == ["pt", "eta", "mass"]
+    by_name = {c.name: c for c in j.conditions}
+    assert [c.name for c in j.conditions][:2] == ["pt", "eta"]
     assert j.conditions[0].field == "pt"
     assert j.conditions[0].transform == ("log", "standardize")
-    assert j.conditions[4].abs is True
-    lepton = j.conditions[6]
+    assert by_name["partonFlavour"].abs is True
+    assert by_name["beyond_tracker"].abs is True
+    assert by_name["beyond_tracker"].above == 2.5
+    lepton = by_name["lepton_frac"]
     assert lepton.feature == "cone_sum"
     assert dict(lepton.params) == {"pdgId": [11, 13], "radius": 0.4}
-    assert j.conditions[7].event == "Pileup_nTrueInt"
+    assert by_name["nTrueInt"].event == "Pileup_nTrueInt"
     pt = j.targets[0]
     assert (pt.name, pt.kind) == ("pt", "ratio")
     assert pt.select_min == _CMS_LIKE_DATA["collections"]["Jet"]["targets"][0]["select_min"]
@@ -121,10 +124,11 @@ def test_cms_like_leptons(cms_like: PipelineSpec) -> None:
     assert "max_depth" in mu.efficiency.params  # merged from the YAML anchor
     assert mu.charge_from_pdg_id is True
     assert dict(mu.constants) == {"mass": pytest.approx(0.10566)}
-    assert mu.conditions[2].flag == ("statusFlags", 0)
-    assert mu.conditions[3].flag == ("statusFlags", 5)
-    assert mu.conditions[4].feature == "nearest_dr"
-    assert dict(mu.conditions[4].params) == {"collection": "GenJet"}
+    by_name = {c.name: c for c in mu.conditions}
+    assert by_name["isPrompt"].flag == ("statusFlags", 0)
+    assert by_name["fromTau"].flag == ("statusFlags", 5)
+    assert by_name["jet_dr"].feature == "nearest_dr"
+    assert dict(by_name["jet_dr"].params) == {"collection": "GenJet"}
     assert mu.fakes is None
     el = cms_like.collections["Electron"]
     assert el.source.pdg_id == (11,)
@@ -338,16 +342,16 @@ def test_target_needs_a_transform_unless_uniform_phi(tmp_path: Path, raw: dict[s
 
 
 def test_unknown_feature_kind(tmp_path: Path, raw: dict[str, Any]) -> None:
-    raw["collections"]["Muon"]["conditions"][4]["feature"] = {"nearest_drr": {"collection": "X"}}
+    raw["collections"]["Muon"]["conditions"][5]["feature"] = {"nearest_drr": {"collection": "X"}}
     message = spec_error(tmp_path, raw)
-    assert "collections.Muon.conditions[4].feature: unknown value 'nearest_drr'" in message
+    assert "collections.Muon.conditions[5].feature: unknown value 'nearest_drr'" in message
     assert "did you mean 'nearest_dr'?" in message
 
 
 def test_unknown_feature_parameter(tmp_path: Path, raw: dict[str, Any]) -> None:
-    jet(raw)["conditions"][6]["feature"]["cone_sum"]["radiu"] = 0.3
+    jet(raw)["conditions"][9]["feature"]["cone_sum"]["radiu"] = 0.3
     message = spec_error(tmp_path, raw)
-    assert "collections.Jet.conditions[6].feature.cone_sum.radiu: unknown parameter" in message
+    assert "collections.Jet.conditions[9].feature.cone_sum.radiu: unknown parameter" in message
     assert "allowed: pdgId, radius" in message
 
 
@@ -466,8 +470,8 @@ def test_invalid_yaml_message_is_one_line(tmp_path: Path) -> None:
 
 
 def test_feature_parameters_not_a_mapping(tmp_path: Path, raw: dict[str, Any]) -> None:
-    raw["collections"]["Muon"]["conditions"][4]["feature"] = {"nearest_dr": 5}
-    assert "collections.Muon.conditions[4].feature" in spec_error(tmp_path, raw)
+    raw["collections"]["Muon"]["conditions"][5]["feature"] = {"nearest_dr": 5}
+    assert "collections.Muon.conditions[5].feature" in spec_error(tmp_path, raw)
 
 
 @pytest.mark.parametrize("value", [None, 5], ids=["null", "int"])
