@@ -10,8 +10,10 @@ inverses of each other.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import awkward as ak
 import numpy as np
@@ -25,6 +27,7 @@ __all__ = [
     "FakesTable",
     "SourceObjects",
     "collection_table",
+    "concat_tables",
     "decode_targets",
     "encode_targets",
     "event_table",
@@ -290,6 +293,17 @@ def normalise_sum(fields: dict[str, np.ndarray], names: Sequence[str]) -> None:
 
 
 # -- training tables ------------------------------------------------------------------------
+
+
+TableT = TypeVar("TableT", "CollectionTable", "FakesTable", "EventTable")
+
+
+def concat_tables(parts: Sequence[TableT]) -> TableT:
+    """Join the tables of successive chunks (every field is concatenated along rows)."""
+    fields = dataclasses.fields(parts[0])
+    return type(parts[0])(
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields}
+    )
 
 
 @dataclass(frozen=True)

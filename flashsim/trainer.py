@@ -28,6 +28,7 @@ from flashsim.features import (
     EventTable,
     FakesTable,
     collection_table,
+    concat_tables,
     event_table,
     fakes_table,
     model_targets,
@@ -123,18 +124,12 @@ def read_training_data(
         msg = "the training files hold no events"
         raise InputError(msg)
     return TrainingData(
-        collections={k: _concat(v) for k, v in tables.items()},
-        fakes={k: _concat(v) for k, v in fakes.items()},
-        event=_concat(events_tables) if events_tables else None,
+        collections={k: concat_tables(v) for k, v in tables.items()},
+        fakes={k: concat_tables(v) for k, v in fakes.items()},
+        event=concat_tables(events_tables) if events_tables else None,
         n_events=n_events,
         files=described,
     )
-
-
-def _concat(parts: list[Any]) -> Any:
-    cls = type(parts[0])
-    fields = parts[0].__dataclass_fields__
-    return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
 
 def _preprocessor(items: Sequence[Feature | Target]) -> TablePreprocessor:

@@ -27,6 +27,7 @@ from flashsim.features import (
     CollectionTable,
     FakesTable,
     collection_table,
+    concat_tables,
     fakes_table,
     model_targets,
 )
@@ -69,15 +70,7 @@ def read_tables(
                     parts[f"{spec.name}.fakes"].append(fakes_table(events, spec, start))
     finally:
         tree.file.close()
-    return {
-        name: type(chunks[0])(
-            *(
-                np.concatenate([getattr(p, f) for p in chunks])
-                for f in chunks[0].__dataclass_fields__
-            )
-        )
-        for name, chunks in parts.items()
-    }
+    return {name: concat_tables(chunks) for name, chunks in parts.items()}
 
 
 def fakes_fidelity(
