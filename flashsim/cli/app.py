@@ -19,6 +19,7 @@ from flashsim import __version__
 from flashsim.cli.refsim import refsim
 from flashsim.cli.run import run
 from flashsim.cli.train import train
+from flashsim.cli.validate import validate
 from flashsim.exceptions import FlashsimError, Terminated
 
 __all__ = ["flashsim", "main"]
@@ -71,6 +72,7 @@ def flashsim(debug: bool) -> None:
 flashsim.add_command(refsim)
 flashsim.add_command(train)
 flashsim.add_command(run)
+flashsim.add_command(validate)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,7 +21,11 @@ __all__ = [
     "auc_error",
     "binned_efficiency",
     "classifier_two_sample_test",
+    "correlation_difference",
     "efficiency_chi2",
+    "grouped_histogram",
+    "ks_test",
+    "n_effective",
     "roc_auc",
     "wasserstein",
     "wasserstein_floor",
@@ -342,7 +346,12 @@ class Efficiency:
 
 
 def binned_efficiency(
-    x: np.ndarray, passed: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None
+    x: np.ndarray,
+    passed: np.ndarray,
+    edges: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    groups: np.ndarray | None = None,
 ) -> Efficiency:
     """Fraction of entries passing a selection, in bins of ``x`` (outside the edges: ignored).
 
@@ -351,10 +360,16 @@ def binned_efficiency(
         passed: 1-D, whether each entry passes (boolean or 0/1).
         edges: strictly increasing finite bin edges, at least two.
         weights: optional per-entry weights; errors then use the effective entries per bin.
+        groups: optional integer id per entry of the independent unit it belongs to (the gen
+            event of an oversampled flash sample: its replicas are correlated). The error is
+            then the ratio-estimator (cluster) variance ``sum_g (p_g - e t_g)^2 / T^2`` over
+            groups ``g`` with passing and total weights ``p_g``, ``t_g`` in the bin; with one
+            entry per group it equals the binomial error.
     Returns:
         An :class:`Efficiency`.
     References:
-        Binomial efficiency errors; Wilson, JASA 22 (1927) 209 for the floor at ``e = 0, 1``.
+        Binomial efficiency errors; Wilson, JASA 22 (1927) 209 for the floor at ``e = 0, 1``;
+        Cochran, "Sampling Techniques" (1977), ch. 6 (variance of a ratio estimator).
     """
     x = _sample(x, "x", allow_empty=True)
     ok = np.asarray(passed)
@@ -375,11 +390,138 @@ def binned_efficiency(
     w = np.ones_like(x) if w is None else w
     total, n_pass, sumw2 = (np.histogram(x, edges, weights=v)[0] for v in (w, w * ok, w**2))
     with np.errstate(divide="ignore", invalid="ignore"):
-        n_eff = np.where(sumw2 > 0, total**2 / sumw2, 0.0)
         eff = np.where(total > 0, np.clip(n_pass / total, 0.0, 1.0), np.nan)
-        err = np.where(n_eff > 0, np.sqrt(eff * (1 - eff) / n_eff), np.nan)
+        if groups is None:
+            n_eff = np.where(sumw2 > 0, total**2 / sumw2, 0.0)
+            err = np.where(n_eff > 0, np.sqrt(eff * (1 - eff) / n_eff), np.nan)
+        else:
+            bins, sums = _group_sums(x, edges, _groups(groups, x.size), np.stack([w, w * ok]))
+            residual = sums[1] - np.nan_to_num(eff)[bins] * sums[0]
+            var = np.bincount(bins, weights=residual**2, minlength=total.size) / total**2
+            n_eff = np.where(total > 0, total**2 / np.bincount(bins, sums[0] ** 2, total.size), 0)
+            err = np.where(total > 0, np.sqrt(var), np.nan)
         err = np.maximum(err, 1.0 / (n_eff + 2))
     return Efficiency(edges, n_pass, total, eff, err)
+
+
+def _groups(groups: np.ndarray, n: int) -> np.ndarray:
+    g = np.asarray(groups)
+    if g.shape != (n,) or g.dtype.kind not in "iu":
+        msg = f"groups must be an integer array of shape ({n},), got {g.dtype} {g.shape}"
+        raise ValueError(msg)
+    return g.astype(np.int64)
+
+
+def _group_sums(
+    x: np.ndarray, edges: np.ndarray, groups: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (group, bin) pair present: its bin and the sums of each row of ``values``."""
+    nbins = edges.size - 1
+    idx = np.searchsorted(edges, x, side="right") - 1
+    idx[x == edges[-1]] = nbins - 1  # the last bin includes its upper edge, as np.histogram
+    inside = (idx >= 0) & (idx < nbins)
+    _, first, inverse = np.unique(
+        groups[inside] * nbins + idx[inside], return_index=True, return_inverse=True
+    )
+    sums = np.stack([np.bincount(inverse, weights=v[inside]) for v in values])
+    return idx[inside][first], sums
+
+
+def grouped_histogram(
+    x: np.ndarray,
+    edges: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of ``x`` and the variance of each bin, for entries correlated within groups.
+
+    Entries of one group (the replicas of one oversampled gen event, or the objects of one
+    event) fluctuate together, so the variance of a bin is ``sum_g (sum_{i in g} w_i)^2``, not
+    ``sum_i w_i^2`` (which it equals with one entry per group).
+
+    Arguments:
+        x: 1-D finite values; entries outside ``edges`` are ignored.
+        edges: strictly increasing bin edges.
+        groups: optional integer id of each entry's group (default: every entry its own).
+        weights: optional per-entry weights (default 1).
+    Returns:
+        ``(sum of weights, variance)`` per bin.
+    References:
+        Variance of a sum of correlated cluster totals (Cochran, "Sampling Techniques", 1977).
+    """
+    x = _sample(x, "x", allow_empty=True)
+    edges = np.asarray(edges, dtype=np.float64)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    if groups is None:
+        return np.histogram(x, edges, weights=w)[0], np.histogram(x, edges, weights=w**2)[0]
+    bins, sums = _group_sums(x, edges, _groups(groups, x.size), w[np.newaxis])
+    nbins = edges.size - 1
+    return (
+        np.bincount(bins, weights=sums[0], minlength=nbins),
+        np.bincount(bins, weights=sums[0] ** 2, minlength=nbins),
+    )
+
+
+def n_effective(groups: np.ndarray) -> float:
+    """Effective independent entries with correlated groups: ``(sum n_g)^2 / sum n_g^2``.
+
+    Equals the number of entries when every group has one, and the number of groups when all
+    have the same size (fully correlated replicas).
+    """
+    _, counts = np.unique(np.asarray(groups), return_counts=True)
+    if counts.size == 0:
+        return 0.0
+    return float(counts.sum() ** 2 / np.sum(counts.astype(np.float64) ** 2))
+
+
+def ks_test(
+    a: np.ndarray, b: np.ndarray, *, n_eff_a: float | None = None, n_eff_b: float | None = None
+) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and its asymptotic p-value.
+
+    Arguments:
+        a, b: non-empty, finite 1-D samples.
+        n_eff_a, n_eff_b: effective sizes for the p-value when entries are correlated (the
+            replicas of an oversampled flash sample: see :func:`n_effective`); default the
+            sample sizes.
+    Returns:
+        ``(D, p)``: the largest distance between the empirical CDFs and the probability of a
+        larger one under the null, from the Kolmogorov distribution with Stephens' correction.
+        Discrete variables (integers, spikes) make the p-value conservative.
+    References:
+        Kolmogorov (1933); Smirnov (1948); Stephens, JRSS B 32 (1970) 115.
+    """
+    a, b = _sample(a, "a"), _sample(b, "b")
+    d = float(scipy.stats.ks_2samp(a, b, method="asymp").statistic)
+    na = a.size if n_eff_a is None else n_eff_a
+    nb = b.size if n_eff_b is None else n_eff_b
+    en = np.sqrt(na * nb / (na + nb))
+    p = float(scipy.stats.kstwobign.sf((en + 0.12 + 0.11 / en) * d))
+    return d, min(max(p, 0.0), 1.0)
+
+
+def correlation_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``corr(a) - corr(b)``: the difference of the Pearson correlation matrices of two samples.
+
+    Arguments:
+        a, b: ``(n, k)`` arrays with the same ``k`` columns; rows with NaN are dropped.
+    Returns:
+        The ``(k, k)`` difference; entries of a constant column are 0.
+    """
+    mats = []
+    for name, x in (("a", a), ("b", b)):
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[0] < 3:
+            msg = f"{name} must be an (n, k) array with n >= 3, got shape {arr.shape}"
+            raise ValueError(msg)
+        arr = arr[np.all(np.isfinite(arr), axis=1)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mats.append(np.nan_to_num(np.corrcoef(arr, rowvar=False)))
+    if mats[0].shape != mats[1].shape:
+        msg = f"a and b must have the same columns, got {mats[0].shape} and {mats[1].shape}"
+        raise ValueError(msg)
+    return mats[0] - mats[1]
 
 
 def efficiency_chi2(a: Efficiency, b: Efficiency, *, min_total: int = 10) -> tuple[float, int]:

@@ -1,0 +1,305 @@
+"""Writing a validation: ``index.html``, the PNGs, ``metrics.json`` and ``histograms.root``.
+
+* ``index.html`` is one self-contained page (plots inline as base64 PNG, no external files or
+  scripts) with the metrics tables, each gated number coloured green (pass) or red (fail);
+* ``plots/*.png`` are the same figures as files;
+* ``metrics.json`` holds every number, the checks and the gate's verdict;
+* ``histograms.root`` holds every histogram as TH1D (flash scaled to the full-simulation event
+  count, and full), in directories named like the plots: ``Jet/pt/flash``, ``Jet/pt/full``;
+  efficiency curves are TH1D whose contents are the efficiencies and errors their errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flashsim import __version__
+from flashsim.exceptions import OutputError
+from flashsim.validation.gate import DEFAULT_THRESHOLDS, METRICS, Check, Threshold, failed_checks
+from flashsim.validation.validate import Plot, Section, ValidationResult
+
+__all__ = ["write_report"]
+
+
+def _file_name(plot: Plot) -> str:
+    return plot.name.replace("/", "_").replace(" ", "_") + ".png"
+
+
+def _render(plot: Plot, path: str) -> str:
+    from flashsim.validation.plots import save
+
+    return save(plot, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: non-finite floats become null."""
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _write_root(result: ValidationResult, path: Path) -> int:
+    import uproot
+
+    n = 0
+    with uproot.recreate(path) as f:
+        for comp in result.comparisons():
+            flash, full = comp.to_hist()
+            f[f"{comp.name}/flash"] = flash
+            f[f"{comp.name}/full"] = full
+            n += 2
+    return n
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1500px;
+padding:0 1.5em 3em;color:#222}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+.pass{background:#d9f2d9}.fail{background:#f8d0d0;font-weight:600}
+.verdict{display:inline-block;padding:.3em .8em;border-radius:.3em;font-weight:700}
+.verdict.pass{color:#155d15}.verdict.fail{color:#8a1010}
+details{margin:.8em 0}summary{cursor:pointer;font-weight:600;font-size:1.05em}
+.plots{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start}
+.plots img{max-width:100%;border:1px solid #eee}
+.note{color:#555;font-size:.9em}code{background:#f4f4f4;padding:0 .2em}
+nav a{margin-right:1em}
+"""
+
+
+def _cell(check: Check | None, text: str, thresholds: Sequence[Threshold]) -> str:
+    state = None if check is None else check.fails(thresholds)
+    cls = "" if state is None else (' class="fail"' if state else ' class="pass"')
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{digits}g}"
+
+
+def _section_html(
+    section: Section,
+    thresholds: Sequence[Threshold],
+    images: Mapping[str, str],
+    checks: Mapping[tuple[str, str], Check],
+) -> str:
+    out = [f'<h2 id="{html.escape(section.key)}">{html.escape(section.title)}</h2>']
+    if section.summary:
+        out.append('<table><tr><th class="l">metric</th><th>value</th></tr>')
+        for label, text, check in section.summary:
+            out.append(
+                f'<tr><td class="l">{html.escape(label)}</td>{_cell(check, text, thresholds)}</tr>'
+            )
+        out.append("</table>")
+    if section.table:
+        out.append(
+            '<table><tr><th class="l">variable</th><th>W1</th><th>W1 floor</th>'
+            "<th>W1 / floor</th><th>KS D</th><th>KS p</th><th>hist χ²/ndf</th>"
+            "<th>entries flash / full</th></tr>"
+        )
+        for row in section.table:
+            where = row["where"]
+            ndf = row.get("hist_ndf", 0)
+            chi2 = row["hist_chi2"] / ndf if ndf else float("nan")
+            out.append(
+                f'<tr><td class="l">{html.escape(row["variable"])}</td>'
+                f"<td>{_fmt(row.get('w1'))}</td><td>{_fmt(row.get('w1_floor'))}</td>"
+                + _cell(checks.get(("w1_ratio", where)), _fmt(row.get("w1_ratio")), thresholds)
+                + _cell(checks.get(("ks", where)), _fmt(row.get("ks")), thresholds)
+                + f"<td>{_fmt(row.get('ks_pvalue'), 2)}</td><td>{_fmt(chi2)}</td>"
+                f"<td>{int(row['n_flash'])} / {int(row['n_full'])}</td></tr>"
+            )
+        out.append("</table>")
+    for group in section.groups:
+        if not group.plots:
+            continue
+        state = " open" if group.open else ""
+        out.append(
+            f'<details{state}><summary>{html.escape(group.title)}</summary><div class="plots">'
+        )
+        for plot in group.plots:
+            data = images[plot.name]
+            alt = html.escape(plot.name)
+            out.append(f'<img alt="{alt}" title="{alt}" src="data:image/png;base64,{data}">')
+        out.append("</div></details>")
+    return "\n".join(out)
+
+
+def _describe_input(role: str, info: Mapping[str, Any]) -> str:
+    text = f"{role}: <code>{html.escape(str(info['path']))}</code>, {info['events']} events"
+    if info.get("replicas", 1) > 1:
+        text += f" ({info['gen_events']} gen events × {info['replicas']} replicas)"
+    prov = info.get("provenance") or {}
+    model = prov.get("model") if isinstance(prov, dict) else None
+    if isinstance(model, dict):
+        text += (
+            f"; flashsim {html.escape(str(prov.get('flashsim_version')))}, model "
+            f"<code>{html.escape(str(model.get('sha256', ''))[:12])}</code>, "
+            f"seed {prov.get('seed')}"
+        )
+    return text
+
+
+def _html(
+    result: ValidationResult,
+    thresholds: Sequence[Threshold],
+    gated: bool,
+    images: Mapping[str, str],
+    title: str,
+) -> str:
+    checks = {(c.metric, c.where): c for c in result.checks}
+    failures = failed_checks(result.checks, thresholds)
+    verdict = "fail" if failures else "pass"
+    what = "gate (--fail-above)" if gated else "default acceptance thresholds"
+    limits = ", ".join(str(t) for t in thresholds)
+    inputs = result.metrics.get("inputs", {})
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="note">flashsim {__version__}, {result.metrics.get("seconds", 0):.0f} s. '
+        + "<br>".join(_describe_input(r, inputs[r]) for r in ("flash", "full") if r in inputs)
+        + "</p>",
+        f'<p><span class="verdict {verdict}">{verdict.upper()}</span> against the {what}: '
+        f"{html.escape(limits)} — {len(failures)} of "
+        f"{sum(c.fails(thresholds) is not None for c in result.checks)} checks fail.</p>",
+    ]
+    if failures:
+        parts.append(
+            '<details><summary>Failing checks</summary><table><tr><th class="l">metric</th>'
+            '<th class="l">where</th><th>value</th><th>threshold</th></tr>'
+        )
+        for c in sorted(failures, key=lambda c: (c.metric, -c.value)):
+            parts.append(
+                f'<tr class="fail"><td class="l">{c.metric}</td>'
+                f'<td class="l">{html.escape(c.where)}</td>'
+                f"<td>{c.value:.3g}</td><td>{c.limit(thresholds):g}</td></tr>"
+            )
+        parts.append("</table></details>")
+    parts.append(
+        "<nav>"
+        + "".join(
+            f'<a href="#{html.escape(s.key)}">{html.escape(s.key.replace("_", " "))}</a>'
+            for s in result.sections
+        )
+        + "</nav>"
+    )
+    parts += [_section_html(s, thresholds, images, checks) for s in result.sections]
+    parts.append(
+        '<h2 id="about">How to read this report</h2><ul class="note">'
+        "<li>Flash histograms are scaled to the number of full-simulation events; ratio panels "
+        "show flash / full with both samples' errors. Errors use the gen event as the independent "
+        "unit, so replicas of an oversampled flash file are not counted as independent.</li>"
+        "<li><b>W1 / floor</b>: Wasserstein-1 distance between flash (events with even gen-event "
+        "id) and full (odd), divided by the same distance between the two halves of full: about "
+        "1 for a perfect flash simulation.</li>"
+        "<li><b>KS</b>: Kolmogorov-Smirnov statistic and p-value (effective sizes; discrete "
+        "variables make it conservative).</li>"
+        "<li><b>Classifier AUC</b>: a BDT trained to tell flash from full objects (gen conditions "
+        "and targets), ROC AUC on a held-out half; 0.5 means indistinguishable (Lopez-Paz &amp; "
+        "Oquab, arXiv:1610.06545). One replica per gen event is used.</li>"
+        "<li><b>Efficiency χ²/ndf</b>: flash vs full efficiency curves, binomial (cluster) "
+        "errors of both.</li>"
+        "<li>Metrics: "
+        + "; ".join(f"<code>{k}</code>: {html.escape(v)}" for k, v in METRICS.items())
+        + ".</li></ul></body></html>"
+    )
+    return "\n".join(parts)
+
+
+def write_report(
+    result: ValidationResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    thresholds: Sequence[Threshold] | None = None,
+    title: str = "flashsim validation",
+    jobs: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Write the report of ``result`` into ``out_dir`` (created; existing files are replaced).
+
+    Arguments:
+        result: from :func:`~flashsim.validation.validate.validate`.
+        out_dir: the report directory.
+        thresholds: the gate (``--fail-above``); the report is coloured with it, or with
+            :data:`~flashsim.validation.gate.DEFAULT_THRESHOLDS` when None.
+        title: page title.
+        jobs: processes drawing the figures.
+        progress: called with a short message at each step.
+    Returns:
+        The gate record also stored in ``metrics.json``: thresholds, whether they came from a
+        gate, the failing checks, and ``passed``.
+    Raises:
+        OutputError: the directory cannot be created or written.
+    """
+    say = progress or (lambda _msg: None)
+    out = Path(out_dir)
+    plots_dir = out / "plots"
+    try:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        msg = f"cannot create the report directory {out}: {err.strerror}"
+        raise OutputError(msg) from err
+    gated = thresholds is not None
+    limits = list(thresholds) if thresholds is not None else list(DEFAULT_THRESHOLDS)
+    plots = [p for s in result.sections for g in s.groups for p in g.plots]
+    paths = {p.name: str(plots_dir / _file_name(p)) for p in plots}
+    say(f"drawing {len(plots)} figures")
+    if jobs > 1 and len(plots) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(_render, plots, [paths[p.name] for p in plots], chunksize=4))
+    else:
+        for plot in plots:
+            _render(plot, paths[plot.name])
+    images = {
+        name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in paths.items()
+    }
+    failures = failed_checks(result.checks, limits)
+    gate = {
+        "thresholds": [str(t) for t in limits],
+        "from_gate": gated,
+        "passed": not failures,
+        "failures": [
+            {"metric": c.metric, "where": c.where, "value": c.value, "threshold": c.limit(limits)}
+            for c in failures
+        ],
+    }
+    document = {
+        "flashsim_version": __version__,
+        **result.metrics,
+        "checks": [{"metric": c.metric, "where": c.where, "value": c.value} for c in result.checks],
+        "gate": gate,
+    }
+    say("writing metrics.json, histograms.root, index.html")
+    (out / "metrics.json").write_text(
+        json.dumps(_clean(document), indent=1, default=_json_default, allow_nan=False)
+    )
+    gate["n_histograms"] = _write_root(result, out / "histograms.root")
+    (out / "index.html").write_text(_html(result, limits, gated, images, title), encoding="utf-8")
+    return gate
