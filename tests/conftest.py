@@ -90,3 +90,14 @@ def tiny_model(
     data = read_training_data(spec, [ttbar_file], progress=False)
     train_pipeline(spec, data, output, progress=False, log=lambda line: None)
     return output
+
+
+@pytest.fixture(scope="session")
+def flash_file(tmp_path_factory: pytest.TempPathFactory, ttbar_file: Path) -> Path:
+    """The shipped default model applied to :func:`ttbar_file` (held out from its training)."""
+    from flashsim.bundle import default_model_path, load_bundle
+    from flashsim.runner import run_file
+
+    output = tmp_path_factory.mktemp("flash") / "flash.root"
+    run_file(load_bundle(default_model_path()), ttbar_file, output, seed=1, progress=False)
+    return output

@@ -278,3 +278,76 @@ class TestTrainAndRun:
         assert len(lines) == 1, result.stderr
         assert message in lines[0]
         assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def _validate(*args: str) -> Any:
+    return CliRunner().invoke(flashsim_group, ["validate", *args, "--no-plots", "--no-classifier"])
+
+
+class TestValidate:
+    """``flashsim validate``: outputs, the gate's exit status and input errors."""
+
+    def test_writes_the_report_and_passes_a_lenient_gate(self, flash_file, ttbar_file, tmp_path):
+        import json
+
+        out = tmp_path / "report"
+        args = ["--flash", str(flash_file), "--full", str(ttbar_file), "-o", str(out)]
+        result = _validate(*args, "--collections", "Muon", "--fail-above", "w1_ratio=1000")
+        assert result.exit_code == 0, result.output
+        assert "PASS (gate w1_ratio=1000)" in result.output
+        assert "the default model" in result.output or "provenance" in result.output
+        assert {p.name for p in out.iterdir()} == {"index.html", "metrics.json", "histograms.root"}
+        document = json.loads((out / "metrics.json").read_text())
+        assert document["gate"] == {
+            "thresholds": ["w1_ratio=1000"],
+            "from_gate": True,
+            "passed": True,
+            "failures": [],
+        }
+        again = _validate(*args, "--collections", "Muon")
+        assert again.exit_code == 2
+        assert "already holds a report; pass --overwrite" in again.output
+
+    def test_failing_gate_exits_with_3(self, flash_file, ttbar_file, tmp_path):
+        result = _validate(
+            "--flash", str(flash_file), "--full", str(ttbar_file), "-o", str(tmp_path / "r"),
+            "--collections", "Muon", "--fail-above", "w1_ratio[Muon/pt]=0.01",
+        )  # fmt: skip
+        assert result.exit_code == 3, result.output
+        assert "FAIL (gate w1_ratio[Muon/pt]=0.01): 1 failing checks" in result.output
+        assert "> 0.01 at Muon/pt" in result.output
+
+    @pytest.mark.parametrize(
+        ("case", "message"),
+        [
+            ("bad_gate", "unknown metric 'auk'"),
+            ("unmatched_scope", "w1_ratio[Muon/ptt]=3 judges no measured number"),
+            ("gen_only_full", "has no branch 'nJet'"),
+            ("empty_flash", "has no events; nothing to validate"),
+            ("unknown_collection", "are not in pipeline 'cms_like'"),
+            ("missing_file", "does not exist"),
+        ],
+    )
+    def test_input_errors(self, case, message, flash_file, ttbar_file, tmp_path):
+        import uproot
+
+        flash, full = str(flash_file), str(ttbar_file)
+        extra = ["--collections", "Muon"]
+        if case == "bad_gate":
+            extra += ["--fail-above", "auk=0.6"]
+        elif case == "unmatched_scope":
+            extra += ["--fail-above", "w1_ratio[Muon/ptt]=3"]
+        elif case == "gen_only_full":
+            full = str(Path(__file__).resolve().parents[1] / "data/examples/ttbar_gen.root")
+            extra = []
+        elif case == "empty_flash":
+            flash = str(tmp_path / "empty.root")
+            with uproot.recreate(flash) as f:
+                f.mktree("Events", {"nMuon": "int32", "run": "int32"})
+        elif case == "unknown_collection":
+            extra = ["--collections", "Tau"]
+        elif case == "missing_file":
+            flash = str(tmp_path / "nope.root")
+        result = _validate("--flash", flash, "--full", full, "-o", str(tmp_path / "r"), *extra)
+        assert result.exit_code == 2, result.output
+        assert message in result.output

@@ -13,7 +13,11 @@ from flashsim.validation import (
     auc_error,
     binned_efficiency,
     classifier_two_sample_test,
+    correlation_difference,
     efficiency_chi2,
+    grouped_histogram,
+    ks_test,
+    n_effective,
     roc_auc,
     wasserstein,
     wasserstein_floor,
@@ -361,3 +365,88 @@ def test_efficiency_chi2_skips_small_bins_and_checks_edges(rng: np.random.Genera
     other = binned_efficiency(np.ones(5), np.ones(5, dtype=bool), np.linspace(0, 60, 21))
     with pytest.raises(ValueError, match="edges"):
         efficiency_chi2(a, other)
+
+
+class TestGroupedHistogram:
+    def test_one_entry_per_group_is_poisson(self, rng: np.random.Generator) -> None:
+        x = rng.normal(size=2000)
+        edges = np.linspace(-3, 3, 13)
+        counts, var = grouped_histogram(x, edges, groups=np.arange(x.size))
+        assert np.array_equal(counts, np.histogram(x, edges)[0])
+        assert np.array_equal(var, counts)
+
+    def test_replicas_in_one_bin_add_coherently(self, rng: np.random.Generator) -> None:
+        x = rng.normal(size=500)
+        edges = np.linspace(-3, 3, 7)
+        counts, var = grouped_histogram(np.repeat(x, 3), edges, groups=np.repeat(np.arange(500), 3))
+        single = np.histogram(x, edges)[0]
+        assert np.array_equal(counts, 3 * single)
+        assert np.array_equal(var, 9 * single)  # not 3 * single, as for independent entries
+
+    def test_weights_without_groups(self) -> None:
+        counts, var = grouped_histogram(np.array([0.5, 0.5, 1.5]), [0, 1, 2], weights=[2, 1, 3])
+        assert counts.tolist() == [3, 3]
+        assert var.tolist() == [5, 9]
+
+    def test_n_effective(self) -> None:
+        assert n_effective(np.arange(10)) == 10
+        assert n_effective(np.repeat(np.arange(10), 4)) == pytest.approx(10)
+
+
+class TestGroupedEfficiency:
+    def test_matches_binomial_with_one_entry_per_group(self, rng: np.random.Generator) -> None:
+        x, ok = rng.uniform(0, 1, 3000), rng.random(3000) < 0.7
+        edges = np.linspace(0, 1, 6)
+        plain = binned_efficiency(x, ok, edges)
+        grouped = binned_efficiency(x, ok, edges, groups=np.arange(3000))
+        assert np.allclose(plain.error, grouped.error)
+
+    def test_replicas_do_not_shrink_the_error(self, rng: np.random.Generator) -> None:
+        x, ok = rng.uniform(0, 1, 2000), rng.random(2000) < 0.6
+        edges = np.linspace(0, 1, 5)
+        single = binned_efficiency(x, ok, edges)
+        x4, ok4, g4 = np.repeat(x, 4), np.repeat(ok, 4), np.repeat(np.arange(2000), 4)
+        naive = binned_efficiency(x4, ok4, edges)
+        grouped = binned_efficiency(x4, ok4, edges, groups=g4)
+        assert np.allclose(grouped.efficiency, single.efficiency)
+        assert np.allclose(grouped.error, single.error)
+        assert np.allclose(naive.error, single.error / 2)
+
+    def test_bad_groups(self) -> None:
+        with pytest.raises(ValueError, match="groups must be an integer array"):
+            binned_efficiency(np.zeros(3), np.ones(3, bool), [0, 1], groups=np.zeros(2, int))
+
+
+class TestKolmogorovSmirnov:
+    def test_same_and_shifted(self, rng: np.random.Generator) -> None:
+        a, b = rng.normal(size=4000), rng.normal(size=4000)
+        d, p = ks_test(a, b)
+        assert d < 0.05
+        assert p > 0.01
+        d, p = ks_test(a, b + 0.2)
+        assert d > 0.05
+        assert p < 1e-6
+
+    def test_effective_size_weakens_the_evidence(self, rng: np.random.Generator) -> None:
+        a, b = rng.normal(size=4000), rng.normal(0.1, size=4000)
+        _, p_full = ks_test(a, b)
+        _, p_eff = ks_test(a, b, n_eff_a=400, n_eff_b=400)
+        assert p_eff > 100 * p_full
+
+
+class TestCorrelationDifference:
+    def test_same_sample_is_zero(self, rng: np.random.Generator) -> None:
+        x = rng.normal(size=(500, 3))
+        assert np.allclose(correlation_difference(x, x), 0)
+
+    def test_detects_a_correlation(self, rng: np.random.Generator) -> None:
+        a = rng.normal(size=(5000, 2))
+        b = a.copy()
+        b[:, 1] = 0.8 * b[:, 0] + 0.6 * b[:, 1]
+        diff = correlation_difference(b, a)
+        assert diff[0, 1] == pytest.approx(0.8, abs=0.03)
+        assert diff[0, 0] == pytest.approx(0.0)
+
+    def test_column_mismatch(self, rng: np.random.Generator) -> None:
+        with pytest.raises(ValueError, match="same columns"):
+            correlation_difference(rng.normal(size=(10, 2)), rng.normal(size=(10, 3)))

@@ -74,7 +74,11 @@ def resolve_spec(pipeline: Path | None, flash: Path) -> tuple[Any, str]:
     "metric[PATTERN]=value limits one to places like Jet/pt or Muon/*.",
 )
 @click.option("--collections", help="Comma-separated collections to validate (default: all).")
-@click.option("--max-events", type=click.IntRange(min=1), help="Read at most this many events.")
+@click.option(
+    "--max-events",
+    type=click.IntRange(min=1),
+    help="Read at most this many events (entries) of each file.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--no-classifier", is_flag=True, help="Skip the classifier two-sample tests (fastest)."
@@ -86,6 +90,9 @@ def resolve_spec(pipeline: Path | None, flash: Path) -> tuple[Any, str]:
     default=min(2, os.cpu_count() or 1),
     show_default=True,
     help="Processes drawing the figures.",
+)
+@click.option(
+    "--no-plots", is_flag=True, help="Tables, metrics.json and histograms.root only (fast)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in OUTPUT.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
@@ -100,6 +107,7 @@ def validate(
     seed: int,
     no_classifier: bool,
     jobs: int,
+    no_plots: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -151,7 +159,9 @@ def validate(
                 "(all of them in metrics.json under 'checks' of a run without the gate)"
             )
             raise ConfigurationError(msg)
-    gate = write_report(result, output, thresholds=thresholds, jobs=jobs, progress=log)
+    gate = write_report(
+        result, output, thresholds=thresholds, jobs=jobs, plots=not no_plots, progress=log
+    )
     for name, m in result.metrics["collections"].items():
         auc = m.get("auc", {})
         auc_text = f"AUC {auc['value']:.3f} ± {auc['error']:.3f}, " if "value" in auc else ""

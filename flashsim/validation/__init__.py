@@ -1,4 +1,10 @@
-"""Validation: metrics comparing flash samples with the full (reference) simulation."""
+"""Validation: flash samples against full (reference) simulation.
+
+Metrics in :mod:`.metrics`; reading files in :mod:`.samples`; one-variable comparisons in
+:mod:`.comparison`; physics summaries in :mod:`.physics`; the whole comparison
+(``flashsim validate``) in :mod:`.validate`; the report in :mod:`.report` (figures:
+:mod:`.plots`); pass/fail thresholds in :mod:`.gate`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,11 @@ from flashsim.validation.metrics import (
     auc_error,
     binned_efficiency,
     classifier_two_sample_test,
+    correlation_difference,
     efficiency_chi2,
+    grouped_histogram,
+    ks_test,
+    n_effective,
     roc_auc,
     wasserstein,
     wasserstein_floor,
@@ -20,7 +30,11 @@ __all__ = [
     "auc_error",
     "binned_efficiency",
     "classifier_two_sample_test",
+    "correlation_difference",
     "efficiency_chi2",
+    "grouped_histogram",
+    "ks_test",
+    "n_effective",
     "roc_auc",
     "wasserstein",
     "wasserstein_floor",

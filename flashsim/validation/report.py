@@ -15,6 +15,7 @@ import base64
 import html
 import json
 import math
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +27,7 @@ import numpy as np
 from flashsim import __version__
 from flashsim.exceptions import OutputError
 from flashsim.validation.gate import DEFAULT_THRESHOLDS, METRICS, Check, Threshold, failed_checks
+from flashsim.validation.plots import save
 from flashsim.validation.validate import Plot, Section, ValidationResult
 
 __all__ = ["write_report"]
@@ -33,12 +35,6 @@ __all__ = ["write_report"]
 
 def _file_name(plot: Plot) -> str:
     return plot.name.replace("/", "_").replace(" ", "_") + ".png"
-
-
-def _render(plot: Plot, path: str) -> str:
-    from flashsim.validation.plots import save
-
-    return save(plot, path)
 
 
 def _json_default(value: Any) -> Any:
@@ -137,14 +133,16 @@ def _section_html(
             )
         out.append("</table>")
     for group in section.groups:
-        if not group.plots:
+        if not any(p.name in images for p in group.plots):
             continue
         state = " open" if group.open else ""
         out.append(
             f'<details{state}><summary>{html.escape(group.title)}</summary><div class="plots">'
         )
         for plot in group.plots:
-            data = images[plot.name]
+            data = images.get(plot.name)
+            if data is None:
+                continue
             alt = html.escape(plot.name)
             out.append(f'<img alt="{alt}" title="{alt}" src="data:image/png;base64,{data}">')
         out.append("</div></details>")
@@ -240,6 +238,7 @@ def write_report(
     thresholds: Sequence[Threshold] | None = None,
     title: str = "flashsim validation",
     jobs: int = 1,
+    plots: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write the report of ``result`` into ``out_dir`` (created; existing files are replaced).
@@ -251,6 +250,8 @@ def write_report(
             :data:`~flashsim.validation.gate.DEFAULT_THRESHOLDS` when None.
         title: page title.
         jobs: processes drawing the figures.
+        plots: draw the figures; without, the page has the tables only and ``plots/`` is not
+            written (fast, for gates in workflows).
         progress: called with a short message at each step.
     Returns:
         The gate record also stored in ``metrics.json``: thresholds, whether they came from a
@@ -262,21 +263,26 @@ def write_report(
     out = Path(out_dir)
     plots_dir = out / "plots"
     try:
-        plots_dir.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        if plots:
+            plots_dir.mkdir(exist_ok=True)
     except OSError as err:
         msg = f"cannot create the report directory {out}: {err.strerror}"
         raise OutputError(msg) from err
     gated = thresholds is not None
     limits = list(thresholds) if thresholds is not None else list(DEFAULT_THRESHOLDS)
-    plots = [p for s in result.sections for g in s.groups for p in g.plots]
-    paths = {p.name: str(plots_dir / _file_name(p)) for p in plots}
-    say(f"drawing {len(plots)} figures")
-    if jobs > 1 and len(plots) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(_render, plots, [paths[p.name] for p in plots], chunksize=4))
+    figures = [p for s in result.sections for g in s.groups for p in g.plots] if plots else []
+    paths = {p.name: str(plots_dir / _file_name(p)) for p in figures}
+    if figures:
+        say(f"drawing {len(figures)} figures")
+    if jobs > 1 and len(figures) > 1:
+        # spawn: forking a process that runs torch and xgboost threads may deadlock.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            list(pool.map(save, figures, [paths[p.name] for p in figures], chunksize=8))
     else:
-        for plot in plots:
-            _render(plot, paths[plot.name])
+        for plot in figures:
+            save(plot, paths[plot.name])
     images = {
         name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in paths.items()
     }
