@@ -263,4 +263,4 @@ def test_write_report(spec: Any, flash_file: Path, ttbar_file: Path, tmp_path: P
         comp = next(c for c in result.comparisons() if c.name == "Muon/pt")
         assert flash.values() == pytest.approx(comp.flash)
         assert full.errors() == pytest.approx(np.sqrt(comp.full_var))
-        assert "Muon/efficiency/reco/pt/flash" in {k.split(";")[0] for k in f.keys()}
+        assert "Muon/efficiency/reco/pt/flash" in f.keys(cycle=False)
