@@ -1,8 +1,9 @@
 """Acceptance numbers of the flash pipeline on held-out refsim samples (prints a table).
 
 For each full-simulation (refsim) file: run the flash pipeline on its generator-level branches,
-then compare flash with full per collection (classifier AUC, W1 ratio to the refsim-vs-refsim
-distance, efficiency chi2/ndf vs gen pT and eta); see flashsim.validation.fidelity.
+then compare flash with full per collection with `flashsim validate`'s metrics (classifier AUC,
+W1 ratio to its statistical floor, efficiency chi2/ndf vs gen pT and eta; see
+flashsim.validation.validate), without drawing figures.
 
     python benchmarks/pipeline_fidelity.py samples/ttbar_valid.root samples/dy_valid.root \
         samples/qcd_valid.root --model models/cms_like --json fidelity.json
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from flashsim.bundle import bundle_hash, default_model_path, load_bundle
 from flashsim.runner import run_file
-from flashsim.validation.fidelity import pipeline_fidelity
+from flashsim.validation.validate import validate
 
 
 def main() -> None:
@@ -46,13 +47,14 @@ def main() -> None:
                 max_events=args.max_events,
             )
             run_seconds = time.monotonic() - start
-            metrics = pipeline_fidelity(
+            result = validate(
                 pipeline.spec, flash_path, path, max_events=args.max_events, seed=args.seed
             )
+            metrics = result.metrics["collections"]
             results[path.name] = {
                 "events": summary.input_events,
                 "run_seconds": run_seconds,
-                **metrics,
+                **result.metrics,
             }
             print(f"\n== {path.name}: {summary.input_events} events, flash run {run_seconds:.1f} s")
             print(
@@ -60,17 +62,18 @@ def main() -> None:
                 f"{'eff pT chi2/ndf':>16} {'eff eta chi2/ndf':>17}  reco flash/full"
             )
             for name, m in metrics.items():
-                worst = max(m["w1"], key=lambda k: m["w1"][k]["ratio"])
+                targets = m["targets"]
+                worst = max(targets, key=lambda k: targets[k]["w1_ratio"])
                 eff = m["efficiency"]
                 counts = m["counts"]
                 print(
                     f"{name:<10} {m['auc']['value']:.3f}±{m['auc']['error']:.3f}  "
-                    f"{m['w1_max_ratio']:>12.2f}  {worst:<16} "
-                    f"{eff.get('pt', {}).get('chi2_ndf', float('nan')):>16.2f} "
-                    f"{eff.get('eta', {}).get('chi2_ndf', float('nan')):>17.2f}  "
+                    f"{targets[worst]['w1_ratio']:>12.2f}  {worst:<16} "
+                    f"{eff.get('reco_pt', {}).get('chi2_ndf', float('nan')):>16.2f} "
+                    f"{eff.get('reco_eta', {}).get('chi2_ndf', float('nan')):>17.2f}  "
                     f"{counts['flash_reconstructed']}/{counts['full_reconstructed']}"
                 )
-                ratios = ", ".join(f"{k} {v['ratio']:.2f}" for k, v in m["w1"].items())
+                ratios = ", ".join(f"{k} {v['w1_ratio']:.2f}" for k, v in targets.items())
                 print(f"{'':<10} W1 ratios: {ratios}")
                 top = ", ".join(f"{k} {v:.2f}" for k, v in m["auc"]["top_features"].items())
                 print(f"{'':<10} classifier's top features: {top}")

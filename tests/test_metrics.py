@@ -450,3 +450,26 @@ class TestCorrelationDifference:
     def test_column_mismatch(self, rng: np.random.Generator) -> None:
         with pytest.raises(ValueError, match="same columns"):
             correlation_difference(rng.normal(size=(10, 2)), rng.normal(size=(10, 3)))
+
+
+def test_classifier_groups_keep_twins_together() -> None:
+    """Flash and full objects of the same gen object must not be split between train and test.
+
+    Both samples share the gen conditions x and differ only in independent smearing: the
+    distributions are identical, the AUC must be 0.5. Split row by row, the BDT learns each
+    held-out object's gen point from its twin in training, with the other label (AUC < 0.5).
+    """
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1000, 4))
+    a = np.column_stack([x, x[:, 0] + 0.3 * rng.normal(size=1000)])
+    b = np.column_stack([x, x[:, 0] + 0.3 * rng.normal(size=1000)])
+    groups = np.arange(1000)
+    twins = classifier_two_sample_test(a, b, rng=np.random.default_rng(1), **FAST)
+    kept = classifier_two_sample_test(
+        a, b, groups_a=groups, groups_b=groups, rng=np.random.default_rng(1), **FAST
+    )
+    assert abs(kept.auc - 0.5) < 3 * kept.error
+    assert twins.auc < kept.auc
+    assert kept.n_test + kept.n_train <= 2000
+    with pytest.raises(ValueError, match="both samples or for neither"):
+        classifier_two_sample_test(a, b, groups_a=groups, rng=rng)

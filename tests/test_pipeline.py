@@ -17,7 +17,7 @@ from flashsim.bundle import load_bundle
 from flashsim.exceptions import InputError, OutputError
 from flashsim.io import read_provenance
 from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH, run_file
-from flashsim.validation.fidelity import pipeline_fidelity
+from flashsim.validation.validate import validate
 
 pytestmark = pytest.mark.slow
 
@@ -116,11 +116,11 @@ def test_loaded_bundle_reproduces_in_memory_pipeline(tiny_model, ttbar_file, tmp
 
 
 def test_fidelity_metrics_run_on_flash_output(pipeline, flash_file, ttbar_file):
-    metrics = pipeline_fidelity(pipeline.spec, flash_file, ttbar_file, collections=["Jet"])
-    jet = metrics["Jet"]
+    result = validate(pipeline.spec, flash_file, ttbar_file, collections=["Jet"])
+    jet = result.metrics["collections"]["Jet"]
     assert 0.0 <= jet["auc"]["value"] <= 1.0
-    assert set(jet["w1"]) >= {"pt", "eta", "btagDeepFlavB"}
-    assert jet["efficiency"]["pt"]["ndf"] > 0
+    assert set(jet["targets"]) >= {"pt", "eta", "btagDeepFlavB"}
+    assert jet["efficiency"]["reco_pt"]["ndf"] > 0
 
 
 def test_missing_branch_is_named(pipeline, tmp_path):

@@ -237,14 +237,25 @@ def test_gate_flags_a_broken_model_and_passes_the_good_one(
     assert {c.where for c in failed_checks(bad.checks, gate)} == {"Jet", "Jet/pt"}
 
 
-def test_write_report(spec: Any, flash_file: Path, ttbar_file: Path, tmp_path: Path) -> None:
-    import uproot
-
+@pytest.fixture(scope="module")
+def muon_report(
+    spec: Any, flash_file: Path, ttbar_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, Path, dict[str, Any]]:
+    """A report of the muons of the default model on held-out events (figures included)."""
     from flashsim.validation.report import write_report
     from flashsim.validation.validate import validate
 
     result = validate(spec, flash_file, ttbar_file, collections=["Muon"], classifier=False)
-    gate = write_report(result, tmp_path / "report", jobs=2, thresholds=parse_thresholds("ks=1"))
+    out = tmp_path_factory.mktemp("report") / "report"
+    gate = write_report(result, out, jobs=2, thresholds=parse_thresholds("ks=1"))
+    return result, out, gate
+
+
+def test_write_report(muon_report: tuple[Any, Path, dict[str, Any]]) -> None:
+    import uproot
+
+    result, tmp_path, gate = muon_report
+    tmp_path = tmp_path.parent
     assert gate["passed"]
     assert gate["thresholds"] == ["ks=1"]
     page = (tmp_path / "report" / "index.html").read_text()
@@ -264,3 +275,39 @@ def test_write_report(spec: Any, flash_file: Path, ttbar_file: Path, tmp_path: P
         assert flash.values() == pytest.approx(comp.flash)
         assert full.errors() == pytest.approx(np.sqrt(comp.full_var))
         assert "Muon/efficiency/reco/pt/flash" in f.keys(cycle=False)
+
+
+def test_report_renders_in_headless_chromium(
+    muon_report: tuple[Any, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The page loads in a real browser and its figures and pass/fail colours are drawn."""
+    import subprocess
+    import sys
+
+    from matplotlib.image import imread
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        from screenshot_report import find_browser
+    finally:
+        sys.path.remove(str(script.parent))
+    if find_browser() is None:
+        pytest.skip("no Chromium or Chrome on this machine (apt-get install chromium)")
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [sys.executable, str(script), str(muon_report[1]), "-o", str(shot), "--height", "1600"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pixels = (imread(shot)[..., :3] * 255).round().astype(int)
+    assert pixels.shape[:2] == (1600, 1400)
+
+    def count(color: tuple[int, int, int], tolerance: int = 12) -> int:
+        return int(np.all(np.abs(pixels - np.array(color)) <= tolerance, axis=-1).sum())
+
+    assert count((0xE4, 0x25, 0x36)) > 300  # flash histograms (red) in the figures
+    assert count((0xD9, 0xF2, 0xD9), 3) > 1000  # passing metric cells (green)

@@ -108,11 +108,17 @@ def wasserstein_floor(
     if n_rounds < 2:
         msg = f"n_rounds must be at least 2 to estimate a spread, got {n_rounds}"
         raise ValueError(msg)
-    pooled = np.concatenate([a, b])
+    # A random split of the sorted pooled sample leaves both parts sorted: their CDFs at each
+    # pooled value are running counts, and W1 = sum |F_a - F_b| * gap, exactly, with no sort.
+    pooled = np.sort(np.concatenate([a, b]))
+    gaps = np.diff(pooled)
+    below = np.arange(1, pooled.size)  # pooled values at or below each gap
     dists = np.empty(n_rounds)
     for i in range(n_rounds):
-        perm = rng.permutation(pooled)
-        dists[i] = scipy.stats.wasserstein_distance(perm[: a.size], perm[a.size :])
+        in_a = np.zeros(pooled.size, dtype=bool)
+        in_a[rng.permutation(pooled.size)[: a.size]] = True
+        count_a = np.cumsum(in_a[:-1])
+        dists[i] = np.sum(np.abs(count_a / a.size - (below - count_a) / b.size) * gaps)
     return float(dists.mean()), float(dists.std(ddof=1))
 
 
@@ -224,6 +230,8 @@ def classifier_two_sample_test(
     names: Sequence[str] | None = None,
     weights_a: np.ndarray | None = None,
     weights_b: np.ndarray | None = None,
+    groups_a: np.ndarray | None = None,
+    groups_b: np.ndarray | None = None,
     rng: np.random.Generator,
     test_fraction: float = 0.5,
     max_rows: int | None = 200_000,
@@ -234,7 +242,11 @@ def classifier_two_sample_test(
 ) -> TwoSampleResult:
     """Classifier two-sample test: can a BDT tell sample ``a`` (label 0) from ``b`` (label 1)?
 
-    Both are subsampled to the smaller size (at most ``max_rows / 2`` each) and split at random;
+    Both are subsampled to the smaller size (at most ``max_rows / 2`` each) and split at random
+    into a training and a held-out part, by row or, with ``groups_a``/``groups_b``, by group.
+    Groups matter when rows of the two samples are twins: a flash object and the full-simulation
+    object of the same gen object share their gen conditions; were they split apart, the BDT
+    would learn the held-out twin's gen point with the other label and score an AUC below 0.5.
     XGBoost (``hist``, early stopping on a fifth of the training part) is trained with weights
     rescaled to mean 1 per class. The held-out AUC is weighted if weights are given, its error
     then using effective class sizes. NaN counts as a missing value.
@@ -243,6 +255,8 @@ def classifier_two_sample_test(
         a, b: ``(n, k)`` arrays, rows are objects and columns features (1-D means ``k = 1``).
         names: the ``k`` feature names, for ``feature_importance``.
         weights_a, weights_b: optional per-row weights.
+        groups_a, groups_b: optional integer group (gen event) id per row; rows of a group,
+            in either sample, are all held out or all trained on.
         rng: source of the subsampling, the split and the XGBoost seed.
         test_fraction: held-out share of each class, in (0, 1).
         max_rows: cap on the rows of both classes together, or None for no cap.
@@ -273,16 +287,23 @@ def classifier_two_sample_test(
         msg = f"n_estimators must be at least 1, got {n_estimators}"
         raise ValueError(msg)
     wa, wb = _weights(weights_a, len(xa), "weights_a"), _weights(weights_b, len(xb), "weights_b")
-    n = min(len(xa), len(xb), max_rows // 2 if max_rows is not None else len(xa))
-    n_test = round(n * test_fraction)
-    n_val = max(1, round((n - n_test) * _EARLY_STOPPING_FRACTION))
-    if n_test < 1 or n - n_test - n_val < 1:
+    if (groups_a is None) != (groups_b is None):
+        msg = "give groups for both samples or for neither"
+        raise ValueError(msg)
+    ga = None if groups_a is None else _groups(groups_a, len(xa))
+    gb = None if groups_b is None else _groups(groups_b, len(xb))
+    cap = max_rows // 2 if max_rows is not None else None
+    test, train = _split(len(xa), len(xb), ga, gb, test_fraction, cap, rng)
+    n_test, n_train = len(test[0]), len(train[0])
+    n_val = max(1, round(n_train * _EARLY_STOPPING_FRACTION))
+    if n_test < 1 or n_train - n_val < 1:
         msg = f"test_fraction={test_fraction} leaves no rows to train or to test on"
         raise ValueError(msg)
 
     classes = []
     for label, (x, w) in enumerate(((xa, wa), (xb, wb))):
-        idx = rng.permutation(len(x))[:n]
+        idx = np.concatenate([test[label], train[label]])
+        n = idx.size
         w_sel = np.ones(n) if w is None else w[idx]
         if not w_sel.sum() > 0:
             msg = "the weights of the subsampled rows sum to zero"
@@ -319,7 +340,38 @@ def classifier_two_sample_test(
         total = sum(gain.values()) or 1.0
         shares = {name: gain.get(f"f{i}", 0.0) / total for i, name in enumerate(names)}
         importance = dict(sorted(shares.items(), key=lambda kv: kv[1], reverse=True))
-    return TwoSampleResult(auc, error, 2 * (n - n_test), 2 * n_test, importance)
+    return TwoSampleResult(auc, error, 2 * n_train, 2 * n_test, importance)
+
+
+def _split(
+    n_a: int,
+    n_b: int,
+    groups_a: np.ndarray | None,
+    groups_b: np.ndarray | None,
+    test_fraction: float,
+    cap: int | None,
+    rng: np.random.Generator,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Row indices ``(test_a, test_b), (train_a, train_b)``, equally many of each class.
+
+    Without groups, rows are drawn at random. With groups, whole groups go to the test or the
+    training part, so no group has rows on both sides.
+    """
+    if groups_a is None or groups_b is None:
+        n = min(n_a, n_b, cap if cap is not None else n_a)
+        n_test = round(n * test_fraction)
+        ia, ib = rng.permutation(n_a)[:n], rng.permutation(n_b)[:n]
+        return (ia[:n_test], ib[:n_test]), (ia[n_test:], ib[n_test:])
+    ids = np.unique(np.concatenate([groups_a, groups_b]))
+    test_ids = ids[rng.random(ids.size) < test_fraction]
+    in_a, in_b = np.isin(groups_a, test_ids), np.isin(groups_b, test_ids)
+    parts = []
+    for mask_a, mask_b, share in ((in_a, in_b, test_fraction), (~in_a, ~in_b, 1 - test_fraction)):
+        ia = rng.permutation(np.flatnonzero(mask_a))
+        ib = rng.permutation(np.flatnonzero(mask_b))
+        m = min(ia.size, ib.size) if cap is None else min(ia.size, ib.size, round(cap * share))
+        parts.append((ia[:m], ib[:m]))
+    return parts[0], parts[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -492,8 +544,16 @@ def ks_test(
     References:
         Kolmogorov (1933); Smirnov (1948); Stephens, JRSS B 32 (1970) 115.
     """
-    a, b = _sample(a, "a"), _sample(b, "b")
-    d = float(scipy.stats.ks_2samp(a, b, method="asymp").statistic)
+    a, b = np.sort(_sample(a, "a")), np.sort(_sample(b, "b"))
+    values = np.concatenate([a, b])
+    d = float(
+        np.max(
+            np.abs(
+                np.searchsorted(a, values, side="right") / a.size
+                - np.searchsorted(b, values, side="right") / b.size
+            )
+        )
+    )
     na = a.size if n_eff_a is None else n_eff_a
     nb = b.size if n_eff_b is None else n_eff_b
     en = np.sqrt(na * nb / (na + nb))

@@ -272,12 +272,17 @@ class _Validator:
         f: np.ndarray,
         r: np.ndarray,
         names: list[str],
+        fg: np.ndarray,
+        rg: np.ndarray,
     ) -> dict[str, Any] | None:
+        """Classifier test; rows grouped by gen event (flash and full twins stay together)."""
         if not self.classifier:
             return None
         if min(len(f), len(r)) < 50:
             return {"skipped": f"too few rows ({len(f)} flash, {len(r)} full)"}
-        res = classifier_two_sample_test(f, r, names=names, rng=self.rng, max_rows=self.max_rows)
+        res = classifier_two_sample_test(
+            f, r, names=names, groups_a=fg, groups_b=rg, rng=self.rng, max_rows=self.max_rows
+        )
         self.checks.append(Check("auc", where, res.auc))
         return {
             "value": res.auc,
@@ -320,6 +325,8 @@ class _Validator:
             np.concatenate([cf, tf.targets], axis=1)[first],
             np.concatenate([cr, tr.targets], axis=1),
             [f"gen_{c}" for c in cond_names] + [t.name for t in targets],
+            fg[first],
+            rg,
         )
         if auc is not None:
             out["auc"] = auc
@@ -563,7 +570,12 @@ class _Validator:
             return out, section
         first = np.repeat(self.flash.replica[ff.event] == 0, ff.count)
         auc = self.two_sample(
-            f"{name}/fakes", ff.targets[first], fr.targets, [t.name for t in targets]
+            f"{name}/fakes",
+            ff.targets[first],
+            fr.targets,
+            [t.name for t in targets],
+            fg[first],
+            rg,
         )
         if auc is not None:
             out["auc"] = auc
@@ -600,6 +612,8 @@ class _Validator:
             np.concatenate([ef.conditions, ef.targets], axis=1)[first],
             np.concatenate([er.conditions, er.targets], axis=1),
             [f"gen_{n}" for n in names] + [t.name for t in targets],
+            fg[first],
+            rg,
         )
         if auc is not None:
             out["auc"] = auc

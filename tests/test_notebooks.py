@@ -1,0 +1,79 @@
+"""The notebooks in ``notebooks/`` run from top to bottom, at a small size, so they cannot rot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+VALIDATION = NOTEBOOKS / "validation.ipynb"
+
+
+def execute_notebook(path: Path, cwd: Path) -> Any:
+    """Run every cell of ``path`` in a fresh ``python3`` kernel working in ``cwd``; the result."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()  # raises CellExecutionError, with the traceback, if a cell fails
+    return notebook
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{path.name}: code cell {i} has stored outputs"
+            assert cell["execution_count"] is None, f"{path.name}: code cell {i} was executed"
+
+
+@pytest.mark.slow
+def test_validation_notebook_runs_and_writes_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subprocess_env: dict[str, str]
+) -> None:
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    # The kernel and the `python -m flashsim` it starts inherit this environment.
+    monkeypatch.setenv("PYTHONPATH", subprocess_env["PYTHONPATH"])
+    monkeypatch.setenv("FLASHSIM_NOTEBOOK_EVENTS", "300")
+    # The report without its ~200 figures: seconds instead of a minute.
+    monkeypatch.setenv("FLASHSIM_NOTEBOOK_REPORT_FIGURES", "0")
+    monkeypatch.delenv("FLASHSIM_NOTEBOOK_OUTPUT", raising=False)
+
+    notebook = execute_notebook(VALIDATION, tmp_path)
+
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    # The inline figures (draw) arrive as images, not as "<Figure ...>" text.
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3
+
+    out = tmp_path / "notebook_output"
+    for name in ("ttbar_full.root", "ttbar_flash.root", "ttbar_flash_x3.root"):
+        assert (out / name).stat().st_size > 0
+    report = out / "report"
+    assert "flashsim validation" in (report / "index.html").read_text(encoding="utf-8")
+    assert (report / "histograms.root").stat().st_size > 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["inputs"]["full"]["events"] == 300
+    assert metrics["inputs"]["flash"]["events"] == 300
+    collections = metrics["collections"]
+    assert set(collections) == {"Jet", "Muon", "Electron"}
+    for name, m in collections.items():
+        auc = m["auc"]
+        assert 0.0 < auc["value"] < 1.0, name
+        assert 0.0 < auc["error"] < 0.2, name
+        assert m["counts"]["flash_reconstructed"] > 0, name
+    assert collections["Jet"]["targets"]["pt"]["w1_ratio"] > 0.0
+    assert isinstance(metrics["gate"]["passed"], bool)
+    assert {c["metric"] for c in metrics["checks"]} >= {"auc", "w1_ratio", "eff_chi2"}
