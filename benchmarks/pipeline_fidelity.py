@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flashsim.bundle import bundle_hash, default_model_path, load_bundle
 from flashsim.runner import run_file
+from flashsim.validation.report import jsonable
 from flashsim.validation.validate import validate
 
 
@@ -84,7 +85,7 @@ def main() -> None:
                         f"{fk['mean_count']['full']:.2f} per event, AUC {fk['auc']['value']:.3f}"
                     )
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(jsonable(results), indent=1, allow_nan=False))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from flashsim.validation.gate import DEFAULT_THRESHOLDS, METRICS, Check, Thresho
 from flashsim.validation.plots import save
 from flashsim.validation.validate import Plot, Section, ValidationResult
 
-__all__ = ["write_report"]
+__all__ = ["jsonable", "write_report"]
 
 
 def _file_name(plot: Plot) -> str:
@@ -45,14 +45,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: non-finite floats become null."""
+def jsonable(value: Any) -> Any:
+    """``value`` for ``json.dumps(..., allow_nan=False)``: non-finite floats become None (JSON
+    has no NaN), numpy scalars and arrays Python numbers and lists."""
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -307,7 +312,7 @@ def write_report(
     }
     say("writing metrics.json, histograms.root, index.html")
     (out / "metrics.json").write_text(
-        json.dumps(_clean(document), indent=1, default=_json_default, allow_nan=False)
+        json.dumps(jsonable(document), indent=1, default=_json_default, allow_nan=False)
     )
     gate["n_histograms"] = _write_root(result, out / "histograms.root")
     (out / "index.html").write_text(_html(result, limits, gated, images, title), encoding="utf-8")

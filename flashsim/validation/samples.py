@@ -270,8 +270,7 @@ def check_compatible(flash: ValidationSample, full: ValidationSample) -> dict[st
     """The reconstructed variables both files have, per collection.
 
     Raises:
-        InputError: a collection has no variable in common, or none of the files' objects
-            were reconstructed in one of them.
+        InputError: a collection has no reconstructed variable in common.
     """
     common: dict[str, list[str]] = {}
     for name in flash.tables:

@@ -148,7 +148,7 @@ def _edges_label(lo: float, hi: float, var: str) -> str:
 
 
 def _categories(
-    spec: CollectionSpec, cond_f: np.ndarray, cond_r: np.ndarray
+    spec: CollectionSpec, cond_r: np.ndarray
 ) -> list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]]:
     """Bins of the main conditions: (binning key, title, row selector on a condition table)."""
     names = [c.name for c in spec.conditions]
@@ -190,7 +190,6 @@ def _categories(
                     )
                 )
             break
-    del cond_f
     return out
 
 
@@ -272,24 +271,40 @@ class _Validator:
         f: np.ndarray,
         r: np.ndarray,
         names: list[str],
-        fg: np.ndarray,
-        rg: np.ndarray,
-    ) -> dict[str, Any] | None:
-        """Classifier test; rows grouped by gen event (flash and full twins stay together)."""
+        groups: tuple[np.ndarray, np.ndarray],
+        *,
+        out: dict[str, Any],
+        section: Section,
+        label: str,
+    ) -> None:
+        """Classifier test into ``out["auc"]`` and a summary row; rows grouped by gen event.
+
+        Grouping keeps a flash object and the full object of the same gen object on the same
+        side of the train/test split.
+        """
         if not self.classifier:
-            return None
+            return
         if min(len(f), len(r)) < 50:
-            return {"skipped": f"too few rows ({len(f)} flash, {len(r)} full)"}
+            out["auc"] = {"skipped": f"too few rows ({len(f)} flash, {len(r)} full)"}
+            return
         res = classifier_two_sample_test(
-            f, r, names=names, groups_a=fg, groups_b=rg, rng=self.rng, max_rows=self.max_rows
+            f,
+            r,
+            names=names,
+            groups_a=groups[0],
+            groups_b=groups[1],
+            rng=self.rng,
+            max_rows=self.max_rows,
         )
-        self.checks.append(Check("auc", where, res.auc))
-        return {
+        check = Check("auc", where, res.auc)
+        self.checks.append(check)
+        out["auc"] = {
             "value": res.auc,
             "error": res.error,
             "n_test": res.n_test,
             "top_features": dict(list(res.feature_importance.items())[:4]),
         }
+        section.summary.append((label, f"{res.auc:.3f} ± {res.error:.3f}", check))
 
     # -- a collection ------------------------------------------------------------------------
     def collection(self, spec: CollectionSpec, common: list[str]) -> tuple[dict, list[Section]]:
@@ -320,24 +335,16 @@ class _Validator:
         # Multivariate: classifier test (one replica per gen event) and correlations.
         first = self.flash.replica[tf.event[fm]] == 0
         cf, cr = tf.conditions[fm], tr.conditions[rm]
-        auc = self.two_sample(
+        self.two_sample(
             name,
             np.concatenate([cf, tf.targets], axis=1)[first],
             np.concatenate([cr, tr.targets], axis=1),
             [f"gen_{c}" for c in cond_names] + [t.name for t in targets],
-            fg[first],
-            rg,
+            (fg[first], rg),
+            out=out,
+            section=section,
+            label="classifier AUC (gen conditions + targets)",
         )
-        if auc is not None:
-            out["auc"] = auc
-            if "value" in auc:
-                section.summary.append(
-                    (
-                        "classifier AUC (gen conditions + targets)",
-                        f"{auc['value']:.3f} ± {auc['error']:.3f}",
-                        self.checks[-1],
-                    )
-                )
         out["targets"], section.table, inclusive = self.variable_rows(
             name, variables, tf.targets, tr.targets, fg, rg, gated=True
         )
@@ -366,7 +373,7 @@ class _Validator:
         section.groups.append(PlotGroup("Targets of matched objects (inclusive)", inclusive))
 
         # Targets in bins of the main conditions.
-        cats = _categories(spec, cf, cr)
+        cats = _categories(spec, cr)
         for key in dict.fromkeys(k for k, _, _ in cats):
             group = PlotGroup(f"Targets in bins of {key}", open=False)
             chosen = [(title, sel) for k, title, sel in cats if k == key]
@@ -569,24 +576,16 @@ class _Validator:
             section.groups.append(PlotGroup("Multiplicity", [Plot(count.name, "hist", (count,))]))
             return out, section
         first = np.repeat(self.flash.replica[ff.event] == 0, ff.count)
-        auc = self.two_sample(
+        self.two_sample(
             f"{name}/fakes",
             ff.targets[first],
             fr.targets,
             [t.name for t in targets],
-            fg[first],
-            rg,
+            (fg[first], rg),
+            out=out,
+            section=section,
+            label="classifier AUC (properties)",
         )
-        if auc is not None:
-            out["auc"] = auc
-            if "value" in auc:
-                section.summary.append(
-                    (
-                        "classifier AUC (properties)",
-                        f"{auc['value']:.3f} ± {auc['error']:.3f}",
-                        self.checks[-1],
-                    )
-                )
         out["targets"], section.table, plots = self.variable_rows(
             f"{name}/fakes", variables, ff.targets, fr.targets, fg, rg, gated=True
         )
@@ -607,24 +606,16 @@ class _Validator:
         fg, rg = self.flash.groups[ef.event], self.full.groups[er.event]
         out: dict[str, Any] = {}
         first = self.flash.replica[ef.event] == 0
-        auc = self.two_sample(
+        self.two_sample(
             "event",
             np.concatenate([ef.conditions, ef.targets], axis=1)[first],
             np.concatenate([er.conditions, er.targets], axis=1),
             [f"gen_{n}" for n in names] + [t.name for t in targets],
-            fg[first],
-            rg,
+            (fg[first], rg),
+            out=out,
+            section=section,
+            label="classifier AUC (gen conditions + targets)",
         )
-        if auc is not None:
-            out["auc"] = auc
-            if "value" in auc:
-                section.summary.append(
-                    (
-                        "classifier AUC (gen conditions + targets)",
-                        f"{auc['value']:.3f} ± {auc['error']:.3f}",
-                        self.checks[-1],
-                    )
-                )
         variables = [(t.name, _target_label(t), _integer(t)) for t in targets]
         out["targets"], section.table, plots = self.variable_rows(
             "event", variables, ef.targets, er.targets, fg, rg, gated=True
@@ -654,7 +645,18 @@ class _Validator:
                         use = (flav == 5) | (flav == value)
                         pair.append(tagger_roc(t.targets[use, k], flav[use] == 5))
                     curves[bkg] = tuple(pair)
-                    out[f"{name}/{score}/b_vs_{bkg}"] = tagger_summary(*pair)
+                    summary = tagger_summary(*pair)
+                    out[f"{name}/{score}/b_vs_{bkg}"] = summary
+                    section.summary.append(
+                        (
+                            f"{name} {score}, b vs {bkg}: ROC AUC; mistag at 70% b efficiency "
+                            "(flash / full)",
+                            f"{summary['auc_flash']:.3f} / {summary['auc_full']:.3f}; "
+                            f"{summary['mistag_at_0.7_flash']:.4f} / "
+                            f"{summary['mistag_at_0.7_full']:.4f}",
+                            None,
+                        )
+                    )
                 plots.append(
                     Plot(f"physics/{name}_{score}_roc", "roc", (curves, f"{name} {score}"))
                 )
