@@ -52,8 +52,10 @@ def tagger_roc(score: np.ndarray, is_signal: np.ndarray, *, points: int = 200) -
     sig, bkg = np.sort(s[y]), np.sort(s[~y])
     sig_eff = 1 - np.searchsorted(sig, cuts, side="right") / sig.size
     bkg_eff = 1 - np.searchsorted(bkg, cuts, side="right") / bkg.size
-    sig_eff = np.concatenate([[1.0], sig_eff, [0.0]])
-    bkg_eff = np.concatenate([[1.0], bkg_eff, [0.0]])
+    # From "keep everything"; no artificial (0, 0) end: a score that saturates (many entries at
+    # its maximum) cannot reach a lower signal efficiency, and the curve must say so.
+    sig_eff = np.concatenate([[1.0], sig_eff])
+    bkg_eff = np.concatenate([[1.0], bkg_eff])
     return RocCurve(sig_eff, bkg_eff, roc_auc(s, y), int(y.sum()), int((~y).sum()))
 
 
