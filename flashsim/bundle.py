@@ -29,6 +29,7 @@ from flashsim.pipeline import CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import parse_spec
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
+from flashsim.stages.pid import PidModel, SpeciesModel
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -103,6 +104,17 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
         "collections": collections,
         "training": training,
     }
+    if pipeline.pid is not None:
+        record["pid"] = {
+            name: {
+                "conditions": model.conditions.to_dict(),
+                "is_muon": None
+                if model.is_muon is None
+                else model.is_muon.save(directory / f"pid.{name}.isMuon.json.gz"),
+                "response": model.response.save(directory / f"pid.{name}.response.pt"),
+            }
+            for name, model in pipeline.pid.species.items()
+        }
     if pipeline.event is not None:
         record["event"] = {
             "conditions": pipeline.event.conditions.to_dict(),
@@ -210,7 +222,21 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
                 conditions=TablePreprocessor.from_dict(record["event"]["conditions"]),
                 response=ResponseStage.load(path, record["event"]["response"]),
             )
+        pid = None
+        if spec.pid is not None:
+            species = {}
+            for sp in spec.pid.species:
+                entry = record["pid"][sp.name]
+                species[sp.name] = SpeciesModel(
+                    spec=sp,
+                    conditions=TablePreprocessor.from_dict(entry["conditions"]),
+                    is_muon=None
+                    if entry["is_muon"] is None
+                    else EfficiencyStage.load(path, entry["is_muon"]),
+                    response=ResponseStage.load(path, entry["response"]),
+                )
+            pid = PidModel(spec.pid, species)
     except (KeyError, TypeError, ValueError, SpecError) as err:
         msg = f"model bundle {path} is inconsistent ({type(err).__name__}: {err}); retrain it"
         raise ModelError(msg) from err
-    return Pipeline(spec=spec, collections=collections, event=event)
+    return Pipeline(spec=spec, collections=collections, event=event, pid=pid)

@@ -34,6 +34,7 @@ from flashsim.features import (
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import CollectionSpec, EventSpec, Feature, PipelineSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
+from flashsim.stages.pid import PROBE_PREFIX, PidModel
 
 __all__ = ["CollectionModel", "EventModel", "Pipeline", "response_context"]
 
@@ -99,6 +100,8 @@ class CollectionModel:
         counters = {"generated": len(outcome), "reconstructed": int(keep.sum())}
         merged, event = _select(merged, event, [*spec.targets, *_fake_targets(spec)], counters)
         normalise_sum(merged, spec.sum_to_one)
+        if "p" in spec.derived:
+            merged["p"] = (merged["pt"] * np.cosh(merged["eta"])).astype(np.float32)
         return _jagged(merged, event, len(events)), counters
 
 
@@ -207,6 +210,7 @@ class Pipeline:
     spec: PipelineSpec
     collections: dict[str, CollectionModel]
     event: EventModel | None = None
+    pid: PidModel | None = None
 
     def apply(
         self, events: ak.Array, rng: np.random.Generator
@@ -224,6 +228,17 @@ class Pipeline:
             out[name], counters[name] = model.apply(events, rng)
         if self.event is not None:
             out.update(self.event.apply(events, rng))
+        if self.pid is not None:
+            name = self.pid.spec.collection
+            objects = out[name]
+            source = self.spec.collections[name].source.collection
+            match = self.spec.collections[name].match
+            gen_pdg = events[source].pdgId[objects[match]]
+            out[name], branches, pid_counters = self.pid.apply(
+                events, objects, np.asarray(ak.flatten(gen_pdg)), rng
+            )
+            out.update(branches)
+            counters[f"{name}.pid"] = pid_counters
         return out, counters
 
     def required_branches(self) -> list[str]:
@@ -241,6 +256,17 @@ class Pipeline:
                 conditions += spec.fakes.conditions
             needed |= {f"{coll}_{f}" for f in fields}
             needed |= _feature_branches(conditions, coll)
+        if self.pid is not None:
+            needed.add(f"{self.spec.collections[self.pid.spec.collection].source.collection}_pdgId")
+            collection_fields = {f"{PROBE_PREFIX}{f}" for f in ("p", "pt", "eta", "phi")}
+            occupancy = self.pid.spec.occupancy[0] if self.pid.spec.occupancy else None
+            needed |= {
+                c.column
+                for c in self.pid.spec.conditions
+                if c.column != occupancy
+                and not c.column.startswith(PROBE_PREFIX)
+                and c.column not in collection_fields
+            }
         if self.event is not None:
             needed |= _feature_branches(self.event.spec.conditions, _DEFAULT_EVENT_COLLECTION)
             if any(t.kind.startswith("met_") for t in self.event.spec.targets):

@@ -26,14 +26,18 @@ __all__ = [
     "SPEC_VERSION",
     "TARGET_KINDS",
     "CollectionSpec",
+    "Column",
     "EfficiencySpec",
     "EventSpec",
     "FakesSpec",
     "Feature",
+    "PidSpec",
     "PipelineSpec",
     "ResponseSpec",
     "SourceSpec",
+    "SpeciesSpec",
     "Target",
+    "WeightSpec",
     "load_spec",
     "parse_spec",
 ]
@@ -81,7 +85,11 @@ _XGBOOST_KEYS = (
     "max_bin",
 )
 _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
-_MODELS = ("flow",)
+_MODELS = ("flow", "gan")
+NEGATIVE_WEIGHTS = ("raw", "regressed")
+"""Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
+DERIVED = {"p": ("pt", "eta")}
+"""Fields a collection may derive from its targets after sampling, and what each needs."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,58 @@ class CollectionSpec:
     constants: Mapping[str, float] = dataclasses.field(default_factory=dict)
     charge_from_pdg_id: bool = False
     sum_to_one: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """Per-row training weights: a branch (e.g. sWeights) and the negative-weight strategy."""
+
+    column: str
+    negative: str = "raw"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a flat (calibration) table with its preprocessing chain."""
+
+    name: str
+    column: str
+    transform: tuple[Any, ...]
+    range: tuple[float | None, float | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class SpeciesSpec:
+    """One particle species of a PID section: which |pdgId| and which calibration rows."""
+
+    name: str
+    pdg_id: tuple[int, ...]
+    select: tuple[str, tuple[int, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class PidSpec:
+    """Particle identification, Lamarr-style, trained on (sWeighted) calibration samples.
+
+    For every object of ``collection`` (already simulated), the species is the ``|pdgId|`` of
+    its gen match; per species an optional binary BDT samples ``is_muon`` and a response model
+    samples the PID ``targets`` given the ``conditions`` (and ``is_muon``). Conditions and
+    targets are calibration-table columns; at run time a column ``probe_X`` is the object's
+    field ``X`` and the ``occupancy`` column is the per-event count of the collection's objects
+    whose ``occupancy_field`` is in ``occupancy_values`` (written as an event branch).
+    """
+
+    collection: str
+    conditions: tuple[Column, ...]
+    targets: tuple[Column, ...]
+    species: tuple[SpeciesSpec, ...]
+    response: ResponseSpec
+    is_muon: Column | None
+    is_muon_params: Mapping[str, Any]
+    weight: WeightSpec | None
+    occupancy: tuple[str, str, tuple[int, ...]] | None
+    validation_fraction: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -200,6 +260,8 @@ class PipelineSpec:
     event: EventSpec | None
     raw: Mapping[str, Any]
     origin: str = "<spec>"
+    pid: PidSpec | None = None
+    weight: WeightSpec | None = None
 
 
 def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
@@ -328,7 +390,16 @@ class _Parser:
             data,
             "top level",
             ["version", "name", "collections"],
-            ["description", "seed", "validation_fraction", "passthrough", "defaults", "event"],
+            [
+                "description",
+                "seed",
+                "validation_fraction",
+                "passthrough",
+                "defaults",
+                "event",
+                "pid",
+                "weight",
+            ],
         )
         version = self.typed(d["version"], "version", int, "an integer")
         if version != SPEC_VERSION:
@@ -362,6 +433,94 @@ class _Parser:
             event=self.event(d["event"], "event") if d.get("event") is not None else None,
             raw=copy.deepcopy(dict(d)),
             origin=self.origin,
+            pid=self.pid(d["pid"], "pid", colls) if d.get("pid") is not None else None,
+            weight=self.weight(d["weight"], "weight") if d.get("weight") is not None else None,
+        )
+
+    def weight(self, value: Any, where: str) -> WeightSpec:
+        if isinstance(value, str):
+            return WeightSpec(column=value)
+        d = self.mapping(value, where, ["column"], ["negative"])
+        return WeightSpec(
+            column=self.typed(d["column"], f"{where}.column", str, "a branch name"),
+            negative=self.choice(d.get("negative", "raw"), f"{where}.negative", NEGATIVE_WEIGHTS),
+        )
+
+    def column(self, value: Any, where: str) -> Column:
+        d = self.mapping(value, where, ["name", "column"], ["transform", "range"])
+        rng = d.get("range", [None, None])
+        if not (isinstance(rng, list) and len(rng) == 2):
+            raise self.fail(f"{where}.range", "expected [low, high] (null for no bound)")
+        return Column(
+            name=self.typed(d["name"], f"{where}.name", str, "a string"),
+            column=self.typed(d["column"], f"{where}.column", str, "a branch name"),
+            transform=self.chain(d.get("transform", []), f"{where}.transform"),
+            range=(rng[0], rng[1]),
+        )
+
+    def pid(self, value: Any, where: str, collections: Mapping[str, Any]) -> PidSpec:
+        d = self.mapping(
+            value,
+            where,
+            ["collection", "conditions", "targets", "species", "response"],
+            ["is_muon", "weight", "occupancy", "validation_fraction"],
+        )
+        collection = self.typed(d["collection"], f"{where}.collection", str, "a name")
+        if collection not in collections:
+            raise self.fail(
+                f"{where}.collection", f"{collection!r} is not one of the spec's collections"
+            )
+        species_map = d["species"]
+        if not isinstance(species_map, Mapping) or not species_map:
+            raise self.fail(f"{where}.species", "expected a mapping name: {pdgId: [...]}")
+        species = []
+        seen: set[int] = set()
+        for name, entry in species_map.items():
+            at = f"{where}.species.{name}"
+            s = self.mapping(entry, at, ["pdgId"], ["select"])
+            ids = self.int_list(s["pdgId"], f"{at}.pdgId")
+            if seen & set(ids):
+                raise self.fail(f"{at}.pdgId", f"{sorted(seen & set(ids))} in two species")
+            seen |= set(ids)
+            select = None
+            if "select" in s:
+                sel = self.mapping(s["select"], f"{at}.select", ["column", "values"])
+                select = (
+                    self.typed(sel["column"], f"{at}.select.column", str, "a branch name"),
+                    self.int_list(sel["values"], f"{at}.select.values"),
+                )
+            species.append(SpeciesSpec(str(name), ids, select))
+        is_muon, params = None, {}
+        if d.get("is_muon") is not None:
+            m = self.mapping(d["is_muon"], f"{where}.is_muon", ["column"], ["efficiency"])
+            is_muon = Column(
+                "isMuon",
+                self.typed(m["column"], f"{where}.is_muon.column", str, "a branch name"),
+                (),
+            )
+            params = self.xgboost(m.get("efficiency", {}), f"{where}.is_muon.efficiency")
+        occupancy = None
+        if d.get("occupancy") is not None:
+            o = self.mapping(d["occupancy"], f"{where}.occupancy", ["column", "field", "values"])
+            occupancy = (
+                self.typed(o["column"], f"{where}.occupancy.column", str, "a branch name"),
+                self.typed(o["field"], f"{where}.occupancy.field", str, "a field name"),
+                self.int_list(o["values"], f"{where}.occupancy.values"),
+            )
+        fraction = self.typed(
+            d.get("validation_fraction", 0.2), f"{where}.validation_fraction", float, "a number"
+        )
+        return PidSpec(
+            collection=collection,
+            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.column),
+            targets=self.sequence(d["targets"], f"{where}.targets", self.column),
+            species=tuple(species),
+            response=self.response(d["response"], f"{where}.response"),
+            is_muon=is_muon,
+            is_muon_params=params,
+            weight=self.weight(d["weight"], f"{where}.weight") if d.get("weight") else None,
+            occupancy=occupancy,
+            validation_fraction=fraction,
         )
 
     def collection(self, value: Any, where: str, name: str) -> CollectionSpec:
@@ -371,7 +530,7 @@ class _Parser:
             value,
             where,
             ["source", "target", "conditions", "targets", "efficiency", "response"],
-            ["fakes", "constants", "charge_from_pdgId", "sum_to_one"],
+            ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived"],
         )
         tgt = self.mapping(d["target"], f"{where}.target", ["collection", "match"])
         if tgt["collection"] != name:
@@ -402,7 +561,17 @@ class _Parser:
                 d.get("charge_from_pdgId", False), f"{where}.charge_from_pdgId"
             ),
             sum_to_one=sum_to_one,
+            derived=self.derived(d.get("derived", []), f"{where}.derived", target_names),
         )
+
+    def derived(self, value: Any, where: str, targets: Sequence[str]) -> tuple[str, ...]:
+        names = self.names(value, where)
+        for i, name in enumerate(names):
+            self.choice(name, f"{where}[{i}]", list(DERIVED))
+            missing = [n for n in DERIVED[name] if n not in targets]
+            if missing:
+                raise self.fail(f"{where}[{i}]", f"{name!r} needs the targets {missing}")
+        return names
 
     def source(self, value: Any, where: str) -> SourceSpec:
         d = self.mapping(value, where, ["collection"], ["pdgId", "status"])
@@ -507,13 +676,16 @@ class _Parser:
         )
 
     def response(self, value: Any, where: str) -> ResponseSpec:
-        from flashsim.models.flow import FlowConfig
-        from flashsim.models.training import TrainConfig
+        from flashsim.models.factory import config_parsers
 
-        d = self.mapping(value, where, ["model"], ["flow", "training"])
+        d = self.mapping(value, where, ["model"], [*_MODELS, "training"])
         model = self.choice(d["model"], f"{where}.model", _MODELS)
+        other = [m for m in _MODELS if m != model and m in d]
+        if other:
+            raise self.fail(f"{where}.{other[0]}", f"settings of another model than {model!r}")
         config = d.get(model, {})
-        for key, parse in ((model, FlowConfig.from_dict), ("training", TrainConfig.from_dict)):
+        parse_config, parse_training = config_parsers(model)
+        for key, parse in ((model, parse_config), ("training", parse_training)):
             try:
                 parse(d.get(key, {}))
             except SpecError as err:

@@ -12,7 +12,7 @@ import hashlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import uproot
 from tqdm.auto import tqdm
 
 from flashsim.bundle import save_bundle
+from flashsim.calibration import CalibrationTable
 from flashsim.exceptions import InputError
 from flashsim.features import (
     CollectionTable,
@@ -31,15 +32,15 @@ from flashsim.features import (
     concat_tables,
     event_table,
     fakes_table,
-    model_targets,
 )
 from flashsim.io import open_events, zip_collections
-from flashsim.models.flow import ConditionalFlow, FlowConfig
-from flashsim.models.training import TrainConfig, train_model
+from flashsim.models.factory import build_model, train_response_model
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
+from flashsim.stages.pid import PidModel, SpeciesModel
+from flashsim.weights import resolve_weights
 
 __all__ = ["TrainingData", "read_training_data", "train_pipeline"]
 
@@ -55,6 +56,10 @@ class TrainingData:
     event: EventTable | None
     n_events: int
     files: list[dict[str, Any]]
+    weights: np.ndarray | None = None
+    """Per-event training weights (the spec's ``weight`` branch), or None."""
+    calibration: dict[str, CalibrationTable] = field(default_factory=dict)
+    """Per PID species, its calibration table (see :func:`read_calibration`)."""
 
 
 def file_digest(path: Path) -> str:
@@ -84,6 +89,7 @@ def read_training_data(
         name: [] for name, c in spec.collections.items() if c.fakes is not None
     }
     events_tables: list[EventTable] = []
+    weight_parts: list[np.ndarray] = []
     described = []
     n_events = 0
     bar = tqdm(desc="reading", unit=" events", disable=not progress, leave=False)
@@ -99,6 +105,8 @@ def read_training_data(
             for start in range(0, entries, step_size):
                 stop = min(start + step_size, entries)
                 events = zip_collections(tree.arrays(entry_start=start, entry_stop=stop))
+                if spec.weight is not None:
+                    weight_parts.append(np.asarray(events[spec.weight.column], dtype=np.float64))
                 for name, coll in spec.collections.items():
                     tables[name].append(collection_table(events, coll, n_events))
                     if coll.fakes is not None:
@@ -129,6 +137,7 @@ def read_training_data(
         event=concat_tables(events_tables) if events_tables else None,
         n_events=n_events,
         files=described,
+        weights=np.concatenate(weight_parts) if weight_parts else None,
     )
 
 
@@ -172,8 +181,11 @@ class _Trainer:
         event: np.ndarray,
         n_classes: int,
         params: Any,
+        *,
+        weights: np.ndarray | None = None,
+        validation: np.ndarray | None = None,
     ) -> EfficiencyStage:
-        val = self.is_validation[event]
+        val = self.is_validation[event] if validation is None else validation
         self.log(f"[{label}] efficiency: {int((~val).sum())} training rows, {n_classes} outcomes")
         stage, metrics = fit_efficiency(
             conditions[~val],
@@ -181,6 +193,8 @@ class _Trainer:
             n_classes,
             params,
             validation=(conditions[val], outcome[val]),
+            weights=None if weights is None else weights[~val],
+            validation_weights=None if weights is None else weights[val],
             seed=self.spec.seed + self.stage,
         )
         self.metrics[f"{label}.efficiency"] = metrics
@@ -194,33 +208,36 @@ class _Trainer:
         context: np.ndarray,
         event: np.ndarray,
         response: ResponseSpec,
+        *,
+        weights: np.ndarray | None = None,
+        validation: np.ndarray | None = None,
     ) -> ResponseStage:
+        """Train a response stage; rows split by event (or by ``validation`` if given)."""
         rng = self.rng()
         keep = _finite_rows(x, context)
         if not keep.all():
             self.log(f"[{label}] response: dropped {int((~keep).sum())} rows with NaN/inf")
         x, context, event = x[keep], context[keep], event[keep]
-        val = self.is_validation[event]
-        prep = _preprocessor(model_targets(targets))
-        x_train = prep.fit_forward(x[~val], rng)
+        val = self.is_validation[event] if validation is None else validation[keep]
+        w = None if weights is None else weights[keep]
+        prep = _preprocessor([t for t in targets if getattr(t, "kind", "") != "uniform_phi"])
+        x_train = prep.fit_forward(x[~val], rng, weights=None if w is None else w[~val])
         x_val = prep.forward(x[val], rng)
         torch.manual_seed(self.spec.seed + self.stage)
-        model = ConditionalFlow(x.shape[1], context.shape[1], FlowConfig.from_dict(response.config))
+        model = build_model(response.model, x.shape[1], context.shape[1], response.config)
         self.log(
-            f"[{label}] response: {len(x_train)} training rows, {x.shape[1]} targets, "
-            f"{context.shape[1]} conditions"
+            f"[{label}] response ({response.model}): {len(x_train)} training rows, "
+            f"{x.shape[1]} targets, {context.shape[1]} conditions"
+            + ("" if w is None else f", weighted (sum of weights {w[~val].sum():.1f})")
         )
         checkpoints = self.output / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
-        result = train_model(
+        self.metrics[f"{label}.response"] = train_response_model(
+            response.model,
             model,
-            x_train,
-            context[~val],
-            None,
-            x_val,
-            context[val],
-            None,
-            TrainConfig.from_dict(response.training),
+            (x_train, context[~val], None if w is None else w[~val]),
+            (x_val, context[val], None if w is None else w[val]),
+            response.training,
             seed=self.spec.seed + self.stage,
             device=self.options["device"],
             checkpoint=checkpoints / f"{label}.response.ckpt",
@@ -229,14 +246,19 @@ class _Trainer:
             label=label,
         )
         model.to("cpu")
-        self.metrics[f"{label}.response"] = {
-            "validation_nll": result.best_val_loss,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "stopped": result.stopped,
-            "training_rows": len(x_train),
-        }
         return ResponseStage(model, prep, ResponseStage.training_bounds(x_train))
+
+    def event_weights(self, event: np.ndarray, label: str, features: np.ndarray) -> Any:
+        """Per-row weights from the spec's ``weight`` branch, after its negative strategy."""
+        if self.data.weights is None or self.spec.weight is None:
+            return None
+        return resolve_weights(
+            features,
+            self.data.weights[event],
+            self.spec.weight.negative,
+            seed=self.spec.seed + self.stage,
+            what=label,
+        )
 
     def collection(self, name: str) -> CollectionModel:
         spec = self.spec.collections[name]
@@ -252,17 +274,22 @@ class _Trainer:
             table.event[keep],
             spec.efficiency.n_classes,
             spec.efficiency.params,
+            weights=self.event_weights(table.event[keep], name, conditions[keep]),
         )
         matched = (table.label > 0) & keep
         classes = spec.efficiency.class_field is not None
         context = response_context(conditions[matched], table.label[matched], classes)
+        targets = table.targets[keep[table.label > 0]]
         response = self.response(
             name,
             spec.targets,
-            table.targets[keep[table.label > 0]],
+            targets,
             context,
             table.event[matched],
             spec.response,
+            weights=self.event_weights(
+                table.event[matched], name, np.concatenate([context, targets], axis=1)
+            ),
         )
         model = CollectionModel(spec, cond, efficiency, response)
         if spec.fakes is not None:
@@ -290,6 +317,70 @@ class _Trainer:
             spec.response,
         )
         return FakesStage(multiplicity, response), cond
+
+    def pid(self) -> PidModel:
+        """Per species: isMuon BDT and PID response model on the (weighted) calibration rows."""
+        spec = self.spec.pid
+        assert spec is not None
+        species: dict[str, SpeciesModel] = {}
+        for sp in spec.species:
+            table = self.data.calibration.get(sp.name)
+            if table is None:
+                msg = (
+                    f"no calibration sample for PID species {sp.name!r}; pass "
+                    f"--calibration {sp.name}=FILE.root (species of the spec: "
+                    f"{', '.join(s.name for s in spec.species)})"
+                )
+                raise InputError(msg)
+            label = f"pid.{sp.name}"
+            n = len(table.conditions)
+            rng = self.rng()
+            val = rng.random(n) < spec.validation_fraction
+            cond = _preprocessor(spec.conditions)
+            conditions = cond.fit_forward(table.conditions, rng)
+            context = conditions
+            features = [conditions, table.targets]
+            if table.is_muon is not None:
+                context = np.column_stack([conditions, table.is_muon.astype(np.float32)])
+                features.append(table.is_muon[:, None])
+            weights = None
+            if table.weights is not None and spec.weight is not None:
+                weights = resolve_weights(
+                    np.concatenate(features, axis=1),
+                    table.weights,
+                    spec.weight.negative,
+                    seed=self.spec.seed + self.stage,
+                    what=f"{label} ({spec.weight.column}, {spec.weight.negative})",
+                )
+                negative = int((weights < 0).sum())
+                self.log(
+                    f"[{label}] {n} calibration rows, weights {spec.weight.column} "
+                    f"({spec.weight.negative}): sum {weights.sum():.1f}, {negative} negative"
+                )
+            is_muon = None
+            if table.is_muon is not None:
+                is_muon = self.efficiency(
+                    f"{label}.isMuon",
+                    conditions,
+                    table.is_muon,
+                    np.zeros(n, dtype=np.int64),
+                    2,
+                    spec.is_muon_params,
+                    weights=weights,
+                    validation=val,
+                )
+            response = self.response(
+                label,
+                spec.targets,
+                table.targets,
+                context,
+                np.zeros(n, dtype=np.int64),
+                spec.response,
+                weights=weights,
+                validation=val,
+            )
+            species[sp.name] = SpeciesModel(sp, cond, is_muon, response)
+        return PidModel(spec, species)
 
     def event(self) -> EventModel:
         spec = self.spec.event
@@ -325,9 +416,11 @@ def train_pipeline(
     )
     collections = {name: trainer.collection(name) for name in spec.collections}
     event = trainer.event() if spec.event is not None else None
-    pipeline = Pipeline(spec, collections, event)
+    pid = trainer.pid() if spec.pid is not None else None
+    pipeline = Pipeline(spec, collections, event, pid)
     training = {
         "files": data.files,
+        "calibration": {name: table.files for name, table in data.calibration.items()},
         "events": data.n_events,
         "validation_events": int(trainer.is_validation.sum()),
         "seed": spec.seed,

@@ -276,8 +276,8 @@ def test_wrong_top_level_type(
             "collections.Muon.efficiency.classes.values: expected a non-empty list of integers",
         ),
         (
-            lambda d: jet(d)["response"].__setitem__("model", "gan"),
-            "collections.Jet.response.model: unknown value 'gan'",
+            lambda d: jet(d)["response"].__setitem__("model", "vae"),
+            "collections.Jet.response.model: unknown value 'vae'",
         ),
     ],
     ids=[

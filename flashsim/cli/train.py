@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,6 +25,25 @@ def expand_inputs(patterns: tuple[str, ...], what: str) -> list[Path]:
     return files
 
 
+def parse_calibration(entries: tuple[str, ...], spec: Any) -> dict[str, list[Path]]:
+    """``("kaon=a.root", ...)`` to ``{"kaon": [Path("a.root")]}``, checked against the spec."""
+    from flashsim.exceptions import ConfigurationError
+
+    species = [s.name for s in spec.pid.species] if spec.pid is not None else []
+    out: dict[str, list[Path]] = {}
+    for entry in entries:
+        name, sep, pattern = entry.partition("=")
+        if not sep or not name or not pattern:
+            msg = f"--calibration {entry!r} is not SPECIES=FILE (e.g. kaon=calib_kaon.root)"
+            raise ConfigurationError(msg)
+        if name not in species:
+            known = ", ".join(species) or "none: the spec has no pid section"
+            msg = f"--calibration: {name!r} is not a PID species of the spec ({known})"
+            raise ConfigurationError(msg)
+        out.setdefault(name, []).extend(expand_inputs((pattern,), f"--calibration {name}"))
+    return out
+
+
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -35,6 +55,14 @@ def expand_inputs(patterns: tuple[str, ...], what: str) -> list[Path]:
 )
 @click.option(
     "-o", "--output", required=True, type=click.Path(path_type=Path), help="Model bundle directory."
+)
+@click.option(
+    "--calibration",
+    "calibration",
+    multiple=True,
+    metavar="SPECIES=FILE",
+    help="Calibration sample (sWeighted) of a PID species of the spec, e.g. kaon=calib_k.root; "
+    "repeat per species (FILE may be a quoted glob).",
 )
 @click.option(
     "--device",
@@ -52,6 +80,7 @@ def expand_inputs(patterns: tuple[str, ...], what: str) -> list[Path]:
 def train(
     spec_path: Path,
     data: tuple[str, ...],
+    calibration: tuple[str, ...],
     output: Path,
     device: str,
     resume: bool,
@@ -82,8 +111,18 @@ def train(
         if not quiet:
             click.echo(line, err=True)
 
+    calibration_files = parse_calibration(calibration, spec)
     log(f"reading {len(files)} file(s) for pipeline {spec.name!r}")
     tables = read_training_data(spec, files, max_events=max_events, progress=not quiet)
     log(f"{tables.n_events} events read")
+    if spec.pid is not None:
+        from flashsim.calibration import read_calibration
+
+        for species in spec.pid.species:
+            paths = calibration_files.get(species.name, [])
+            if paths:
+                tables.calibration[species.name] = read_calibration(spec.pid, species, paths)
+                rows = len(tables.calibration[species.name].conditions)
+                log(f"calibration {species.name}: {rows} rows from {len(paths)} file(s)")
     train_pipeline(spec, tables, output, device=device, resume=resume, progress=not quiet, log=log)
     log(f"model bundle written to {output}")

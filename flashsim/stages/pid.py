@@ -1,0 +1,154 @@
+"""Particle identification stage, Lamarr-style: per species, isMuon then the PID variables.
+
+For every object of the PID collection (already simulated by its collection stage), the
+species is the ``|pdgId|`` of its gen match. Per species, a binary BDT samples ``isMuon`` (the
+muon-system decision) and a response model (flow or GAN) samples the PID variables (RICH-like
+DLLs) given the track's reconstructed kinematics, the event occupancy and ``isMuon``, as in LHCb
+Lamarr (Anderlini et al., arXiv:2303.11428), where these models are trained on sWeighted
+calibration samples (:mod:`flashsim.weights`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from flashsim.exceptions import InputError
+from flashsim.preprocessing import TablePreprocessor
+from flashsim.spec import PidSpec, SpeciesSpec
+from flashsim.stages.efficiency import EfficiencyStage
+from flashsim.stages.response import ResponseStage
+
+__all__ = ["PROBE_PREFIX", "PidModel", "SpeciesModel", "condition_columns"]
+
+PROBE_PREFIX = "probe_"
+"""Calibration columns ``probe_X`` are the PID collection's field ``X`` at run time."""
+
+
+@dataclass
+class SpeciesModel:
+    """The trained PID models of one species."""
+
+    spec: SpeciesSpec
+    conditions: TablePreprocessor
+    is_muon: EfficiencyStage | None
+    response: ResponseStage
+
+    def apply(
+        self, conditions: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(isMuon or None, PID variables)`` for raw condition rows of this species."""
+        c = self.conditions.forward(conditions)
+        is_muon = None
+        if self.is_muon is not None:
+            is_muon = self.is_muon.apply(c, rng).astype(np.uint8)
+            c = np.column_stack([c, is_muon.astype(np.float32)])
+        return is_muon, self.response.apply(c, rng)
+
+
+def condition_columns(
+    spec: PidSpec,
+    objects: ak.Array,
+    events: ak.Array,
+    occupancy: np.ndarray | None,
+) -> np.ndarray:
+    """The raw condition table, one row per object, from the run-time objects and events."""
+    counts = np.asarray(ak.num(objects))
+    columns = []
+    for c in spec.conditions:
+        if spec.occupancy is not None and c.column == spec.occupancy[0]:
+            assert occupancy is not None
+            columns.append(np.repeat(occupancy, counts).astype(np.float64))
+        elif c.column.startswith(PROBE_PREFIX):
+            field = c.column[len(PROBE_PREFIX) :]
+            if field not in objects.fields:
+                msg = (
+                    f"PID condition {c.name!r} reads {spec.collection}_{field}, which the "
+                    f"{spec.collection} stage does not produce (it makes {objects.fields})"
+                )
+                raise InputError(msg)
+            columns.append(np.asarray(ak.flatten(objects[field]), dtype=np.float64))
+        elif c.column in events.fields:
+            columns.append(np.repeat(np.asarray(events[c.column], dtype=np.float64), counts))
+        else:
+            msg = (
+                f"PID condition {c.name!r} reads column {c.column!r}: neither "
+                f"{PROBE_PREFIX}<field of {spec.collection}>, the occupancy column, nor an "
+                "event branch of the input"
+            )
+            raise InputError(msg)
+    return np.column_stack(columns) if columns else np.zeros((int(counts.sum()), 0))
+
+
+@dataclass
+class PidModel:
+    """Every species' PID models, applied to a simulated collection."""
+
+    spec: PidSpec
+    species: dict[str, SpeciesModel]
+
+    def occupancy(self, objects: ak.Array) -> np.ndarray | None:
+        """Per event, the number of objects counted by the spec's occupancy definition."""
+        if self.spec.occupancy is None:
+            return None
+        _, field, values = self.spec.occupancy
+        flags = np.isin(np.asarray(ak.flatten(objects[field])), values)
+        event = np.repeat(np.arange(len(objects)), np.asarray(ak.num(objects)))
+        return np.bincount(event[flags], minlength=len(objects)).astype(np.int32)
+
+    def apply(
+        self,
+        events: ak.Array,
+        objects: ak.Array,
+        species_pdg: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[ak.Array, dict[str, np.ndarray], dict[str, int]]:
+        """Add the PID fields to ``objects`` (jagged, one chunk).
+
+        Arguments:
+            events: the input chunk (for event-level condition branches).
+            objects: the simulated collection, jagged per event.
+            species_pdg: flat ``pdgId`` of each object's gen match.
+            rng: the chunk's random stream.
+        Returns:
+            the objects with the PID fields, the event branches (occupancy), and counters (how
+            many objects of each species, and without a PID species).
+        """
+        occupancy = self.occupancy(objects)
+        table = condition_columns(self.spec, objects, events, occupancy)
+        n = len(table)
+        targets = np.full((n, len(self.spec.targets)), np.nan, dtype=np.float32)
+        is_muon = np.zeros(n, dtype=np.uint8)
+        done = np.zeros(n, dtype=bool)
+        counters: dict[str, int] = {}
+        pdg = np.abs(np.asarray(species_pdg))
+        for name, model in self.species.items():
+            rows = np.flatnonzero(np.isin(pdg, model.spec.pdg_id))
+            counters[name] = len(rows)
+            if len(rows) == 0:
+                continue
+            muon, values = model.apply(table[rows], rng)
+            if muon is not None:
+                is_muon[rows] = muon
+            targets[rows] = values
+            done[rows] = True
+        counters["no_species"] = int((~done).sum())
+        for j, column in enumerate(self.spec.targets):
+            low, high = column.range
+            if low is not None or high is not None:
+                targets[:, j] = np.clip(targets[:, j], low, high)
+        counts = ak.num(objects)
+        fields: Mapping[str, Any] = {
+            c.name: ak.unflatten(targets[:, j], counts) for j, c in enumerate(self.spec.targets)
+        }
+        out = objects
+        if self.spec.is_muon is not None:
+            out = ak.with_field(out, ak.unflatten(is_muon, counts), self.spec.is_muon.name)
+        for name, values in fields.items():
+            out = ak.with_field(out, values, name)
+        branches = {} if occupancy is None else {self.spec.occupancy[0]: occupancy}
+        return out, branches, counters
