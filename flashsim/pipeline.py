@@ -78,7 +78,7 @@ class CollectionModel:
             fields[spec.efficiency.class_field] = values[outcome[keep] - 1].astype(np.uint8)
         fields[spec.match] = source.index[keep].astype(_INDEX_DTYPE)
         if spec.charge_from_pdg_id:
-            fields["charge"] = -np.sign(source.flat("pdgId")[keep]).astype(np.int32)
+            fields["charge"] = charge_from_pdg_id(source.flat("pdgId")[keep])
         event = source.event[keep]
         parts = [(fields, event)]
         if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
@@ -103,6 +103,16 @@ class CollectionModel:
         if "p" in spec.derived:
             merged["p"] = (merged["pt"] * np.cosh(merged["eta"])).astype(np.float32)
         return _jagged(merged, event, len(events)), counters
+
+
+_NEGATIVE_PARTICLES = (11, 13, 15)  # e-, mu-, tau- have positive pdgId; hadrons the opposite
+
+
+def charge_from_pdg_id(pdg_id: np.ndarray) -> np.ndarray:
+    """Electric charge of charged leptons (e, mu, tau) and of pi+-, K+-, p from their pdgId."""
+    pdg = np.asarray(pdg_id)
+    sign = np.sign(pdg).astype(np.int32)
+    return np.where(np.isin(np.abs(pdg), _NEGATIVE_PARTICLES), -sign, sign).astype(np.int32)
 
 
 MAX_RESAMPLING_ROUNDS = 20
