@@ -33,6 +33,8 @@ from flashsim.models.flow import ConditionalFlow, config_from_mapping
 __all__ = ["TrainConfig", "TrainResult", "evaluate_loss", "train_model"]
 
 SCHEDULES = ("plateau", "cosine", "none")
+NEGATIVE_WEIGHT_LOG_PROB_FLOOR = -12.0
+"""Smallest log-density a negatively weighted row counts with (see :func:`_weighted_nll_sum`)."""
 # Options that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = frozenset({"epochs", "max_minutes", "patience"})
 
@@ -180,7 +182,16 @@ def _weighted_nll_sum(
     log_prob = model.log_prob(data.x[index].to(device), data.context[index].to(device))
     if data.weights is None:
         return -log_prob.sum()
-    return -(data.weights[index].to(device) * log_prob).sum()
+    weights = data.weights[index].to(device)
+    # A negative weight rewards a *low* density at its row, without bound (log p -> -inf): a
+    # flexible flow can run away from the negatively weighted rows. Bounding that reward
+    # (log p counted as at least NEGATIVE_WEIGHT_LOG_PROB_FLOOR for those rows) keeps the loss
+    # bounded below; the floor lies far in the tails in standardized units, so rows the signal
+    # density covers are unaffected.
+    log_prob = torch.where(
+        weights < 0, log_prob.clamp(min=NEGATIVE_WEIGHT_LOG_PROB_FLOOR), log_prob
+    )
+    return -(weights * log_prob).sum()
 
 
 def _evaluate(model: ConditionalFlow, data: _Data, batch_size: int, device: torch.device) -> float:
