@@ -109,7 +109,7 @@ def test_record_and_weights_must_fit() -> None:
     with pytest.raises(ModelError, match="malformed"):
         ConditionalFlow.from_record({**flow.record(), "config": {"bins": "many"}}, {})
     with pytest.raises(ModelError, match="known kinds: flow"):
-        model_from_record({"kind": "gan"}, {})
+        model_from_record({"kind": "vae"}, {})
     assert MODELS["flow"] is ConditionalFlow
 
 
