@@ -11,6 +11,7 @@ import signal
 
 __all__ = [
     "ConfigurationError",
+    "FitError",
     "FlashsimError",
     "InputError",
     "ModelError",
@@ -51,6 +52,15 @@ class ModelError(FlashsimError):
 
 class ConfigurationError(FlashsimError):
     """An option has a value that cannot work (bad combination, out of range, unknown name)."""
+
+
+class FitError(FlashsimError):
+    """A fit did not converge, gave an invalid minimum, or gave an unusable result.
+
+    Raised by :func:`flashsim.sweights.fit_mass` when MIGRAD fails, the covariance matrix is not
+    positive definite, or a fitted yield is zero; the message says what to try (other shapes, a
+    different range, other initial values).
+    """
 
 
 class Terminated(SystemExit):

@@ -102,6 +102,8 @@ class CollectionModel:
         normalise_sum(merged, spec.sum_to_one)
         if "p" in spec.derived:
             merged["p"] = (merged["pt"] * np.cosh(merged["eta"])).astype(np.float32)
+        if "pt" in spec.derived:
+            merged["pt"] = (merged["p"] / np.cosh(merged["eta"])).astype(np.float32)
         return _jagged(merged, event, len(events)), counters
 
 
@@ -244,8 +246,9 @@ class Pipeline:
             source = self.spec.collections[name].source.collection
             match = self.spec.collections[name].match
             gen_pdg = events[source].pdgId[objects[match]]
+            flat = {k: v for k, v in out.items() if isinstance(v, np.ndarray)}
             out[name], branches, pid_counters = self.pid.apply(
-                events, objects, np.asarray(ak.flatten(gen_pdg)), rng
+                events, objects, np.asarray(ak.flatten(gen_pdg)), rng, flat
             )
             out.update(branches)
             counters[f"{name}.pid"] = pid_counters
@@ -270,12 +273,16 @@ class Pipeline:
             needed.add(f"{self.spec.collections[self.pid.spec.collection].source.collection}_pdgId")
             collection_fields = {f"{PROBE_PREFIX}{f}" for f in ("p", "pt", "eta", "phi")}
             occupancy = self.pid.spec.occupancy[0] if self.pid.spec.occupancy else None
+            simulated = (
+                {t.name for t in self.event.spec.targets} if self.event is not None else set()
+            )
             needed |= {
                 c.column
                 for c in self.pid.spec.conditions
                 if c.column != occupancy
                 and not c.column.startswith(PROBE_PREFIX)
                 and c.column not in collection_fields
+                and c.column not in simulated
             }
         if self.event is not None:
             needed |= _feature_branches(self.event.spec.conditions, _DEFAULT_EVENT_COLLECTION)

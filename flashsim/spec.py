@@ -88,7 +88,7 @@ _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
 _MODELS = ("flow", "gan")
 NEGATIVE_WEIGHTS = ("raw", "regressed")
 """Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
-DERIVED = {"p": ("pt", "eta")}
+DERIVED = {"p": ("pt", "eta"), "pt": ("p", "eta")}
 """Fields a collection may derive from its targets after sampling, and what each needs."""
 
 

@@ -18,6 +18,7 @@ import click
 from flashsim import __version__
 from flashsim.cli.refsim import refsim
 from flashsim.cli.run import run
+from flashsim.cli.sweights import sweights
 from flashsim.cli.train import train
 from flashsim.cli.validate import validate
 from flashsim.exceptions import FlashsimError, Terminated
@@ -73,6 +74,7 @@ flashsim.add_command(refsim)
 flashsim.add_command(train)
 flashsim.add_command(run)
 flashsim.add_command(validate)
+flashsim.add_command(sweights)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

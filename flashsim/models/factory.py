@@ -24,7 +24,8 @@ def config_parsers(kind: str) -> tuple[Callable[[Mapping[str, Any]], Any], Calla
 
         return FlowConfig.from_dict, TrainConfig.from_dict
     if kind == "gan":
-        from flashsim.models.gan import GANConfig, GANTrainConfig
+        from flashsim.models.gan import GANConfig
+        from flashsim.models.gan_training import GANTrainConfig
 
         return GANConfig.from_dict, GANTrainConfig.from_dict
     msg = f"unknown response model {kind!r}; expected flow or gan"
@@ -77,7 +78,7 @@ def train_response_model(
         )
         loss_name = "validation_nll"
     else:
-        from flashsim.models.gan import train_gan
+        from flashsim.models.gan_training import train_gan
 
         result = train_gan(
             model, *train, *validation, config, seed=seed, device=device, progress=progress,

@@ -55,8 +55,15 @@ def condition_columns(
     objects: ak.Array,
     events: ak.Array,
     occupancy: np.ndarray | None,
+    event_branches: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The raw condition table, one row per object, from the run-time objects and events."""
+    """The raw condition table, one row per object, from the run-time objects and events.
+
+    A column is, in this order: the occupancy column; ``probe_X``, the object's field ``X``; an
+    event-level branch the pipeline has just simulated (``event_branches``, e.g. the event
+    section's ``Event_nTracks``); a branch of the input events.
+    """
+    simulated = event_branches or {}
     counts = np.asarray(ak.num(objects))
     columns = []
     for c in spec.conditions:
@@ -72,6 +79,8 @@ def condition_columns(
                 )
                 raise InputError(msg)
             columns.append(np.asarray(ak.flatten(objects[field]), dtype=np.float64))
+        elif c.column in simulated:
+            columns.append(np.repeat(np.asarray(simulated[c.column], dtype=np.float64), counts))
         elif c.column in events.fields:
             columns.append(np.repeat(np.asarray(events[c.column], dtype=np.float64), counts))
         else:
@@ -106,6 +115,7 @@ class PidModel:
         objects: ak.Array,
         species_pdg: np.ndarray,
         rng: np.random.Generator,
+        event_branches: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[ak.Array, dict[str, np.ndarray], dict[str, int]]:
         """Add the PID fields to ``objects`` (jagged, one chunk).
 
@@ -114,12 +124,13 @@ class PidModel:
             objects: the simulated collection, jagged per event.
             species_pdg: flat ``pdgId`` of each object's gen match.
             rng: the chunk's random stream.
+            event_branches: event-level branches simulated so far (conditions may read them).
         Returns:
             the objects with the PID fields, the event branches (occupancy), and counters (how
             many objects of each species, and without a PID species).
         """
         occupancy = self.occupancy(objects)
-        table = condition_columns(self.spec, objects, events, occupancy)
+        table = condition_columns(self.spec, objects, events, occupancy, event_branches)
         n = len(table)
         targets = np.full((n, len(self.spec.targets)), np.nan, dtype=np.float32)
         is_muon = np.zeros(n, dtype=np.uint8)
