@@ -11,6 +11,11 @@ from flashsim.refsim.processes import PROCESSES
 __all__ = ["refsim"]
 
 _MAX_SEED = 900_000_000  # Pythia's Random:seed accepts 0 ... 900 000 000
+# Kept here, not imported from flashsim.refsim.lhcb (scipy, awkward), to keep the start-up of the
+# command line light; tests/test_refsim_lhcb.py checks them against the library.
+_LHCB_PROCESSES = ("bbbar",)
+_CALIBRATION_CHANNELS = ("dstar", "lambda", "jpsi")
+_CALIBRATION_PROBES = ("K", "pi", "p", "mu")
 
 
 @click.group()
@@ -42,20 +47,20 @@ def refsim() -> None:
     "--pileup",
     type=click.FloatRange(min=0),
     default=None,
-    help="Mean number of pile-up interactions [default: the detector's].",
+    help="Mean number of pile-up interactions [default: the detector's, 25 cms_like, 4 lhcb_like].",
 )
 @click.option(
     "--pthat-min",
     type=click.FloatRange(min=0),
     default=None,
-    help="pT-hat threshold in GeV of the qcd process [default: 30].",
+    help="pT-hat threshold in GeV of the qcd process [default: 30] or of bbbar [default: 3].",
 )
 @click.option(
     "--detector",
-    type=click.Choice(["cms_like"]),
+    type=click.Choice(["cms_like", "lhcb_like"]),
     default="cms_like",
     show_default=True,
-    help="Detector model.",
+    help="Detector model (lhcb_like simulates the bbbar process).",
 )
 @click.option(
     "-o",
@@ -85,27 +90,124 @@ def generate(
     quiet: bool,
 ) -> None:
     """Generate events of one process and write them as NanoAOD."""
+    from flashsim.exceptions import ConfigurationError
     from flashsim.io import check_output_path
 
+    if (detector == "lhcb_like") != (process in _LHCB_PROCESSES):
+        if detector == "lhcb_like":
+            msg = (
+                f"the lhcb_like detector simulates bbbar events, not {process}: use --process bbbar"
+            )
+        else:
+            msg = (
+                f"the {process} process is made for the LHCb-like detector: "
+                "add --detector lhcb_like"
+            )
+        raise ConfigurationError(msg)
     check_output_path(output, overwrite=overwrite)
 
-    from flashsim.refsim.generate import generate_sample
+    if detector == "lhcb_like":
+        from flashsim.refsim.lhcb.generate import generate_lhcb_sample
 
-    summary = generate_sample(
-        process=process,
-        n_events=n_events,
-        seed=seed,
-        jobs=jobs,
-        output=output,
-        pileup=pileup,
-        pthat_min=pthat_min,
-        detector=detector,
-        overwrite=overwrite,
-        progress=not quiet,
-        gen_only=gen_only,
-    )
+        summary = generate_lhcb_sample(
+            process=process,
+            n_events=n_events,
+            seed=seed,
+            jobs=jobs,
+            output=output,
+            pileup=pileup,
+            pthat_min=pthat_min,
+            overwrite=overwrite,
+            progress=not quiet,
+            gen_only=gen_only,
+        )
+    else:
+        from flashsim.refsim.generate import generate_sample
+
+        summary = generate_sample(
+            process=process,
+            n_events=n_events,
+            seed=seed,
+            jobs=jobs,
+            output=output,
+            pileup=pileup,
+            pthat_min=pthat_min,
+            detector=detector,
+            overwrite=overwrite,
+            progress=not quiet,
+            gen_only=gen_only,
+        )
     if not quiet:
         click.echo(
             f"wrote {summary['n_events']} {process} events to {summary['path']} "
             f"in {summary['seconds']:.1f} s"
+        )
+
+
+@refsim.command()
+@click.option(
+    "--channel",
+    required=True,
+    type=click.Choice(_CALIBRATION_CHANNELS),
+    help="Calibration channel: dstar (D*+ -> D0(K pi) pi), lambda (Lambda -> p pi), jpsi (mu mu).",
+)
+@click.option(
+    "-n", "--n-rows", required=True, type=click.IntRange(min=1), help="Number of probe tracks."
+)
+@click.option(
+    "--background-fraction",
+    default=0.4,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Expected fraction of combinatorial-background rows.",
+)
+@click.option(
+    "--probe",
+    type=click.Choice(_CALIBRATION_PROBES),
+    default=None,
+    help="Signal probe: K or pi (dstar), p or pi (lambda), mu (jpsi) [default: K, p, mu].",
+)
+@click.option(
+    "--seed",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, _MAX_SEED),
+    help="Random seed.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output ROOT file (flat tree Events, one row per probe).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+def calibration(
+    channel: str,
+    n_rows: int,
+    background_fraction: float,
+    probe: str | None,
+    seed: int,
+    output: Path,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Make an LHCb-like PID calibration sample (mass to fit, probe kinematics and PID)."""
+    from flashsim.refsim.lhcb.calibration import generate_calibration
+
+    summary = generate_calibration(
+        channel=channel,
+        n=n_rows,
+        output=output,
+        background_fraction=background_fraction,
+        seed=seed,
+        probe=probe,
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    if not quiet:
+        click.echo(
+            f"wrote {summary['n']} {channel} calibration rows ({summary['probe']} probes) to "
+            f"{summary['path']} in {summary['seconds']:.1f} s"
         )

@@ -81,10 +81,18 @@ def train_response_model(
         from flashsim.models.gan_training import train_gan
 
         result = train_gan(
-            model, *train, *validation, config, seed=seed, device=device, progress=progress,
+            model,
+            *train,
+            *validation,
+            config,
+            seed=seed,
+            device=device,
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=progress,
             label=label,
-        )  # fmt: skip
-        loss_name = "validation_referee"
+        )
+        loss_name = "referee_score"  # |AUC - 0.5| of the referee classifier
     return {
         loss_name: result.best_val_loss,
         "best_epoch": result.best_epoch,

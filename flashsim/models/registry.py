@@ -14,10 +14,14 @@ import torch
 
 from flashsim.exceptions import ModelError
 from flashsim.models.flow import ConditionalFlow
+from flashsim.models.gan import ConditionalGAN
 
 __all__ = ["MODELS", "model_from_record"]
 
-MODELS: dict[str, type] = {ConditionalFlow.kind: ConditionalFlow}
+MODELS: dict[str, type] = {
+    ConditionalFlow.kind: ConditionalFlow,
+    ConditionalGAN.kind: ConditionalGAN,
+}
 """The model classes by ``kind``, the key stored in a record."""
 
 

@@ -29,8 +29,8 @@ COMMON: list[str] = [
     "Print:quiet = on",
 ]
 
-#: Hard processes. ``qcd`` reads its pT-hat threshold from ``PhaseSpace:pTHatMin`` (set by
-#: :func:`process_settings`).
+#: Hard processes. ``qcd`` and ``bbbar`` read their pT-hat threshold from ``PhaseSpace:pTHatMin``
+#: (set by :func:`process_settings`).
 PROCESSES: dict[str, list[str]] = {
     # Top-quark pair production, all decay channels (training sample).
     "ttbar": ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"],
@@ -44,10 +44,17 @@ PROCESSES: dict[str, list[str]] = {
     ],
     # Inclusive 2 -> 2 QCD (dijets) above a pT-hat threshold.
     "qcd": ["HardQCD:all = on"],
+    # b-quark pairs (gg -> bb, qq -> bb with massive b quarks) above a low pT-hat threshold, for the
+    # LHCb-like detector (flashsim.refsim.lhcb); b hadrons decay inside Pythia.
+    "bbbar": ["HardQCD:hardbbbar = on"],
 }
 
 #: Default pT-hat threshold of the ``qcd`` process, in GeV.
 QCD_PTHAT_MIN = 30.0
+#: Default pT-hat threshold of the ``bbbar`` process, in GeV.
+BBBAR_PTHAT_MIN = 3.0
+#: The processes that read ``PhaseSpace:pTHatMin``, with their default thresholds in GeV.
+PTHAT_MIN_DEFAULTS: dict[str, float] = {"qcd": QCD_PTHAT_MIN, "bbbar": BBBAR_PTHAT_MIN}
 
 #: Inelastic non-diffractive collisions used as pile-up.
 MINBIAS: list[str] = ["SoftQCD:nonDiffractive = on"]
@@ -58,7 +65,8 @@ def process_settings(process: str, *, pthat_min: float | None = None) -> list[st
 
     Arguments:
         process: one of :data:`PROCESSES` or ``"minbias"``.
-        pthat_min: pT-hat threshold in GeV for ``qcd`` (default :data:`QCD_PTHAT_MIN`).
+        pthat_min: pT-hat threshold in GeV for ``qcd`` and ``bbbar`` (defaults:
+            :data:`PTHAT_MIN_DEFAULTS`); ignored by the other processes.
     """
     if process == "minbias":
         return [*COMMON, *MINBIAS]
@@ -66,6 +74,7 @@ def process_settings(process: str, *, pthat_min: float | None = None) -> list[st
         msg = f"unknown process {process!r}; choose one of {', '.join(sorted(PROCESSES))}"
         raise ValueError(msg)
     lines = [*COMMON, *PROCESSES[process]]
-    if process == "qcd":
-        lines.append(f"PhaseSpace:pTHatMin = {QCD_PTHAT_MIN if pthat_min is None else pthat_min}")
+    if process in PTHAT_MIN_DEFAULTS:
+        threshold = PTHAT_MIN_DEFAULTS[process] if pthat_min is None else pthat_min
+        lines.append(f"PhaseSpace:pTHatMin = {threshold}")
     return lines

@@ -163,3 +163,107 @@ def training_closure(
             "sum_of_weights": float(rows.sum() if weights is None else weights[rows].sum()),
         }
     return out
+
+
+_PID_COLUMNS = ("probe_DLLe", "probe_DLLmu", "probe_DLLK", "probe_DLLp")
+_CONDITION_COLUMNS = ("probe_p", "probe_eta", "Event_nTracks")
+
+
+def closure_study(
+    *,
+    channel: str = "dstar",
+    probe: str = "K",
+    n: int = 100_000,
+    n_test: int = 20_000,
+    background_fraction: float = 0.4,
+    signal_shape: str = "dcb",
+    background_shape: str = "exp",
+    kinds: Sequence[str] = ("flow", "gan"),
+    strategies: Sequence[str] = ("raw", "regressed"),
+    models: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """The whole sPlot study on a refsim LHCb-like calibration sample (see the module doc).
+
+    Generates the calibration sample (``flashsim refsim calibration``), fits the mass and
+    computes sWeights (``flashsim sweights``), checks the sPlot closure of every PID variable
+    and the fitted yield, then runs :func:`training_closure` for each model kind.
+
+    Arguments:
+        channel, probe: the calibration channel and probe species.
+        n, n_test: calibration rows, and independent true-signal test rows.
+        background_fraction: the sample's background fraction.
+        signal_shape, background_shape: the mass-fit shapes.
+        kinds: response models to train (``flow``, ``gan``).
+        strategies: negative-weight strategies.
+        models: per kind, ``{"config": ..., "training": ...}`` spec settings (small defaults).
+        seed: seeds everything.
+    Returns:
+        ``fit`` (yields vs truth), ``splot`` (χ²/ndf per PID variable) and ``training`` (per
+        kind, the AUC of each training variant).
+    """
+    from flashsim.refsim.lhcb.calibration import CHANNELS, calibration_table
+    from flashsim.sweights import fit_mass, sweights
+
+    table = calibration_table(
+        channel, n, background_fraction=background_fraction, seed=seed, probe=probe
+    )
+    mass_model = CHANNELS[channel].mass
+    fit_range = (mass_model.low, mass_model.high)
+    mass = table["mass"].astype(np.float64)
+    fit = fit_mass(mass, signal=signal_shape, background=background_shape, range=fit_range)
+    weights = sweights(fit, mass)
+    truth = table["true_signal"].astype(bool)
+    n_signal, n_signal_error = fit.yields["signal"]
+    out: dict[str, Any] = {
+        "rows": n,
+        "background_fraction": float(1 - truth.mean()),
+        "fit": {
+            "n_signal": n_signal,
+            "n_signal_error": n_signal_error,
+            "true_n_signal": int(truth.sum()),
+            "pull": (n_signal - truth.sum()) / n_signal_error,
+            "valid": fit.valid,
+        },
+        "splot": {},
+    }
+    for column in _PID_COLUMNS:
+        values = table[column].astype(np.float64)
+        edges = np.quantile(values[truth], np.linspace(0, 1, 31))
+        edges = np.unique(edges)
+        chi2, ndf = sweighted_histogram_chi2(values, weights, truth, edges)
+        out["splot"][column] = {"chi2": chi2, "ndf": ndf, "chi2_ndf": chi2 / max(ndf, 1)}
+    test = calibration_table(
+        channel, n_test, background_fraction=0.0, seed=seed + 1000, probe=probe
+    )
+    defaults = {
+        "flow": {
+            "config": {"transform": "spline", "transforms": 4, "hidden": [64, 64], "bins": 8},
+            "training": {"epochs": 40, "batch_size": 1024, "learning_rate": 0.002, "patience": 5},
+        },
+        "gan": {"config": {}, "training": {"epochs": 40, "batch_size": 512}},
+    }
+    settings = {**defaults, **(models or {})}
+    conditions = np.column_stack([table[c] for c in _CONDITION_COLUMNS]).astype(np.float64)
+    conditions[:, 0] = np.log(conditions[:, 0])
+    test_conditions = np.column_stack([test[c] for c in _CONDITION_COLUMNS]).astype(np.float64)
+    test_conditions[:, 0] = np.log(test_conditions[:, 0])
+    targets = np.column_stack([table[c] for c in _PID_COLUMNS]).astype(np.float64)
+    test_targets = np.column_stack([test[c] for c in _PID_COLUMNS]).astype(np.float64)
+    out["training"] = {}
+    for kind in kinds:
+        out["training"][kind] = training_closure(
+            conditions,
+            targets,
+            weights,
+            truth,
+            test_conditions,
+            test_targets,
+            kind=kind,
+            target_transforms=[["standardize"]] * len(_PID_COLUMNS),
+            config=settings[kind]["config"],
+            training=settings[kind]["training"],
+            strategies=strategies,
+            seed=seed,
+        )
+    return out
