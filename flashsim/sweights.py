@@ -451,6 +451,7 @@ def fit_mass(
     background: str = "exp",
     range: tuple[float, float],
     initial: Mapping[str, float] | None = None,
+    fixed: Mapping[str, float] | None = None,
     check: bool = True,
 ) -> MassFit:
     """Fit signal + background to the values of ``mass`` inside ``range``.
@@ -467,6 +468,9 @@ def fit_mass(
         initial: starting values by parameter name (``n_signal``, ``n_background``, ``mu``,
             ``sigma``, ...), replacing the guesses from the data (the mode of the histogram and
             its width, the sideband slope, a 50/50 split of the yields).
+        fixed: parameters held at these values, e.g. the DCB tails (``beta_left``, ``m_left``,
+            ``beta_right``, ``m_right``) from a fit to simulated signal, as is usual when the
+            data do not constrain them.
         check: raise :class:`~flashsim.exceptions.FitError` for an unusable fit (see
             :meth:`MassFit.check`); with ``False`` such a fit is returned for inspection.
 
@@ -512,6 +516,14 @@ def fit_mass(
             )
             raise ConfigurationError(msg)
         start |= {name: float(v) for name, v in initial.items()}
+    if fixed:
+        if unknown := sorted(set(fixed) - set(names)):
+            msg = (
+                f"unknown fixed parameter(s) {', '.join(map(repr, unknown))} for a {signal} + "
+                f"{background} fit; its parameters are {', '.join(names)}"
+            )
+            raise ConfigurationError(msg)
+        start |= {name: float(v) for name, v in fixed.items()}
     n_sig = len(sig.names)
 
     def model(m: np.ndarray, *p: float) -> tuple[float, np.ndarray]:
@@ -535,6 +547,7 @@ def fit_mass(
             raise ConfigurationError(msg)
         minuit.limits[name] = limits[name]
         minuit.errors[name] = steps[name]
+        minuit.fixed[name] = bool(fixed) and name in fixed
     # Trial points far from the minimum can under- or overflow the exponentials; MIGRAD handles
     # the resulting zeros and infinities.
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):

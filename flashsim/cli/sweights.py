@@ -27,7 +27,7 @@ def side_paths(output: Path) -> tuple[Path, Path]:
     return output.with_name(output.stem + ".fit.png"), output.with_name(output.stem + ".fit.json")
 
 
-def _parse_initial(values: Sequence[str]) -> dict[str, float]:
+def _parse_initial(values: Sequence[str], option: str = "--initial") -> dict[str, float]:
     from flashsim.exceptions import ConfigurationError
 
     initial = {}
@@ -38,7 +38,7 @@ def _parse_initial(values: Sequence[str]) -> dict[str, float]:
                 raise ValueError(item)
             initial[name.strip()] = float(value)
         except ValueError as err:
-            msg = f"--initial expects NAME=VALUE such as mu=1865.0, got {item!r}"
+            msg = f"{option} expects NAME=VALUE such as mu=1865.0, got {item!r}"
             raise ConfigurationError(msg) from err
     return initial
 
@@ -125,6 +125,12 @@ def _read_flat_tree(path: Path, tree_name: str, needed: Sequence[str]) -> dict[s
     help="Starting value of a fit parameter (n_signal, n_background, mu, sigma, slope, c1, "
     "beta_left, m_left, beta_right, m_right); repeatable.",
 )
+@click.option(
+    "--fix",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Hold a fit parameter at a value, e.g. DCB tails from simulation; repeatable.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT and its .fit files if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary (warnings are still printed).")
 def sweights(
@@ -137,6 +143,7 @@ def sweights(
     tree: str,
     controls: str | None,
     initial: tuple[str, ...],
+    fix: tuple[str, ...],
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -162,6 +169,7 @@ def sweights(
     for path in (figure_path, summary_path):
         check_output_path(path, overwrite=overwrite)
     start = _parse_initial(initial)
+    held = _parse_initial(fix, option="--fix")
     lo, hi = fit_range
     if not lo < hi:
         msg = f"--range needs LO < HI, got {lo:g} {hi:g}"
@@ -195,7 +203,10 @@ def sweights(
         )
         raise InputError(msg)
 
-    fit = fit_mass(mass[keep], signal=signal, background=background, range=(lo, hi), initial=start)
+    fit = fit_mass(
+        mass[keep], signal=signal, background=background, range=(lo, hi), initial=start,
+        fixed=held,
+    )  # fmt: skip
     weights = signal_weights(fit, mass[keep])
     if control_names is None:
         control_names = [n for n in arrays if n != fit_var and not n.startswith("true_")]

@@ -211,7 +211,23 @@ def closure_study(
     mass_model = CHANNELS[channel].mass
     fit_range = (mass_model.low, mass_model.high)
     mass = table["mass"].astype(np.float64)
-    fit = fit_mass(mass, signal=signal_shape, background=background_shape, range=fit_range)
+    fixed = None
+    if signal_shape == "dcb":
+        # As in practice: the tails, which the data barely constrain, from simulated signal.
+        simulated = calibration_table(
+            channel, 20_000, background_fraction=0.0, seed=seed + 2000, probe=probe
+        )["mass"].astype(np.float64)
+        tails = fit_mass(
+            simulated, signal="dcb", background=background_shape, range=fit_range, check=False
+        )
+        fixed = {
+            k: v
+            for k, v in tails.values.items()
+            if k in ("beta_left", "m_left", "beta_right", "m_right")
+        }
+    fit = fit_mass(
+        mass, signal=signal_shape, background=background_shape, range=fit_range, fixed=fixed
+    )
     weights = sweights(fit, mass)
     truth = table["true_signal"].astype(bool)
     n_signal, n_signal_error = fit.yields["signal"]
