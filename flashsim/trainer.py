@@ -40,7 +40,7 @@ from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
 from flashsim.stages.pid import PidModel, SpeciesModel
-from flashsim.weights import resolve_weights
+from flashsim.weights import bdt_safe_weights, resolve_weights
 
 __all__ = ["TrainingData", "read_training_data", "train_pipeline"]
 
@@ -274,7 +274,11 @@ class _Trainer:
             table.event[keep],
             spec.efficiency.n_classes,
             spec.efficiency.params,
-            weights=self.event_weights(table.event[keep], name, conditions[keep]),
+            weights=bdt_safe_weights(
+                conditions[keep],
+                self.event_weights(table.event[keep], name, conditions[keep]),
+                seed=self.spec.seed + self.stage,
+            ),
         )
         matched = (table.label > 0) & keep
         classes = spec.efficiency.class_field is not None
@@ -343,7 +347,7 @@ class _Trainer:
             if table.is_muon is not None:
                 context = np.column_stack([conditions, table.is_muon.astype(np.float32)])
                 features.append(table.is_muon[:, None])
-            weights = None
+            weights = bdt_weights = None
             if table.weights is not None and spec.weight is not None:
                 weights = resolve_weights(
                     np.concatenate(features, axis=1),
@@ -351,6 +355,9 @@ class _Trainer:
                     spec.weight.negative,
                     seed=self.spec.seed + self.stage,
                     what=f"{label} ({spec.weight.column}, {spec.weight.negative})",
+                )
+                bdt_weights = bdt_safe_weights(
+                    np.concatenate(features, axis=1), weights, seed=self.spec.seed + self.stage
                 )
                 negative = int((weights < 0).sum())
                 self.log(
@@ -366,7 +373,7 @@ class _Trainer:
                     np.zeros(n, dtype=np.int64),
                     2,
                     spec.is_muon_params,
-                    weights=weights,
+                    weights=bdt_weights,
                     validation=val,
                 )
             response = self.response(

@@ -14,7 +14,7 @@ _MAX_SEED = 900_000_000  # Pythia's Random:seed accepts 0 ... 900 000 000
 # Kept here, not imported from flashsim.refsim.lhcb (scipy, awkward), to keep the start-up of the
 # command line light; tests/test_refsim_lhcb.py checks them against the library.
 _LHCB_PROCESSES = ("bbbar",)
-_CALIBRATION_CHANNELS = ("dstar", "lambda", "jpsi")
+_CALIBRATION_CHANNELS = ("dstar", "lambda", "jpsi", "jpsi_ee")
 _CALIBRATION_PROBES = ("K", "pi", "p", "mu")
 
 
@@ -149,7 +149,8 @@ def generate(
     "--channel",
     required=True,
     type=click.Choice(_CALIBRATION_CHANNELS),
-    help="Calibration channel: dstar (D*+ -> D0(K pi) pi), lambda (Lambda -> p pi), jpsi (mu mu).",
+    help="Calibration channel: dstar (D*+ -> D0(K pi) pi), lambda (Lambda -> p pi), jpsi (mu mu), "
+    "jpsi_ee (e e).",
 )
 @click.option(
     "-n", "--n-rows", required=True, type=click.IntRange(min=1), help="Number of probe tracks."
@@ -165,7 +166,8 @@ def generate(
     "--probe",
     type=click.Choice(_CALIBRATION_PROBES),
     default=None,
-    help="Signal probe: K or pi (dstar), p or pi (lambda), mu (jpsi) [default: K, p, mu].",
+    help="Signal probe: K or pi (dstar), p or pi (lambda), mu (jpsi), e (jpsi_ee) "
+    "[default: K, p, mu, e].",
 )
 @click.option(
     "--seed",

@@ -1,0 +1,162 @@
+"""The Lamarr-style PID stage: a tiny LHCb-like pipeline trained on sWeighted calibration samples.
+
+Tiny models and samples: this checks the plumbing (spec, weighted training of the isMuon BDT and
+the PID response per species, bundle round trip, application to generated events), not the
+fidelity, which ``benchmarks/lhcb_pipeline.py`` measures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+import yaml
+
+from flashsim.exceptions import InputError
+
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+PROBES = {"electron": ("jpsi_ee", "e"), "muon": ("jpsi", "mu"), "pion": ("dstar", "pi"),
+          "kaon": ("dstar", "K"), "proton": ("lambda", "p")}  # fmt: skip
+
+
+def tiny_lhcb_spec(model: str = "flow") -> dict[str, Any]:
+    """``pipelines/lhcb_like.yaml`` with tiny models and a couple of epochs."""
+    data = yaml.safe_load((PIPELINES / "lhcb_like.yaml").read_text())
+    data.pop("defaults", None)
+    flow = {"transform": "affine", "transforms": 2, "hidden": [16, 16]}
+    training = {"epochs": 2, "batch_size": 256, "learning_rate": 0.003}
+    track = data["collections"]["Track"]
+    track["response"] = {"model": "flow", "flow": flow, "training": training}
+    track["efficiency"] = {**track["efficiency"], "n_estimators": 10}
+    data["event"]["response"] = {"model": "flow", "flow": flow, "training": training}
+    pid = data["pid"]
+    pid["is_muon"]["efficiency"] = {"n_estimators": 10, "max_depth": 3}
+    if model == "flow":
+        pid["response"] = {"model": "flow", "flow": flow, "training": training}
+    else:
+        pid["response"] = {
+            "model": "gan",
+            "gan": {"latent_dim": 4, "generator": [16, 16], "critic": [16, 16]},
+            "training": {"epochs": 2, "batch_size": 256, "referee_steps": 5},
+        }
+    return data
+
+
+def _calibration(tmp: Path, species: str, seed: int) -> Path:
+    """A small sWeighted calibration file of one species (fit, then an ``sweight`` branch)."""
+    from flashsim.io import NanoAODWriter
+    from flashsim.refsim.lhcb.calibration import CHANNELS, calibration_table
+    from flashsim.sweights import fit_mass, sweights
+
+    channel, probe = PROBES[species]
+    table = calibration_table(channel, 3000, background_fraction=0.3, seed=seed, probe=probe)
+    mass = CHANNELS[channel].mass
+    fit = fit_mass(table["mass"], signal="gauss", background="poly1", range=(mass.low, mass.high))
+    table["sweight"] = sweights(fit, table["mass"].astype(np.float64))
+    path = tmp / f"calib_{species}.root"
+    with NanoAODWriter(path) as writer:
+        writer.extend(table)
+    return path
+
+
+@pytest.fixture(scope="module")
+def lhcb_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    pytest.importorskip("pythia8mc")
+    from flashsim.refsim.lhcb import generate_lhcb_sample
+
+    tmp = tmp_path_factory.mktemp("lhcb")
+    sample = tmp / "bbbar.root"
+    generate_lhcb_sample(n_events=300, seed=5, output=sample, progress=False, block_size=150)
+    calibration = {s: _calibration(tmp, s, seed=10 + i) for i, s in enumerate(PROBES)}
+    return {"sample": sample, "calibration": calibration, "tmp": tmp}
+
+
+def _train(files: dict[str, Any], model: str, output: Path) -> Any:
+    from flashsim.calibration import read_calibration
+    from flashsim.spec import parse_spec
+    from flashsim.trainer import read_training_data, train_pipeline
+
+    spec = parse_spec(tiny_lhcb_spec(model), origin="tiny_lhcb")
+    data = read_training_data(spec, [files["sample"]], progress=False)
+    assert spec.pid is not None
+    for species in spec.pid.species:
+        path = files["calibration"][species.name]
+        data.calibration[species.name] = read_calibration(spec.pid, species, [path])
+    return train_pipeline(spec, data, output, progress=False, log=lambda _line: None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["flow", "gan"])
+def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None:
+    from flashsim.bundle import load_bundle
+    from flashsim.runner import run_file
+
+    bundle = lhcb_files["tmp"] / f"model_{model}"
+    trained = _train(lhcb_files, model, bundle)
+    assert trained.pid is not None
+    assert set(trained.pid.species) == set(PROBES)
+    record = yaml.safe_load((bundle / "flashsim-model.json").read_text())
+    assert set(record["pid"]) == set(PROBES)
+    assert set(record["training"]["calibration"]) == set(PROBES)
+
+    out = lhcb_files["tmp"] / f"flash_{model}.root"
+    run_file(load_bundle(bundle), lhcb_files["sample"], out, seed=3, progress=False)
+    with uproot.open(out) as f:
+        events = f["Events"].arrays()
+        assert f["Events"]["Track_isMuon"].typename == "uint8_t[]"
+    tracks = ak.flatten(events.Track_DLLK)
+    assert len(tracks) > 100
+    assert np.isfinite(np.asarray(tracks)).all()
+    assert set(np.unique(ak.flatten(events.Track_isMuon))) <= {0, 1}
+    assert "Event_nTracks" in events.fields
+    assert ak.all(events.nTrack == ak.num(events.Track_pt))
+    p = ak.flatten(events.Track_p)
+    pt = ak.flatten(events.Track_pt)
+    eta = ak.flatten(events.Track_eta)
+    np.testing.assert_allclose(np.asarray(pt), np.asarray(p / np.cosh(eta)), rtol=1e-5)
+    # Species from the gen match: tracks of gen kaons got the kaon model, and so on.
+    gen = events.GenPart_pdgId[events.Track_genPartIdx]
+    assert set(np.unique(np.abs(ak.flatten(gen)))) <= {11, 13, 211, 321, 2212}
+
+
+def test_missing_calibration_is_a_clear_error(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
+    from flashsim.spec import parse_spec
+    from flashsim.trainer import read_training_data, train_pipeline
+
+    spec = parse_spec(tiny_lhcb_spec(), origin="tiny_lhcb")
+    data = read_training_data(spec, [lhcb_files["sample"]], progress=False)
+    with pytest.raises(InputError, match=r"--calibration electron=FILE\.root"):
+        train_pipeline(spec, data, tmp_path / "m", progress=False, log=lambda _line: None)
+
+
+@pytest.mark.slow
+def test_all_negative_weights_are_refused(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
+    """A calibration sample whose sWeights are all negative stops training, naming it."""
+    from flashsim.io import NanoAODWriter
+
+    path = tmp_path / "negative.root"
+    with uproot.open(lhcb_files["calibration"]["kaon"]) as f:
+        table = f["Events"].arrays(library="np")
+    table["sweight"] = -np.abs(table["sweight"]) - 0.01
+    with NanoAODWriter(path) as writer:
+        writer.extend(table)
+    files = {**lhcb_files, "calibration": {**lhcb_files["calibration"], "kaon": path}}
+    with pytest.raises(InputError, match=r"pid\.kaon .*no signal is left to train on"):
+        _train(files, "flow", tmp_path / "model")
+
+
+def test_missing_column_names_the_species(lhcb_files: dict[str, Any]) -> None:
+    from flashsim.calibration import read_calibration
+    from flashsim.spec import parse_spec
+
+    data = tiny_lhcb_spec()
+    data["pid"]["targets"][2]["column"] = "probe_DLLKK"
+    spec = parse_spec(data, origin="tiny_lhcb")
+    assert spec.pid is not None
+    kaon = next(s for s in spec.pid.species if s.name == "kaon")
+    with pytest.raises(InputError, match=r"calibration sample for .kaon.*probe_DLLKK"):
+        read_calibration(spec.pid, kaon, [lhcb_files["calibration"]["kaon"]])
