@@ -202,6 +202,8 @@ class Column:
     column: str
     transform: tuple[Any, ...]
     range: tuple[float | None, float | None] = (None, None)
+    relative_to: str | None = None
+    """For a PID target: modelled as the difference to this earlier target (by name)."""
 
 
 @dataclass(frozen=True)
@@ -447,15 +449,19 @@ class _Parser:
         )
 
     def column(self, value: Any, where: str) -> Column:
-        d = self.mapping(value, where, ["name", "column"], ["transform", "range"])
+        d = self.mapping(value, where, ["name", "column"], ["transform", "range", "relative_to"])
         rng = d.get("range", [None, None])
         if not (isinstance(rng, list) and len(rng) == 2):
             raise self.fail(f"{where}.range", "expected [low, high] (null for no bound)")
+        relative = d.get("relative_to")
         return Column(
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             column=self.typed(d["column"], f"{where}.column", str, "a branch name"),
             transform=self.chain(d.get("transform", []), f"{where}.transform"),
             range=(rng[0], rng[1]),
+            relative_to=None
+            if relative is None
+            else self.typed(relative, f"{where}.relative_to", str, "a target name"),
         )
 
     def pid(self, value: Any, where: str, collections: Mapping[str, Any]) -> PidSpec:
@@ -510,10 +516,18 @@ class _Parser:
         fraction = self.typed(
             d.get("validation_fraction", 0.2), f"{where}.validation_fraction", float, "a number"
         )
+        targets = self.sequence(d["targets"], f"{where}.targets", self.column)
+        for i, t in enumerate(targets):
+            earlier = [x.name for x in targets[:i]]
+            if t.relative_to is not None and t.relative_to not in earlier:
+                raise self.fail(
+                    f"{where}.targets[{i}].relative_to",
+                    f"{t.relative_to!r} is not an earlier target (earlier: {earlier})",
+                )
         return PidSpec(
             collection=collection,
             conditions=self.sequence(d["conditions"], f"{where}.conditions", self.column),
-            targets=self.sequence(d["targets"], f"{where}.targets", self.column),
+            targets=targets,
             species=tuple(species),
             response=self.response(d["response"], f"{where}.response"),
             is_muon=is_muon,

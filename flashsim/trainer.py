@@ -39,7 +39,7 @@ from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_co
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
-from flashsim.stages.pid import PidModel, SpeciesModel
+from flashsim.stages.pid import PidModel, SpeciesModel, encode_pid_targets
 from flashsim.weights import bdt_safe_weights, resolve_weights
 
 __all__ = ["TrainingData", "read_training_data", "train_pipeline"]
@@ -379,7 +379,7 @@ class _Trainer:
             response = self.response(
                 label,
                 spec.targets,
-                table.targets,
+                encode_pid_targets(spec, table.targets),
                 context,
                 np.zeros(n, dtype=np.int64),
                 spec.response,

@@ -23,10 +23,42 @@ from flashsim.spec import PidSpec, SpeciesSpec
 from flashsim.stages.efficiency import EfficiencyStage
 from flashsim.stages.response import ResponseStage
 
-__all__ = ["PROBE_PREFIX", "PidModel", "SpeciesModel", "condition_columns"]
+__all__ = [
+    "PROBE_PREFIX",
+    "PidModel",
+    "SpeciesModel",
+    "condition_columns",
+    "decode_pid_targets",
+    "encode_pid_targets",
+]
 
 PROBE_PREFIX = "probe_"
 """Calibration columns ``probe_X`` are the PID collection's field ``X`` at run time."""
+
+
+def encode_pid_targets(spec: PidSpec, raw: np.ndarray) -> np.ndarray:
+    """Raw PID columns to the modelled ones: a ``relative_to`` target becomes a difference.
+
+    E.g. below the kaon Cherenkov threshold a RICH cannot tell a kaon from a proton and
+    DLLp = DLLK exactly: as DLLp - DLLK that is a point mass at 0 (a ``spike`` transform), which
+    a generative model learns, where the degenerate line DLLp = DLLK it would only blur.
+    """
+    out = np.array(raw, dtype=np.float64, copy=True)
+    names = [t.name for t in spec.targets]
+    for j, t in enumerate(spec.targets):
+        if t.relative_to is not None:
+            out[:, j] = raw[:, j] - raw[:, names.index(t.relative_to)]
+    return out
+
+
+def decode_pid_targets(spec: PidSpec, encoded: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`encode_pid_targets` (targets are relative to earlier ones only)."""
+    out = np.array(encoded, dtype=np.float64, copy=True)
+    names = [t.name for t in spec.targets]
+    for j, t in enumerate(spec.targets):
+        if t.relative_to is not None:
+            out[:, j] = out[:, j] + out[:, names.index(t.relative_to)]
+    return out
 
 
 @dataclass
@@ -145,7 +177,7 @@ class PidModel:
             muon, values = model.apply(table[rows], rng)
             if muon is not None:
                 is_muon[rows] = muon
-            targets[rows] = values
+            targets[rows] = decode_pid_targets(self.spec, values)
             done[rows] = True
         counters["no_species"] = int((~done).sum())
         for j, column in enumerate(self.spec.targets):

@@ -13,7 +13,7 @@ Two questions, on a calibration sample whose true signal/background label is kno
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,8 @@ def training_closure(
     training: Mapping[str, Any],
     strategies: Sequence[str] = ("raw", "regressed"),
     seed: int = 0,
+    encode: Callable[[np.ndarray], np.ndarray] | None = None,
+    decode: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train on pure signal, on the contaminated sample with sWeights (each strategy) and
     without weights; compare each model's samples with independent true-signal rows.
@@ -115,6 +117,7 @@ def training_closure(
         target_transforms: the preprocessing chain of each target column.
         strategies: negative-weight strategies to try.
         seed: seeds everything.
+        encode, decode: map the targets to what the model learns and back (e.g. DLLp - DLLK).
     Returns:
         Per training variant (``pure``, ``sweights_raw``, ``sweights_regressed``,
         ``unweighted``): the classifier AUC against the true-signal test rows, its error, the
@@ -138,7 +141,7 @@ def training_closure(
     for name, (rows, weights) in variants.items():
         stage = train_response(
             kind,
-            targets[rows],
+            (encode or (lambda t: t))(targets[rows]),
             c_train[rows],
             None if weights is None else weights[rows],
             target_transforms=target_transforms,
@@ -147,7 +150,7 @@ def training_closure(
             seed=seed,
             label=f"{kind}:{name}",
         )
-        sampled = stage.apply(c_test, rng)
+        sampled = (decode or (lambda t: t))(stage.apply(c_test, rng))
         twins = np.arange(len(test_conditions))  # a sample and a test row share conditions
         result = classifier_two_sample_test(
             np.concatenate([test_conditions, sampled], axis=1),
@@ -257,7 +260,19 @@ def closure_study(
             "config": {"transform": "spline", "transforms": 4, "hidden": [64, 64], "bins": 8},
             "training": {"epochs": 40, "batch_size": 1024, "learning_rate": 0.002, "patience": 5},
         },
-        "gan": {"config": {}, "training": {"epochs": 40, "batch_size": 512}},
+        "gan": {
+            "config": {"latent_dim": 8, "generator": [64, 64, 64], "critic": [64, 64, 64]},
+            "training": {
+                "epochs": 40,
+                "batch_size": 256,
+                "generator_lr": 1e-3,
+                "critic_lr": 1e-3,
+                "critic_steps": 3,
+                "gp_weight": 1.0,
+                "ema": 0.98,
+                "patience": 8,
+            },
+        },
     }
     settings = {**defaults, **(models or {})}
     conditions = np.column_stack([table[c] for c in _CONDITION_COLUMNS]).astype(np.float64)
@@ -267,6 +282,20 @@ def closure_study(
     targets = np.column_stack([table[c] for c in _PID_COLUMNS]).astype(np.float64)
     test_targets = np.column_stack([test[c] for c in _PID_COLUMNS]).astype(np.float64)
     out["training"] = {}
+    k, p = _PID_COLUMNS.index("probe_DLLK"), _PID_COLUMNS.index("probe_DLLp")
+
+    def encode(t: np.ndarray) -> np.ndarray:  # as pipelines/lhcb_like.yaml: DLLp - DLLK
+        e = t.copy()
+        e[:, p] = t[:, p] - t[:, k]
+        return e
+
+    def decode(e: np.ndarray) -> np.ndarray:
+        t = np.array(e, dtype=np.float64)
+        t[:, p] = e[:, p] + e[:, k]
+        return t
+
+    transforms: list[list[Any]] = [["standardize"]] * len(_PID_COLUMNS)
+    transforms[p] = [{"spike": {"value": 0, "width": 2.0}}, "standardize"]
     for kind in kinds:
         out["training"][kind] = training_closure(
             conditions,
@@ -276,10 +305,12 @@ def closure_study(
             test_conditions,
             test_targets,
             kind=kind,
-            target_transforms=[["standardize"]] * len(_PID_COLUMNS),
+            target_transforms=transforms,
             config=settings[kind]["config"],
             training=settings[kind]["training"],
             strategies=strategies,
             seed=seed,
+            encode=encode,
+            decode=decode,
         )
     return out

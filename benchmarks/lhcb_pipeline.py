@@ -1,0 +1,251 @@
+"""The LHCb-like pipeline end to end: samples, sWeights, training, flash vs reference (prints).
+
+1. Generates refsim LHCb-like bbbar samples (training and held-out) and calibration samples
+   (D* -> D0(K pi) pi kaons and pions, Lambda -> p pi protons, J/psi -> mu mu muons,
+   J/psi -> e e electrons) with background;
+2. fits each calibration mass (DCB signal with tails fixed from simulated signal, exponential
+   background) and writes the sWeights; prints the yields against the truth and the sPlot
+   closure chi2/ndf of DLLK;
+3. trains ``pipelines/lhcb_like.yaml`` (``--negative raw|regressed``);
+4. runs it on the held-out generator-level events and compares with the reference: track-type
+   efficiencies vs p and eta, isMuon efficiency (muons) and misidentification (pions) vs p, and
+   the DLLK > 0 efficiency of kaons and pions vs p (largest absolute difference per curve).
+
+    python benchmarks/lhcb_pipeline.py --work /tmp/lhcb --train-events 10000 \
+        --valid-events 5000 --calibration-rows 60000 --json lhcb.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import awkward as ak
+import numpy as np
+import uproot
+import yaml
+
+PROBES = {
+    "electron": ("jpsi_ee", "e"),
+    "muon": ("jpsi", "mu"),
+    "pion": ("dstar", "pi"),
+    "kaon": ("dstar", "K"),
+    "proton": ("lambda", "p"),
+}
+P_EDGES = np.array([2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200])
+ETA_EDGES = np.linspace(2.0, 5.0, 13)
+
+
+def sweighted_calibration(species: str, rows: int, seed: int, work: Path) -> dict[str, Any]:
+    """Generate, fit, write with ``sweight``; returns fit and closure numbers."""
+    from flashsim.io import NanoAODWriter
+    from flashsim.refsim.lhcb.calibration import CHANNELS, calibration_table
+    from flashsim.sweights import fit_mass, sweights
+    from flashsim.validation.splot_closure import sweighted_histogram_chi2
+
+    channel, probe = PROBES[species]
+    model = CHANNELS[channel].mass
+    window = (model.low, model.high)
+    table = calibration_table(channel, rows, background_fraction=0.4, seed=seed, probe=probe)
+    simulated = calibration_table(
+        channel, 20_000, background_fraction=0.0, seed=seed + 500, probe=probe
+    )["mass"].astype(np.float64)
+    tails = fit_mass(simulated, signal="dcb", background="exp", range=window, check=False)
+    fixed = {k: tails.values[k] for k in ("beta_left", "m_left", "beta_right", "m_right")}
+    mass = table["mass"].astype(np.float64)
+    fit = fit_mass(mass, signal="dcb", background="exp", range=window, fixed=fixed)
+    table["sweight"] = sweights(fit, mass)
+    path = work / f"calib_{species}.root"
+    with NanoAODWriter(path, overwrite=True) as writer:
+        writer.extend(table)
+    truth = table["true_signal"].astype(bool)
+    value, error = fit.yields["signal"]
+    dllk = table["probe_DLLK"].astype(np.float64)
+    chi2, ndf = sweighted_histogram_chi2(
+        dllk, table["sweight"], truth, np.unique(np.quantile(dllk[truth], np.linspace(0, 1, 31)))
+    )
+    return {
+        "path": path,
+        "rows": rows,
+        "background_fraction": float(1 - truth.mean()),
+        "n_signal": value,
+        "n_signal_error": error,
+        "true_n_signal": int(truth.sum()),
+        "pull": (value - truth.sum()) / error,
+        "splot_chi2_ndf_DLLK": chi2 / max(ndf, 1),
+    }
+
+
+def _efficiency(x: np.ndarray, passed: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:
+    from flashsim.validation.metrics import binned_efficiency
+
+    e = binned_efficiency(x, passed, edges)
+    return e.efficiency, e.error, e.total
+
+
+def compare_curves(
+    name: str, flash: tuple[np.ndarray, ...], full: tuple[np.ndarray, ...]
+) -> dict[str, Any]:
+    """χ²/ndf and the largest absolute difference of two efficiency curves (bins >= 30 entries)."""
+    (ef, sf, nf), (er, sr, nr) = flash, full
+    use = (nf >= 30) & (nr >= 30)
+    diff = np.abs(ef - er)[use]
+    var = (sf**2 + sr**2)[use]
+    chi2 = float(np.sum(diff**2 / np.maximum(var, 1e-12)))
+    return {
+        "curve": name,
+        "bins": int(use.sum()),
+        "chi2_ndf": chi2 / max(int(use.sum()), 1),
+        "max_abs_diff": float(diff.max(initial=0.0)),
+        "flash": np.nan_to_num(ef).round(4).tolist(),
+        "full": np.nan_to_num(er).round(4).tolist(),
+    }
+
+
+def track_table(path: Path) -> dict[str, np.ndarray]:
+    """Per generated particle in the Track source: p, eta, |pdgId|, its track and PID (or -1)."""
+    with uproot.open(path) as f:
+        events = f["Events"].arrays()
+    gen = events.GenPart_pdgId
+    keep = np.isin(np.abs(np.asarray(ak.flatten(gen))), [11, 13, 211, 321, 2212])
+    # The matched track of each gen particle (Track_genPartIdx points into GenPart).
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(ak.num(gen)))[:-1]])
+    flat_match = np.full(int(ak.sum(ak.num(gen))), -1)
+    t_events = np.repeat(np.arange(len(events)), np.asarray(ak.num(events.Track_genPartIdx)))
+    flat_gen = offsets[t_events] + np.asarray(ak.flatten(events.Track_genPartIdx))
+    flat_match[flat_gen] = np.arange(len(flat_gen))
+    m = flat_match[keep]
+    has = m >= 0
+
+    def track(field: str, fill: float) -> np.ndarray:
+        values = np.asarray(ak.flatten(events[f"Track_{field}"]), dtype=np.float64)
+        out = np.full(len(m), fill)
+        out[has] = values[m[has]]
+        return out
+
+    return {
+        "p": np.asarray(ak.flatten(events.GenPart_p), dtype=np.float64)[keep],
+        "eta": np.asarray(ak.flatten(events.GenPart_eta), dtype=np.float64)[keep],
+        "pdg": np.abs(np.asarray(ak.flatten(gen)))[keep],
+        "type": track("type", 0),
+        "track_p": track("p", np.nan),
+        "isMuon": track("isMuon", 0),
+        "DLLK": track("DLLK", np.nan),
+    }
+
+
+def compare(flash_path: Path, full_path: Path) -> list[dict[str, Any]]:
+    """The efficiency comparisons of the issue: track types, isMuon, DLLK > 0."""
+    flash, full = track_table(flash_path), track_table(full_path)
+    out = []
+    for kind, value in (("long", 1), ("upstream", 2), ("downstream", 3)):
+        for var, edges in (("p", P_EDGES), ("eta", ETA_EDGES)):
+            curves = [_efficiency(t[var], t["type"] == value, edges) for t in (flash, full)]
+            out.append(compare_curves(f"{kind} track efficiency vs gen {var}", *curves))
+    for pdg, label in ((13, "muons"), (211, "pions")):
+        curves = []
+        for t in (flash, full):
+            sel = (t["pdg"] == pdg) & (t["type"] == 1)
+            curves.append(_efficiency(t["track_p"][sel], t["isMuon"][sel] > 0, P_EDGES))
+        out.append(compare_curves(f"isMuon efficiency of {label} (long tracks) vs p", *curves))
+    for pdg, label in ((321, "kaons"), (211, "pions")):
+        curves = []
+        for t in (flash, full):
+            sel = (t["pdg"] == pdg) & (t["type"] == 1)
+            curves.append(_efficiency(t["track_p"][sel], t["DLLK"][sel] > 0, P_EDGES))
+        out.append(compare_curves(f"DLLK > 0 efficiency of {label} (long tracks) vs p", *curves))
+    return out
+
+
+def main() -> None:
+    from flashsim.bundle import load_bundle
+    from flashsim.calibration import read_calibration
+    from flashsim.refsim.lhcb import generate_lhcb_sample
+    from flashsim.runner import run_file
+    from flashsim.spec import parse_spec
+    from flashsim.trainer import read_training_data, train_pipeline
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="folder for samples and model")
+    parser.add_argument("--train-events", type=int, default=10_000)
+    parser.add_argument("--valid-events", type=int, default=5_000)
+    parser.add_argument("--calibration-rows", type=int, default=60_000)
+    parser.add_argument("--negative", choices=["raw", "regressed"], default="raw")
+    parser.add_argument("--pid-model", choices=["gan", "flow"], default="gan")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    start = time.monotonic()
+    samples = {}
+    for name, n, seed in (("train", args.train_events, 41), ("valid", args.valid_events, 42)):
+        path = args.work / f"bbbar_{name}_{n}.root"
+        if not path.exists():
+            generate_lhcb_sample(n_events=n, seed=seed, output=path, jobs=2, progress=False)
+        samples[name] = path
+    times["generate"] = time.monotonic() - start
+
+    start = time.monotonic()
+    calibration = {
+        s: sweighted_calibration(s, args.calibration_rows, 60 + i, args.work)
+        for i, s in enumerate(PROBES)
+    }
+    times["calibration + sWeights"] = time.monotonic() - start
+    print("calibration samples (40% background):")
+    for s, c in calibration.items():
+        print(
+            f"  {s:<9} signal yield {c['n_signal']:.0f} ± {c['n_signal_error']:.0f} "
+            f"(true {c['true_n_signal']}, pull {c['pull']:+.2f}), sPlot closure DLLK "
+            f"chi2/ndf {c['splot_chi2_ndf_DLLK']:.2f}"
+        )
+
+    raw = yaml.safe_load(Path("pipelines/lhcb_like.yaml").read_text())
+    raw["pid"]["weight"]["negative"] = args.negative
+    if args.pid_model == "flow":
+        raw["pid"]["response"] = {
+            "model": "flow",
+            "flow": {"transform": "spline", "transforms": 4, "hidden": [64, 64], "bins": 8},
+            "training": {"epochs": 40, "batch_size": 1024, "max_minutes": 4},
+        }
+    spec = parse_spec(raw, origin="pipelines/lhcb_like.yaml")
+    start = time.monotonic()
+    data = read_training_data(spec, [samples["train"]], progress=False)
+    assert spec.pid is not None
+    for species in spec.pid.species:
+        data.calibration[species.name] = read_calibration(
+            spec.pid, species, [calibration[species.name]["path"]]
+        )
+    model_dir = args.work / f"model_{args.pid_model}_{args.negative}"
+    train_pipeline(spec, data, model_dir, progress=False, log=print)
+    times["train"] = time.monotonic() - start
+
+    start = time.monotonic()
+    flash = args.work / "flash_valid.root"
+    run_file(load_bundle(model_dir), samples["valid"], flash, seed=1, progress=False,
+             overwrite=True)  # fmt: skip
+    times["run"] = time.monotonic() - start
+    results = compare(flash, samples["valid"])
+    print(f"\nflash vs reference on {args.valid_events} held-out bbbar events:")
+    for r in results:
+        print(
+            f"  {r['curve']:<55} chi2/ndf {r['chi2_ndf']:6.2f}  largest |diff| "
+            f"{r['max_abs_diff']:.3f}  ({r['bins']} bins)"
+        )
+    for k, v in times.items():
+        print(f"{k:<25} {v:7.1f} s")
+    if args.json:
+        for c in calibration.values():
+            c["path"] = str(c["path"])
+        args.json.write_text(
+            json.dumps({"calibration": calibration, "curves": results, "seconds": times}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
