@@ -160,3 +160,30 @@ def test_missing_column_names_the_species(lhcb_files: dict[str, Any]) -> None:
     kaon = next(s for s in spec.pid.species if s.name == "kaon")
     with pytest.raises(InputError, match=r"calibration sample for .kaon.*probe_DLLKK"):
         read_calibration(spec.pid, kaon, [lhcb_files["calibration"]["kaon"]])
+
+
+@pytest.mark.slow
+def test_train_command_takes_calibration_samples(
+    lhcb_files: dict[str, Any], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from flashsim.cli import flashsim as flashsim_group
+
+    spec = tmp_path / "tiny_lhcb.yaml"
+    spec.write_text(yaml.safe_dump(tiny_lhcb_spec(), sort_keys=False))
+    base = ["train", str(spec), "--data", str(lhcb_files["sample"]), "-o", str(tmp_path / "m")]
+    calibration = [
+        arg
+        for name, path in lhcb_files["calibration"].items()
+        for arg in ("--calibration", f"{name}={path}")
+    ]
+    result = CliRunner().invoke(flashsim_group, [*base, *calibration, "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "pid.kaon.response.pt").exists()
+    bad = CliRunner().invoke(flashsim_group, [*base, "--overwrite", "--calibration", "kaons=x"])
+    assert bad.exit_code == 2
+    assert "'kaons' is not a PID species of the spec (electron, muon" in bad.output
+    missing = CliRunner().invoke(flashsim_group, [*base, "--overwrite", *calibration[:2]])
+    assert missing.exit_code == 2
+    assert "no calibration sample for PID species 'muon'" in missing.output
