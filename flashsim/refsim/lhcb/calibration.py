@@ -195,7 +195,7 @@ CHANNELS: dict[str, Channel] = {
     # with a long low-mass tail from bremsstrahlung not fully recovered.
     "jpsi_ee": Channel(
         name="jpsi_ee",
-        mass=MassModel(2700.0, 3300.0, 3096.9, 45.0, 0.6, 3.0, 2.0, 6.0, slope=-0.002),
+        mass=MassModel(2700.0, 3300.0, 3096.9, 45.0, 1.0, 3.0, 2.0, 6.0, slope=-0.002),
         signal={"e": Kinematics(30.0, 0.6, 3.2, 0.6, 4.5, 21.0)},
         background=_BACKGROUND,
         mixture={"pi": 0.70, "K": 0.12, "e": 0.10, "p": 0.05, "mu": 0.03},
