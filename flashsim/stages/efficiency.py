@@ -136,7 +136,9 @@ def fit_efficiency(
     probs = stage.probabilities(validation[0])
     metric = next(iter(evals["validation"].values()))
     metrics: dict[str, float] = {"validation_logloss": float(metric[best]), "trees": best + 1}
+    # With (s)weights both fractions are weighted: the model learns the weighted distribution.
+    w = None if validation_weights is None else np.asarray(validation_weights, dtype=np.float64)
     for k in range(n_classes):
-        metrics[f"observed_fraction_{k}"] = float(np.mean(validation[1] == k))
-        metrics[f"predicted_fraction_{k}"] = float(np.mean(probs[:, k]))
+        metrics[f"observed_fraction_{k}"] = float(np.average(validation[1] == k, weights=w))
+        metrics[f"predicted_fraction_{k}"] = float(np.average(probs[:, k], weights=w))
     return stage, metrics
