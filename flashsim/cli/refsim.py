@@ -15,7 +15,7 @@ _MAX_SEED = 900_000_000  # Pythia's Random:seed accepts 0 ... 900 000 000
 # command line light; tests/test_refsim_lhcb.py checks them against the library.
 _LHCB_PROCESSES = ("bbbar",)
 _CALIBRATION_CHANNELS = ("dstar", "lambda", "jpsi", "jpsi_ee")
-_CALIBRATION_PROBES = ("K", "pi", "p", "mu")
+_CALIBRATION_PROBES = ("K", "pi", "p", "mu", "e")
 
 
 @click.group()
