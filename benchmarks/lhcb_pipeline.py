@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--valid-events", type=int, default=5_000)
     parser.add_argument("--calibration-rows", type=int, default=60_000)
     parser.add_argument("--negative", choices=["raw", "regressed"], default="raw")
-    parser.add_argument("--pid-model", choices=["gan", "flow"], default="gan")
+    parser.add_argument("--pid-model", choices=["flow", "gan"], default="flow")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -207,11 +207,21 @@ def main() -> None:
 
     raw = yaml.safe_load(Path("pipelines/lhcb_like.yaml").read_text())
     raw["pid"]["weight"]["negative"] = args.negative
-    if args.pid_model == "flow":
+    if args.pid_model == "gan":  # the settings commented in pipelines/lhcb_like.yaml
         raw["pid"]["response"] = {
-            "model": "flow",
-            "flow": {"transform": "spline", "transforms": 4, "hidden": [64, 64], "bins": 8},
-            "training": {"epochs": 40, "batch_size": 1024, "max_minutes": 4},
+            "model": "gan",
+            "gan": {"latent_dim": 8, "generator": [64, 64, 64], "critic": [64, 64, 64]},
+            "training": {
+                "epochs": 60,
+                "batch_size": 256,
+                "generator_lr": 1e-3,
+                "critic_lr": 1e-3,
+                "critic_steps": 3,
+                "gp_weight": 1.0,
+                "ema": 0.98,
+                "patience": 8,
+                "max_minutes": 4,
+            },
         }
     spec = parse_spec(raw, origin="pipelines/lhcb_like.yaml")
     start = time.monotonic()
