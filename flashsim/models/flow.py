@@ -29,6 +29,7 @@ import torch
 import zuko
 
 from flashsim.exceptions import ModelError, SpecError
+from flashsim.models.base import TorchModel, check_sizes
 
 __all__ = ["ConditionalFlow", "FlowConfig", "config_from_mapping"]
 
@@ -137,7 +138,7 @@ def _build_module(n_features: int, n_context: int, config: FlowConfig) -> torch.
     return zuko.flows.MAF(n_features, n_context, **common)
 
 
-class ConditionalFlow:
+class ConditionalFlow(TorchModel):
     """The conditional density p(x | c), a zuko MAF or NSF; sample-only users call :meth:`sample`.
 
     The network weights are initialised from torch's global random state, so seed it
@@ -155,14 +156,10 @@ class ConditionalFlow:
     """
 
     kind: ClassVar[str] = "flow"
+    config_class: ClassVar[Any] = FlowConfig
 
     def __init__(self, n_features: int, n_context: int, config: FlowConfig = FlowConfig()) -> None:
-        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-            msg = f"n_features must be a positive integer, got {n_features!r}"
-            raise ValueError(msg)
-        if isinstance(n_context, bool) or not isinstance(n_context, int) or n_context < 0:
-            msg = f"n_context must be a non-negative integer, got {n_context!r}"
-            raise ValueError(msg)
+        check_sizes(n_features, n_context)
         self.n_features = n_features
         self.n_context = n_context
         self.config = config
@@ -245,54 +242,7 @@ class ConditionalFlow:
                 out[start:stop] = x.cpu().numpy()
         return out
 
-    def record(self) -> dict[str, Any]:
-        """The JSON-compatible description needed to rebuild the flow (without the weights)."""
-        return {
-            "kind": self.kind,
-            "n_features": self.n_features,
-            "n_context": self.n_context,
-            "config": self.config.to_dict(),
-        }
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights and fixed buffers (masks, orders, base distribution) of the zuko module."""
-        return dict(self.module.state_dict())
-
-    @classmethod
-    def from_record(
-        cls, record: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]
-    ) -> ConditionalFlow:
-        """Rebuild a flow saved with :meth:`record` and :meth:`state_dict`, on the CPU.
-
-        Arguments:
-            record: the description, e.g. read back from JSON.
-            state_dict: the weights.
-
-        Raises:
-            ModelError: the record is malformed, or the weights do not fit it (another shape or
-                another structure).
-        """
-        if not isinstance(record, Mapping) or record.get("kind") != cls.kind:
-            kind = record.get("kind") if isinstance(record, Mapping) else None
-            msg = f"model record is not a flow record (kind {kind!r})"
-            raise ModelError(msg)
-        try:
-            n_features, n_context = int(record["n_features"]), int(record["n_context"])
-            config = FlowConfig.from_dict(record["config"])
-        except (KeyError, TypeError, ValueError, SpecError) as err:
-            msg = f"flow model record is malformed ({err}); the model bundle is corrupt"
-            raise ModelError(msg) from err
-        with torch.random.fork_rng(devices=[]):
-            flow = cls(n_features, n_context, config)
-        flow._load(state_dict)
-        return flow
-
-    def _load(self, state_dict: Mapping[str, torch.Tensor]) -> None:
-        if not isinstance(state_dict, Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state_dict.values()
-        ):
-            msg = "flow weights are not a mapping of tensors; the model bundle is corrupt"
-            raise ModelError(msg)
+    def _check_buffers(self, state_dict: Mapping[str, torch.Tensor]) -> None:
         # Masks and feature orders are buffers in the state dict: another structure has the same
         # shapes but other masks, so compare them with the ones the record implies.
         fresh = self.module.state_dict()
@@ -305,32 +255,3 @@ class ConditionalFlow:
                         f"were trained with another structure); the model bundle is inconsistent"
                     )
                     raise ModelError(msg)
-        try:
-            self.module.load_state_dict(state_dict, strict=True)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()
-            detail = " ".join(line.strip() for line in first[:3])
-            msg = (
-                f"flow weights do not fit the model record ({self.n_features} features, "
-                f"{self.n_context} context, {self.config}): {detail}"
-            )
-            raise ModelError(msg) from err
-
-    def to(self, device: str | torch.device) -> ConditionalFlow:
-        """Move the weights to ``device`` (in place) and return the flow."""
-        self.module.to(device)
-        return self
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
-        return {"record": self.record(), "state_dict": state}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        record = state["record"]
-        with torch.random.fork_rng(devices=[]):
-            self.__init__(  # type: ignore[misc]
-                int(record["n_features"]),
-                int(record["n_context"]),
-                FlowConfig.from_dict(record["config"]),
-            )
-        self._load(state["state_dict"])

@@ -25,7 +25,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from flashsim.exceptions import ModelError, SpecError
+from flashsim.exceptions import SpecError
+from flashsim.models.base import TorchModel, check_sizes
 from flashsim.models.flow import _check_choice, _check_int, config_from_mapping
 
 __all__ = ["ConditionalGAN", "GANConfig", "mlp"]
@@ -130,7 +131,7 @@ def mlp(
     return torch.nn.Sequential(*layers)
 
 
-class ConditionalGAN:
+class ConditionalGAN(TorchModel):
     """The generator x = G(z, c) of a conditional GAN; sample-only users call :meth:`sample`.
 
     The network weights are initialised from torch's global random state, so seed it
@@ -148,14 +149,10 @@ class ConditionalGAN:
     """
 
     kind: ClassVar[str] = "gan"
+    config_class: ClassVar[Any] = GANConfig
 
     def __init__(self, n_features: int, n_context: int, config: GANConfig = GANConfig()) -> None:
-        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-            msg = f"n_features must be a positive integer, got {n_features!r}"
-            raise ValueError(msg)
-        if isinstance(n_context, bool) or not isinstance(n_context, int) or n_context < 0:
-            msg = f"n_context must be a non-negative integer, got {n_context!r}"
-            raise ValueError(msg)
+        check_sizes(n_features, n_context)
         self.n_features = n_features
         self.n_context = n_context
         self.config = config
@@ -232,80 +229,3 @@ class ConditionalGAN:
                 x = self.generate(torch.from_numpy(z).to(device), c)
                 out[start:stop] = x.cpu().numpy()
         return out
-
-    def record(self) -> dict[str, Any]:
-        """The JSON-compatible description needed to rebuild the GAN (without the weights)."""
-        return {
-            "kind": self.kind,
-            "n_features": self.n_features,
-            "n_context": self.n_context,
-            "config": self.config.to_dict(),
-        }
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights of the generator (the critic is not part of the model)."""
-        return dict(self.module.state_dict())
-
-    @classmethod
-    def from_record(
-        cls, record: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]
-    ) -> ConditionalGAN:
-        """Rebuild a GAN saved with :meth:`record` and :meth:`state_dict`, on the CPU.
-
-        Arguments:
-            record: the description, e.g. read back from JSON.
-            state_dict: the generator's weights.
-
-        Raises:
-            ModelError: the record is malformed, or the weights do not fit it.
-        """
-        if not isinstance(record, Mapping) or record.get("kind") != cls.kind:
-            kind = record.get("kind") if isinstance(record, Mapping) else None
-            msg = f"model record is not a gan record (kind {kind!r})"
-            raise ModelError(msg)
-        try:
-            n_features, n_context = int(record["n_features"]), int(record["n_context"])
-            config = GANConfig.from_dict(record["config"])
-            with torch.random.fork_rng(devices=[]):
-                gan = cls(n_features, n_context, config)
-        except (KeyError, TypeError, ValueError, SpecError) as err:
-            msg = f"gan model record is malformed ({err}); the model bundle is corrupt"
-            raise ModelError(msg) from err
-        gan._load(state_dict)
-        return gan
-
-    def _load(self, state_dict: Mapping[str, torch.Tensor]) -> None:
-        if not isinstance(state_dict, Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state_dict.values()
-        ):
-            msg = "gan weights are not a mapping of tensors; the model bundle is corrupt"
-            raise ModelError(msg)
-        try:
-            self.module.load_state_dict(state_dict, strict=True)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()
-            detail = " ".join(line.strip() for line in first[:3])
-            msg = (
-                f"gan weights do not fit the model record ({self.n_features} features, "
-                f"{self.n_context} context, {self.config}): {detail}"
-            )
-            raise ModelError(msg) from err
-
-    def to(self, device: str | torch.device) -> ConditionalGAN:
-        """Move the weights to ``device`` (in place) and return the GAN."""
-        self.module.to(device)
-        return self
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
-        return {"record": self.record(), "state_dict": state}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        record = state["record"]
-        with torch.random.fork_rng(devices=[]):
-            self.__init__(  # type: ignore[misc]
-                int(record["n_features"]),
-                int(record["n_context"]),
-                GANConfig.from_dict(record["config"]),
-            )
-        self._load(state["state_dict"])

@@ -1,0 +1,121 @@
+"""What every response model shares: the record, the weights, rebuilding, moving, pickling.
+
+A model is a torch module (``module``) built from ``(n_features, n_context, config)``; it is
+saved as a JSON record (:meth:`TorchModel.record`) plus its ``state_dict``, never pickled whole,
+and pickles (for executors) as the same two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+import torch
+
+from flashsim.exceptions import ModelError, SpecError
+
+__all__ = ["TorchModel", "check_sizes"]
+
+_M = TypeVar("_M", bound="TorchModel")
+
+
+def check_sizes(n_features: int, n_context: int) -> None:
+    """Raise ValueError unless ``n_features >= 1`` and ``n_context >= 0`` are integers."""
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        msg = f"n_features must be a positive integer, got {n_features!r}"
+        raise ValueError(msg)
+    if isinstance(n_context, bool) or not isinstance(n_context, int) or n_context < 0:
+        msg = f"n_context must be a non-negative integer, got {n_context!r}"
+        raise ValueError(msg)
+
+
+class TorchModel:
+    """Base of :class:`~flashsim.models.flow.ConditionalFlow` and
+    :class:`~flashsim.models.gan.ConditionalGAN`: subclasses set ``kind``, ``config_class``
+    and, in ``__init__``, ``n_features``, ``n_context``, ``config`` and ``module``."""
+
+    kind: ClassVar[str]
+    config_class: ClassVar[Any]
+    n_features: int
+    n_context: int
+    config: Any
+    module: torch.nn.Module
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-compatible description needed to rebuild the model (without the weights)."""
+        return {
+            "kind": self.kind,
+            "n_features": self.n_features,
+            "n_context": self.n_context,
+            "config": self.config.to_dict(),
+        }
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights (and fixed buffers) of the module."""
+        return dict(self.module.state_dict())
+
+    @classmethod
+    def from_record(
+        cls: type[_M], record: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]
+    ) -> _M:
+        """Rebuild a model saved with :meth:`record` and :meth:`state_dict`, on the CPU.
+
+        Torch's global random state is left untouched.
+
+        Raises:
+            ModelError: the record is malformed, or the weights do not fit it.
+        """
+        if not isinstance(record, Mapping) or record.get("kind") != cls.kind:
+            kind = record.get("kind") if isinstance(record, Mapping) else None
+            msg = f"model record is not a {cls.kind} record (kind {kind!r})"
+            raise ModelError(msg)
+        try:
+            n_features, n_context = int(record["n_features"]), int(record["n_context"])
+            config = cls.config_class.from_dict(record["config"])
+            with torch.random.fork_rng(devices=[]):
+                model = cls(n_features, n_context, config)  # type: ignore[call-arg]
+        except (KeyError, TypeError, ValueError, SpecError) as err:
+            msg = f"{cls.kind} model record is malformed ({err}); the model bundle is corrupt"
+            raise ModelError(msg) from err
+        model._load(state_dict)
+        return model
+
+    def _check_buffers(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Hook: refuse weights whose fixed buffers belong to another structure."""
+
+    def _load(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        if not isinstance(state_dict, Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in state_dict.values()
+        ):
+            msg = f"{self.kind} weights are not a mapping of tensors; the model bundle is corrupt"
+            raise ModelError(msg)
+        self._check_buffers(state_dict)
+        try:
+            self.module.load_state_dict(state_dict, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[:3])
+            msg = (
+                f"{self.kind} weights do not fit the model record ({self.n_features} features, "
+                f"{self.n_context} context, {self.config}): {detail}"
+            )
+            raise ModelError(msg) from err
+
+    def to(self: _M, device: str | torch.device) -> _M:
+        """Move the weights to ``device`` (in place) and return the model."""
+        self.module.to(device)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+        return {"record": self.record(), "state_dict": state}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        record = state["record"]
+        with torch.random.fork_rng(devices=[]):
+            self.__init__(  # type: ignore[misc]
+                int(record["n_features"]),
+                int(record["n_context"]),
+                self.config_class.from_dict(record["config"]),
+            )
+        self._load(state["state_dict"])
