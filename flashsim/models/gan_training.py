@@ -23,8 +23,10 @@ even where the net weight is negative; (3) the gradients of every network are cl
 **Referee.** The adversarial losses do not measure the quality of the generator, so, as in Lamarr
 (Anderlini et al.), an independent classifier, the referee, is trained alongside to tell generated
 from real *validation* rows. The validation set is split in two halves (even and odd rows).
-After every epoch the referee takes ``referee_steps`` weighted cross-entropy steps on the first
-half (real rows against fresh fakes, warm-starting from the previous epoch), then scores the
+After every epoch a referee, reset to the same initial weights and batch stream each time (so that
+its score moves only when the generator does; a referee warm-started across epochs keeps
+learning and made epoch 1 look best), takes ``referee_steps`` weighted cross-entropy steps on the
+first half (real rows against fresh fakes), then scores the
 second half against fakes made with fixed noise. Its weighted AUC there (0.5: indistinguishable)
 gives the validation loss ``|AUC - 0.5|``: the generator state with the lowest one is kept, and
 training stops early when it has not improved for ``patience`` epochs, or when ``max_minutes``
@@ -109,7 +111,7 @@ class GANTrainConfig:
     patience: int = 10
     max_minutes: float | None = None
     referee: tuple[int, ...] = (64, 64)
-    referee_steps: int = 50
+    referee_steps: int = 150
     referee_lr: float = 1e-3
     ema: float = 0.999
 
@@ -227,7 +229,11 @@ class _Trainer:
         )
         self.opt_r = torch.optim.Adam(self.nets.referee.parameters(), lr=config.referee_lr)
         self.gen = torch.Generator().manual_seed(seed)
-        self.ref_gen = torch.Generator().manual_seed(seed + 1)
+        self.ref_seed = seed + 1
+        self.ref_gen = torch.Generator().manual_seed(self.ref_seed)
+        # Every epoch's referee starts from these weights, so that its score changes only when
+        # the generator does (a referee trained on across epochs scores later epochs worse).
+        self.referee_init = copy.deepcopy(self.nets.referee.state_dict())
         self.eval_seed = seed + 2
         self.mean_weight = train.total_weight / train.x.shape[0]
         # The referee learns on the even validation rows and is scored on the odd ones.
@@ -330,9 +336,12 @@ class _Trainer:
         return _soft_bound(self.nets.referee(torch.cat([x, c], dim=1)).squeeze(1))
 
     def referee_auc(self) -> float:
-        """Update the referee on the even validation rows; its weighted AUC on the odd rows."""
+        """A fresh referee trained on the even validation rows; its weighted AUC on the odd rows."""
         fit, dev, size = self.ref_fit, self.device, self.config.batch_size
         mean_weight = fit.total_weight / fit.x.shape[0]
+        self.nets.referee.load_state_dict(self.referee_init)
+        self.opt_r = torch.optim.Adam(self.nets.referee.parameters(), lr=self.config.referee_lr)
+        self.ref_gen.manual_seed(self.ref_seed)
         bce = torch.nn.functional.binary_cross_entropy_with_logits
         for _ in range(self.config.referee_steps):
             index = torch.randint(fit.x.shape[0], (size,), generator=self.ref_gen)
