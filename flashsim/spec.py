@@ -516,6 +516,8 @@ class _Parser:
         fraction = self.typed(
             d.get("validation_fraction", 0.2), f"{where}.validation_fraction", float, "a number"
         )
+        if not 0.0 < fraction < 1.0:
+            raise self.fail(f"{where}.validation_fraction", f"must lie in (0, 1), got {fraction}")
         targets = self.sequence(d["targets"], f"{where}.targets", self.column)
         for i, t in enumerate(targets):
             earlier = [x.name for x in targets[:i]]

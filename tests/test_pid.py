@@ -187,3 +187,36 @@ def test_train_command_takes_calibration_samples(
     missing = CliRunner().invoke(flashsim_group, [*base, "--overwrite", *calibration[:2]])
     assert missing.exit_code == 2
     assert "no calibration sample for PID species 'muon'" in missing.output
+
+
+def test_spec_checks_and_occupancy() -> None:
+    """The pid section's checks, and the occupancy count of a run-time collection."""
+    from flashsim.exceptions import SpecError
+    from flashsim.spec import parse_spec
+    from flashsim.stages.pid import PidModel, decode_pid_targets, encode_pid_targets
+
+    data = tiny_lhcb_spec()
+    data["pid"]["targets"][0]["relative_to"] = "DLLp"
+    with pytest.raises(
+        SpecError, match=r"pid\.targets\[0\]\.relative_to: 'DLLp' is not an earlier"
+    ):
+        parse_spec(data, origin="t")
+    data = tiny_lhcb_spec()
+    data["pid"]["species"]["pion2"] = {"pdgId": [211]}
+    with pytest.raises(SpecError, match=r"\[211\] in two species"):
+        parse_spec(data, origin="t")
+    data = tiny_lhcb_spec()
+    data["pid"]["collection"] = "Tracks"
+    with pytest.raises(SpecError, match="'Tracks' is not one of the spec's collections"):
+        parse_spec(data, origin="t")
+
+    data = tiny_lhcb_spec()
+    data["pid"]["occupancy"] = {"column": "Event_nTracks", "field": "type", "values": [1]}
+    spec = parse_spec(data, origin="t")
+    assert spec.pid is not None
+    tracks = ak.Array([[{"type": 1}, {"type": 2}, {"type": 1}], [], [{"type": 3}]])
+    assert PidModel(spec.pid, {}).occupancy(tracks).tolist() == [2, 0, 0]
+    raw = np.array([[1.0, 2.0, 30.0, 25.0], [0.0, 0.0, 5.0, 5.0]])
+    encoded = encode_pid_targets(spec.pid, raw)
+    assert encoded[:, 3].tolist() == [-5.0, 0.0]  # DLLp - DLLK: exactly 0 where equal
+    np.testing.assert_array_equal(decode_pid_targets(spec.pid, encoded), raw)
