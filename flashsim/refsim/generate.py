@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -183,16 +183,24 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     return chunk
 
 
-def iterate_blocks(blocks: list[Block], jobs: int) -> Iterator[tuple[Block, dict[str, Any]]]:
-    """Simulate ``blocks`` with ``jobs`` processes, yielding results in block order."""
+def iterate_blocks(
+    blocks: list[Block],
+    jobs: int,
+    simulate: Callable[[Block], dict[str, Any]] = simulate_block,
+) -> Iterator[tuple[Block, dict[str, Any]]]:
+    """Simulate ``blocks`` with ``jobs`` processes, yielding results in block order.
+
+    ``simulate`` (a module-level function, for the worker processes) turns a block into the
+    branches to write: the CMS-like :func:`simulate_block` by default.
+    """
     if jobs <= 1 or len(blocks) <= 1:
         for block in blocks:
-            yield block, simulate_block(block)
+            yield block, simulate(block)
         return
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(blocks)), mp_context=get_context("spawn")
     ) as pool:
-        yield from zip(blocks, pool.map(simulate_block, blocks), strict=True)
+        yield from zip(blocks, pool.map(simulate, blocks), strict=True)
 
 
 _GEN_EVENT_BRANCHES = frozenset({"run", "luminosityBlock", "event", "genWeight"})
@@ -239,21 +247,64 @@ def generate_sample(
     Returns:
         a summary with the number of events, the wall time and the path.
     """
+    from flashsim.exceptions import ConfigurationError
+
+    if detector != "cms_like":
+        msg = f"unknown detector {detector!r}; available: cms_like"
+        raise ConfigurationError(msg)
+    return write_sample(
+        process=process,
+        n_events=n_events,
+        seed=seed,
+        jobs=jobs,
+        output=output,
+        pileup_mean=CMSLikeParameters().pileup_mean if pileup is None else pileup,
+        detector=detector,
+        overwrite=overwrite,
+        progress=progress,
+        pthat_min=pthat_min,
+        block_size=block_size,
+        gen_only=gen_only,
+        simulate=simulate_block,
+    )
+
+
+def write_sample(
+    *,
+    process: str,
+    n_events: int,
+    seed: int,
+    jobs: int,
+    output: os.PathLike | str,
+    pileup_mean: float,
+    detector: str,
+    overwrite: bool,
+    progress: bool,
+    pthat_min: float | None,
+    block_size: int,
+    gen_only: bool,
+    simulate: Callable[[Block], dict[str, Any]],
+) -> dict[str, Any]:
+    """Plan the blocks, simulate them with ``simulate`` and write the sample atomically.
+
+    Shared by every detector's ``generate`` (the arguments are :func:`generate_sample`'s, the
+    pile-up mean resolved).
+
+    Raises:
+        ConfigurationError: ``n_events``, the pile-up mean or the block size out of range.
+        OutputError: the output cannot be written.
+    """
     from tqdm import tqdm
 
     import flashsim
     from flashsim.exceptions import ConfigurationError
     from flashsim.io import NanoAODWriter, check_output_path
 
-    if detector != "cms_like":
-        msg = f"unknown detector {detector!r}; available: cms_like"
-        raise ConfigurationError(msg)
     if n_events <= 0:
         msg = f"the number of events must be positive, got {n_events}"
         raise ConfigurationError(msg)
     path = check_output_path(output, overwrite=overwrite)
-    params = CMSLikeParameters()
-    mu = params.pileup_mean if pileup is None else pileup
+    mu = pileup_mean
     if mu < 0:
         msg = f"the pile-up mean must be >= 0, got {mu}"
         raise ConfigurationError(msg)
@@ -278,7 +329,7 @@ def generate_sample(
         NanoAODWriter(path, overwrite=overwrite, metadata=metadata) as writer,
         tqdm(total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}") as bar,
     ):
-        for block, chunk in iterate_blocks(blocks, jobs):
+        for block, chunk in iterate_blocks(blocks, jobs, simulate):
             if gen_only:
                 chunk = {k: v for k, v in chunk.items() if is_gen_branch(k)}
             writer.extend(chunk)

@@ -9,11 +9,6 @@ and the number of events, never on ``jobs``. Each block is one Pythia ``nextBatc
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -25,8 +20,7 @@ from flashsim.refsim.generate import (
     Block,
     _pileup_particles,
     _pythia_seed,
-    is_gen_branch,
-    plan_blocks,
+    write_sample,
 )
 from flashsim.refsim.generator import ParticleTable, PythiaSource
 from flashsim.refsim.kinematics import jagged, pt_eta_phi
@@ -173,17 +167,6 @@ def simulate_lhcb_block(block: Block, params: LHCbLikeParameters | None = None) 
     }
 
 
-def _iterate(blocks: list[Block], jobs: int) -> Iterator[tuple[Block, dict[str, Any]]]:
-    if jobs <= 1 or len(blocks) <= 1:
-        for block in blocks:
-            yield block, simulate_lhcb_block(block)
-        return
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(blocks)), mp_context=get_context("spawn")
-    ) as pool:
-        yield from zip(blocks, pool.map(simulate_lhcb_block, blocks), strict=True)
-
-
 def generate_lhcb_sample(
     *,
     n_events: int,
@@ -224,11 +207,7 @@ def generate_lhcb_sample(
         ConfigurationError: an unknown process or a bad number of events, pile-up or block size.
         OutputError: the output cannot be written.
     """
-    from tqdm import tqdm
-
-    import flashsim
     from flashsim.exceptions import ConfigurationError
-    from flashsim.io import NanoAODWriter, check_output_path
 
     if process not in LHCB_PROCESSES:
         msg = (
@@ -236,40 +215,18 @@ def generate_lhcb_sample(
             f"{process!r}; use --process bbbar, or --detector cms_like for {process!r}"
         )
         raise ConfigurationError(msg)
-    if n_events <= 0:
-        msg = f"the number of events must be positive, got {n_events}"
-        raise ConfigurationError(msg)
-    path = check_output_path(output, overwrite=overwrite)
-    params = LHCbLikeParameters()
-    mu = params.pileup_mean if pileup is None else pileup
-    if mu < 0:
-        msg = f"the pile-up mean must be >= 0, got {mu}"
-        raise ConfigurationError(msg)
-    if block_size <= 0:
-        msg = f"the block size must be positive, got {block_size}"
-        raise ConfigurationError(msg)
-    blocks = plan_blocks(process, n_events, seed, mu, pthat_min, block_size)
-    metadata = {
-        "producer": "flashsim refsim generate",
-        "flashsim_version": flashsim.__version__,
-        "process": process,
-        "n_events": n_events,
-        "seed": seed,
-        "pileup_mean": mu,
-        "detector": "lhcb_like",
-        "block_size": block_size,
-        "pthat_min": pthat_min,
-        "gen_only": gen_only,
-    }
-    start = time.perf_counter()
-    with (
-        NanoAODWriter(path, overwrite=overwrite, metadata=metadata) as writer,
-        tqdm(total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}") as bar,
-    ):
-        for block, chunk in _iterate(blocks, jobs):
-            if gen_only:
-                chunk = {k: v for k, v in chunk.items() if is_gen_branch(k)}
-            writer.extend(chunk)
-            bar.update(block.n_events)
-    seconds = time.perf_counter() - start
-    return {"n_events": n_events, "seconds": seconds, "path": str(Path(path))}
+    return write_sample(
+        process=process,
+        n_events=n_events,
+        seed=seed,
+        jobs=jobs,
+        output=output,
+        pileup_mean=LHCbLikeParameters().pileup_mean if pileup is None else pileup,
+        detector="lhcb_like",
+        overwrite=overwrite,
+        progress=progress,
+        pthat_min=pthat_min,
+        block_size=block_size,
+        gen_only=gen_only,
+        simulate=simulate_lhcb_block,
+    )
