@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch
 
 from flashsim.exceptions import ModelError, SpecError
@@ -40,6 +41,62 @@ class TorchModel:
     n_context: int
     config: Any
     module: torch.nn.Module
+
+    @property
+    def device(self) -> torch.device:
+        """The device that holds the weights."""
+        raise NotImplementedError
+
+    @property
+    def noise_dim(self) -> int:
+        """Width of the standard-normal noise that :meth:`sample` maps to x."""
+        raise NotImplementedError
+
+    def _map_noise(self, z: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """x for noise ``z`` (``(n, noise_dim)``) and ``context``, on the model's device."""
+        raise NotImplementedError
+
+    def _check_context(self, shape: tuple[int, ...], n: int | None = None) -> None:
+        if len(shape) != 2 or shape[1] != self.n_context or (n is not None and shape[0] != n):
+            rows = "n" if n is None else str(n)
+            msg = f"context must have shape ({rows}, {self.n_context}), got {shape}"
+            raise ValueError(msg)
+
+    def sample(
+        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 4096
+    ) -> np.ndarray:
+        """Draw one x for every row of ``context``.
+
+        The noise z ~ N(0, 1) (``noise_dim`` wide: the flow's base, the GAN's latent space) is
+        drawn with ``rng`` (float32, batch after batch, so it does not depend on
+        ``batch_size``) and mapped to x; the same ``rng`` state gives the same output.
+
+        Arguments:
+            context: the conditions, shape ``(n, n_context)``; converted to float32.
+            rng: the only source of randomness.
+            batch_size: the number of rows sent through the network at once.
+
+        Returns:
+            A float32 array of shape ``(n, n_features)``.
+        """
+        if not isinstance(rng, np.random.Generator):
+            msg = f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
+            raise TypeError(msg)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            msg = f"batch_size must be a positive integer, got {batch_size!r}"
+            raise ValueError(msg)
+        context = np.ascontiguousarray(context, dtype=np.float32)
+        self._check_context(context.shape)
+        n = context.shape[0]
+        out = np.empty((n, self.n_features), dtype=np.float32)
+        device = self.device
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                z = rng.standard_normal((stop - start, self.noise_dim), dtype=np.float32)
+                c = torch.from_numpy(context[start:stop]).to(device)
+                out[start:stop] = self._map_noise(torch.from_numpy(z).to(device), c).cpu().numpy()
+        return out
 
     def record(self) -> dict[str, Any]:
         """The JSON-compatible description needed to rebuild the model (without the weights)."""

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
-import numpy as np
 import torch
 import zuko
 
@@ -176,6 +175,15 @@ class ConditionalFlow(TorchModel):
         """The device that holds the weights."""
         return next(self.module.buffers()).device
 
+    @property
+    def noise_dim(self) -> int:
+        """Width of the standard-normal noise that :meth:`sample` maps to x."""
+        return self.n_features
+
+    def _map_noise(self, z: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        # zuko's MAF/NSF base is a fixed standard normal (buffers), so z is base noise.
+        return self._distribution(context).transform.inv(z)
+
     def _distribution(self, context: torch.Tensor) -> torch.distributions.Distribution:
         if self.n_context == 0:
             return self.module()
@@ -196,51 +204,6 @@ class ConditionalFlow(TorchModel):
             raise ValueError(msg)
         self._check_context(tuple(context.shape), x.shape[0])
         return self._distribution(context).log_prob(x)
-
-    def _check_context(self, shape: tuple[int, ...], n: int | None = None) -> None:
-        if len(shape) != 2 or shape[1] != self.n_context or (n is not None and shape[0] != n):
-            rows = "n" if n is None else str(n)
-            msg = f"context must have shape ({rows}, {self.n_context}), got {shape}"
-            raise ValueError(msg)
-
-    def sample(
-        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 4096
-    ) -> np.ndarray:
-        """Draw one x for every row of ``context``.
-
-        The base noise z ~ N(0, 1) is drawn with ``rng`` (float32, batch after batch, so the noise
-        does not depend on ``batch_size``) and mapped to x with the inverse transform; the same
-        ``rng`` state gives the same output.
-
-        Arguments:
-            context: the conditions, shape ``(n, n_context)``; converted to float32.
-            rng: the only source of randomness.
-            batch_size: the number of rows sent through the network at once.
-
-        Returns:
-            A float32 array of shape ``(n, n_features)``.
-        """
-        if not isinstance(rng, np.random.Generator):
-            msg = f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
-            raise TypeError(msg)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            msg = f"batch_size must be a positive integer, got {batch_size!r}"
-            raise ValueError(msg)
-        context = np.ascontiguousarray(context, dtype=np.float32)
-        self._check_context(context.shape)
-        n = context.shape[0]
-        out = np.empty((n, self.n_features), dtype=np.float32)
-        device = self.device
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                z = rng.standard_normal((stop - start, self.n_features), dtype=np.float32)
-                c = torch.from_numpy(context[start:stop]).to(device)
-                dist = self._distribution(c)
-                # zuko's MAF/NSF base is a fixed standard normal (buffers), so z is base noise.
-                x = dist.transform.inv(torch.from_numpy(z).to(device))
-                out[start:stop] = x.cpu().numpy()
-        return out
 
     def _check_buffers(self, state_dict: Mapping[str, torch.Tensor]) -> None:
         # Masks and feature orders are buffers in the state dict: another structure has the same

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 
 from flashsim.exceptions import SpecError
@@ -171,6 +170,14 @@ class ConditionalGAN(TorchModel):
         """The device that holds the weights."""
         return next(self.module.parameters()).device
 
+    @property
+    def noise_dim(self) -> int:
+        """Width of the standard-normal noise that :meth:`sample` maps to x."""
+        return self.config.latent_dim
+
+    def _map_noise(self, z: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.generate(z, context)
+
     def generate(self, z: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """The generator's output G(z, c), differentiable.
 
@@ -186,46 +193,3 @@ class ConditionalGAN(TorchModel):
             raise ValueError(msg)
         self._check_context(tuple(context.shape), z.shape[0])
         return self.module(torch.cat([z, context], dim=1))
-
-    def _check_context(self, shape: tuple[int, ...], n: int | None = None) -> None:
-        if len(shape) != 2 or shape[1] != self.n_context or (n is not None and shape[0] != n):
-            rows = "n" if n is None else str(n)
-            msg = f"context must have shape ({rows}, {self.n_context}), got {shape}"
-            raise ValueError(msg)
-
-    def sample(
-        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 4096
-    ) -> np.ndarray:
-        """Draw one x for every row of ``context``.
-
-        The latent noise z ~ N(0, 1) is drawn with ``rng`` (float32, batch after batch, so the
-        noise does not depend on ``batch_size``) and mapped to x by the generator; the same
-        ``rng`` state gives the same output.
-
-        Arguments:
-            context: the conditions, shape ``(n, n_context)``; converted to float32.
-            rng: the only source of randomness.
-            batch_size: the number of rows sent through the network at once.
-
-        Returns:
-            A float32 array of shape ``(n, n_features)``.
-        """
-        if not isinstance(rng, np.random.Generator):
-            msg = f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
-            raise TypeError(msg)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            msg = f"batch_size must be a positive integer, got {batch_size!r}"
-            raise ValueError(msg)
-        context = np.ascontiguousarray(context, dtype=np.float32)
-        self._check_context(context.shape)
-        n = context.shape[0]
-        out = np.empty((n, self.n_features), dtype=np.float32)
-        device = self.device
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                z = rng.standard_normal((stop - start, self.config.latent_dim), dtype=np.float32)
-                c = torch.from_numpy(context[start:stop]).to(device)
-                x = self.generate(torch.from_numpy(z).to(device), c)
-                out[start:stop] = x.cpu().numpy()
-        return out
