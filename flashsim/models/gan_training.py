@@ -56,11 +56,13 @@ from flashsim.exceptions import ModelError, SpecError
 from flashsim.models.flow import _check_int, config_from_mapping
 from flashsim.models.gan import ConditionalGAN, _check_float, _check_widths, mlp
 from flashsim.models.training import (
+    CHECKPOINT_ADVICE,
     TrainResult,
     _as_data,
     _Data,
     _resolve_device,
     _save_atomic,
+    read_checkpoint,
 )
 
 __all__ = ["GANTrainConfig", "train_gan", "weighted_auc"]
@@ -403,23 +405,8 @@ def _cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def _load_checkpoint(
     path: Path, trainer: _Trainer, config: GANTrainConfig, seed: int
 ) -> dict[str, Any]:
-    advice = "delete it or drop --resume"
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        saved_config = ckpt["config"]
-    except Exception as err:
-        msg = f"cannot read the training checkpoint {path} ({err}); {advice}"
-        raise ModelError(msg) from err
-    changed = [
-        f"{key}: {saved_config.get(key)!r} -> {value!r}"
-        for key, value in config.to_dict().items()
-        if key not in _RESUMABLE_CHANGES and saved_config.get(key) != value
-    ]
-    if ckpt.get("seed") != seed:
-        changed.append(f"seed: {ckpt.get('seed')!r} -> {seed!r}")
-    if changed:
-        msg = f"the training checkpoint {path} used other settings ({'; '.join(changed)}); {advice}"
-        raise ModelError(msg)
+    advice = CHECKPOINT_ADVICE
+    ckpt = read_checkpoint(path, config, seed, _RESUMABLE_CHANGES)
     if ckpt.get("record") != trainer.model.record():
         msg = f"the training checkpoint {path} does not fit this model; {advice}"
         raise ModelError(msg)

@@ -255,10 +255,21 @@ class _Progress:
     stopped: str | None = None
 
 
-def _load_checkpoint(
-    path: Path, model: ConditionalFlow, config: TrainConfig, seed: int
+CHECKPOINT_ADVICE = "delete it or drop --resume"
+
+
+def read_checkpoint(
+    path: Path, config: Any, seed: int, resumable: frozenset[str]
 ) -> dict[str, Any]:
-    advice = "delete it or drop --resume"
+    """Read a training checkpoint and check that it was made with these settings.
+
+    Shared by the flow and GAN trainers; each then checks that it fits its model.
+
+    Raises:
+        ModelError: it cannot be read, or it used other settings than ``config`` (except the
+            ``resumable`` ones) or another seed.
+    """
+    advice = CHECKPOINT_ADVICE
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         saved_config = ckpt["config"]
@@ -268,13 +279,20 @@ def _load_checkpoint(
     changed = [
         f"{key}: {saved_config.get(key)!r} -> {value!r}"
         for key, value in config.to_dict().items()
-        if key not in _RESUMABLE_CHANGES and saved_config.get(key) != value
+        if key not in resumable and saved_config.get(key) != value
     ]
     if ckpt.get("seed") != seed:
         changed.append(f"seed: {ckpt.get('seed')!r} -> {seed!r}")
     if changed:
         msg = f"the training checkpoint {path} used other settings ({'; '.join(changed)}); {advice}"
         raise ModelError(msg)
+    return ckpt
+
+
+def _load_checkpoint(
+    path: Path, model: ConditionalFlow, config: TrainConfig, seed: int
+) -> dict[str, Any]:
+    ckpt = read_checkpoint(path, config, seed, _RESUMABLE_CHANGES)
     shapes = {k: v.shape for k, v in model.module.state_dict().items()}
     fits = ckpt.get("record") == model.record() and all(
         isinstance(ckpt.get(key), dict)
@@ -282,7 +300,9 @@ def _load_checkpoint(
         for key in ("model", "best_state")
     )
     if not fits:
-        msg = f"the training checkpoint {path} does not fit this model's shapes; {advice}"
+        msg = (
+            f"the training checkpoint {path} does not fit this model's shapes; {CHECKPOINT_ADVICE}"
+        )
         raise ModelError(msg)
     model.module.load_state_dict(ckpt["model"])
     return ckpt
