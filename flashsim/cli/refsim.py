@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -107,36 +108,26 @@ def generate(
     check_output_path(output, overwrite=overwrite)
 
     if detector == "lhcb_like":
-        from flashsim.refsim.lhcb.generate import generate_lhcb_sample
+        from flashsim.refsim.lhcb.generate import generate_lhcb_sample as generate
 
-        summary = generate_lhcb_sample(
-            process=process,
-            n_events=n_events,
-            seed=seed,
-            jobs=jobs,
-            output=output,
-            pileup=pileup,
-            pthat_min=pthat_min,
-            overwrite=overwrite,
-            progress=not quiet,
-            gen_only=gen_only,
-        )
+        extra: dict[str, Any] = {}
     else:
-        from flashsim.refsim.generate import generate_sample
+        from flashsim.refsim.generate import generate_sample as generate
 
-        summary = generate_sample(
-            process=process,
-            n_events=n_events,
-            seed=seed,
-            jobs=jobs,
-            output=output,
-            pileup=pileup,
-            pthat_min=pthat_min,
-            detector=detector,
-            overwrite=overwrite,
-            progress=not quiet,
-            gen_only=gen_only,
-        )
+        extra = {"detector": detector}
+    summary = generate(
+        process=process,
+        n_events=n_events,
+        seed=seed,
+        jobs=jobs,
+        output=output,
+        pileup=pileup,
+        pthat_min=pthat_min,
+        overwrite=overwrite,
+        progress=not quiet,
+        gen_only=gen_only,
+        **extra,
+    )
     if not quiet:
         click.echo(
             f"wrote {summary['n_events']} {process} events to {summary['path']} "

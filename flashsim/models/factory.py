@@ -62,37 +62,25 @@ def train_response_model(
     _, parse_training = config_parsers(kind)
     config = parse_training(training)
     if kind == "flow":
-        from flashsim.models.training import train_model
+        from flashsim.models.training import train_model as fit
 
-        result = train_model(
-            model,
-            *train,
-            *validation,
-            config,
-            seed=seed,
-            device=device,
-            checkpoint=checkpoint,
-            resume=resume,
-            progress=progress,
-            label=label,
-        )
         loss_name = "validation_nll"
     else:
-        from flashsim.models.gan_training import train_gan
+        from flashsim.models.gan_training import train_gan as fit
 
-        result = train_gan(
-            model,
-            *train,
-            *validation,
-            config,
-            seed=seed,
-            device=device,
-            checkpoint=checkpoint,
-            resume=resume,
-            progress=progress,
-            label=label,
-        )
         loss_name = "referee_score"  # |AUC - 0.5| of the referee classifier
+    result = fit(
+        model,
+        *train,
+        *validation,
+        config,
+        seed=seed,
+        device=device,
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+        label=label,
+    )
     return {
         loss_name: result.best_val_loss,
         "best_epoch": result.best_epoch,
