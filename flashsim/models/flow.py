@@ -29,6 +29,7 @@ import zuko
 
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.models.base import TorchModel, check_sizes
+from flashsim.models.flow_sampler import FlowSampler, UnsupportedFlowError
 
 __all__ = ["ConditionalFlow", "FlowConfig", "config_from_mapping"]
 
@@ -182,7 +183,25 @@ class ConditionalFlow(TorchModel):
 
     def _map_noise(self, z: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         # zuko's MAF/NSF base is a fixed standard normal (buffers), so z is base noise.
-        return self._distribution(context).transform.inv(z)
+        sampler = self._fast_sampler()
+        if sampler is None:
+            return self._distribution(context).transform.inv(z)
+        return sampler(z, context)
+
+    def _fast_sampler(self) -> FlowSampler | None:
+        """The :class:`FlowSampler` of the current weights (rebuilt when they change), or None
+        where it does not reproduce the structure (zuko's own inverse is used then)."""
+        params = list(self.module.parameters())
+        key = (self.device, *(p._version for p in params), *(id(p) for p in params))
+        cached = self.__dict__.get("_sampler")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            sampler: FlowSampler | None = FlowSampler(self.module, self.n_features, self.n_context)
+        except UnsupportedFlowError:
+            sampler = None
+        self.__dict__["_sampler"] = (key, sampler)
+        return sampler
 
     def _distribution(self, context: torch.Tensor) -> torch.distributions.Distribution:
         if self.n_context == 0:
