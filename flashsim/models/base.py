@@ -63,7 +63,7 @@ class TorchModel:
             raise ValueError(msg)
 
     def sample(
-        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 4096
+        self, context: np.ndarray, rng: np.random.Generator, *, batch_size: int = 16384
     ) -> np.ndarray:
         """Draw one x for every row of ``context``.
 
