@@ -32,6 +32,7 @@ import uproot
 from flashsim.exceptions import InputError, OutputError, Terminated
 
 __all__ = [
+    "DEFAULT_COMPRESSION",
     "PROVENANCE_KEY",
     "NanoAODWriter",
     "check_output_path",
@@ -43,6 +44,9 @@ __all__ = [
 
 PROVENANCE_KEY = "flashsim_provenance"
 """Name of the JSON string (TObjString) that records how a file was made."""
+
+DEFAULT_COMPRESSION = uproot.ZSTD(1)
+"""Compression of the files we write: as small as ZLIB level 1 and about 7x faster to write."""
 
 _ROOT_MAGIC = b"root"
 _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
@@ -112,6 +116,9 @@ class NanoAODWriter:
         overwrite: whether an existing output may be replaced.
         metadata: JSON-serialisable provenance, stored as the JSON string ``flashsim_provenance``
             and read back by :func:`read_provenance`.
+        compression: the baskets' compression (an ``uproot.compression.Compression``); the
+            default, ZSTD level 1, writes files as small as ZLIB level 1 (uproot's default)
+            about seven times faster, and ROOT reads it since 6.20.
 
     Raises:
         OutputError: the output cannot be written (see :func:`check_output_path`), or the disk
@@ -130,8 +137,10 @@ class NanoAODWriter:
         tree: str = "Events",
         overwrite: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        compression: Any = DEFAULT_COMPRESSION,
     ) -> None:
         self.path = check_output_path(path, overwrite=overwrite)
+        self.compression = compression
         self.tree_name = tree
         self.overwrite = overwrite
         self.n_events = 0
@@ -163,7 +172,7 @@ class NanoAODWriter:
         self._tmp = self.path.parent / name
         try:
             with _disk_full_as_output_error(self.path):
-                self._file = uproot.recreate(self._tmp)
+                self._file = uproot.recreate(self._tmp, compression=self.compression)
         except OSError as err:
             _unlink_quietly(self._tmp)
             msg = f"cannot write {self.path}: {err.strerror or err}"
