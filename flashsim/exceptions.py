@@ -8,9 +8,13 @@ errors (wrong types or shapes passed by calling code) stay ordinary Python excep
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "ExportCheckError",
+    "ExportError",
     "FitError",
     "FlashsimError",
     "InputError",
@@ -61,6 +65,21 @@ class FitError(FlashsimError):
     positive definite, or a fitted yield is zero; the message says what to try (other shapes, a
     different range, other initial values).
     """
+
+
+class ExportError(FlashsimError):
+    """A model cannot be exported to ONNX, or the libraries to do it are missing."""
+
+
+class ExportCheckError(ExportError):
+    """ONNX Runtime's output differs from torch's beyond the tolerance.
+
+    ``results`` holds every model's :class:`flashsim.export.CheckResult`.
+    """
+
+    def __init__(self, message: str, results: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.results = list(results)
 
 
 class Terminated(SystemExit):

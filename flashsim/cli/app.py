@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from flashsim import __version__
+from flashsim.cli.export import export
 from flashsim.cli.refsim import refsim
 from flashsim.cli.run import run
 from flashsim.cli.sweights import sweights
@@ -75,6 +76,7 @@ flashsim.add_command(train)
 flashsim.add_command(run)
 flashsim.add_command(validate)
 flashsim.add_command(sweights)
+flashsim.add_command(export)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,68 @@
+"""``flashsim export``: write a bundle's response models in a deployable format (ONNX)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["export"]
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--onnx", "onnx_format", is_flag=True, help="Export to ONNX (the only format).")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(path_type=Path), help="Output directory."
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(min=12),
+    help="ONNX opset version (default: torch's; spline flows need 12 or more).",
+)
+@click.option(
+    "--rtol",
+    default=1e-4,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Check tolerance on max |ort - torch| / max(|torch|, 1), widened to 10x torch's own "
+    "float32 rounding for steep flows.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing export in OUTPUT.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages (the table still prints).")
+def export(
+    model_dir: Path,
+    onnx_format: bool,
+    output: Path,
+    opset: int | None,
+    rtol: float,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Export the response models of MODEL_DIR (flows, GANs) to ONNX, checked against torch.
+
+    Writes OUTPUT/<model>.onnx (inputs `context` and `noise`, output `x`, in the models'
+    preprocessed space) and OUTPUT/onnx-manifest.json (inputs, preprocessing, check results).
+    Each export is compared with torch on fixed noise; a failing comparison exits with status 2.
+    Needs the export extra: pip install 'flashsim[export]'.
+    """
+    from flashsim.export import ExportCheckError, export_bundle, format_table
+
+    if not onnx_format:
+        msg = "choose the format: --onnx (the only one so far)"
+        raise click.UsageError(msg)
+
+    def log(line: str) -> None:
+        if not quiet:
+            click.echo(f"flashsim export: {line}", err=True)
+
+    try:
+        results = export_bundle(
+            model_dir, output, opset=opset, rtol=rtol, overwrite=overwrite, progress=log
+        )
+    except ExportCheckError as err:
+        if err.results:
+            click.echo(format_table(err.results))
+        raise
+    click.echo(format_table(results))
+    log(f"{len(results)} models and onnx-manifest.json written to {output}")
