@@ -166,8 +166,8 @@ CHANNELS: dict[str, Channel] = {
         name="dstar",
         mass=MassModel(1810.0, 1920.0, 1864.84, 7.5, 1.6, 3.0, 2.0, 5.0, slope=-0.004),
         signal={
-            "K": Kinematics(12.0, 1.0, 3.2, 0.6, 4.5, 21.0),
-            "pi": Kinematics(12.0, 1.0, 3.2, 0.6, 4.5, 21.0),
+            "K": Kinematics(12.0, 1.1, 3.5, 0.8, 4.5, 21.0),
+            "pi": Kinematics(12.0, 1.1, 3.5, 0.8, 4.5, 21.0),
         },
         background=_BACKGROUND,
         mixture={"pi": 0.75, "K": 0.15, "p": 0.06, "mu": 0.02, "e": 0.02},
@@ -178,7 +178,7 @@ CHANNELS: dict[str, Channel] = {
             1095.0, 1140.0, 1115.683, 1.6, 1.5, 3.0, 1.8, 4.0, threshold=1077.842, power=0.45
         ),
         signal={
-            "p": Kinematics(15.0, 0.9, 3.3, 0.6),
+            "p": Kinematics(15.0, 1.0, 3.5, 0.8),
             "pi": Kinematics(6.0, 0.6, 3.3, 0.55),
         },
         background=_BACKGROUND,
@@ -187,7 +187,7 @@ CHANNELS: dict[str, Channel] = {
     "jpsi": Channel(
         name="jpsi",
         mass=MassModel(3000.0, 3200.0, 3096.9, 13.5, 1.5, 2.5, 2.2, 6.0, slope=-0.0015),
-        signal={"mu": Kinematics(15.0, 0.9, 3.2, 0.6, 4.5, 21.0)},
+        signal={"mu": Kinematics(15.0, 1.0, 3.5, 0.8, 4.5, 21.0)},
         background=_BACKGROUND,
         mixture={"pi": 0.55, "mu": 0.25, "K": 0.15, "p": 0.05},
     ),
@@ -196,7 +196,7 @@ CHANNELS: dict[str, Channel] = {
     "jpsi_ee": Channel(
         name="jpsi_ee",
         mass=MassModel(2700.0, 3300.0, 3096.9, 45.0, 1.0, 3.0, 2.0, 6.0, slope=-0.002),
-        signal={"e": Kinematics(12.0, 0.9, 3.2, 0.6, 4.5, 21.0)},
+        signal={"e": Kinematics(12.0, 1.0, 3.5, 0.8, 4.5, 21.0)},
         background=_BACKGROUND,
         mixture={"pi": 0.70, "K": 0.12, "e": 0.10, "p": 0.05, "mu": 0.03},
     ),
