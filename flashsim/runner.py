@@ -4,6 +4,11 @@ Each chunk of ``step_size`` input events is read (only the branches needed or pa
 simulated with a generator seeded from ``(seed, first entry of the chunk)``, and appended to the
 output TTree, so memory stays bounded whatever the input size and the output for a given seed
 and step size does not depend on anything else.
+
+A run may cover only the entries ``[entry_start, entry_stop)`` of its input: chunks then start at
+``entry_start, entry_start + step_size, ...``, so a range that starts at a multiple of
+``step_size`` gives exactly the events of the whole-file run (the work items of
+:mod:`flashsim.executor`).
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ def run_file(
     progress: bool = True,
     max_events: int | None = None,
     provenance: dict[str, Any] | None = None,
+    entry_start: int = 0,
+    entry_stop: int | None = None,
 ) -> RunSummary:
     """Simulate every event of ``input_path`` and write the NanoAOD-style ``output_path``.
 
@@ -75,15 +82,23 @@ def run_file(
         oversample: simulate each gen event this many times (replicas are consecutive and
             carry :data:`REPLICA_BRANCH` and :data:`SOURCE_BRANCH`).
         step_size: input events per chunk.
-        provenance: extra JSON-serialisable entries for the output's provenance record.
+        max_events: simulate at most this many events (from ``entry_start``).
+        provenance: extra JSON-serialisable entries for the output's provenance record
+            (they replace the default ones of the same name).
+        entry_start: the first input entry to simulate.
+        entry_stop: one past the last input entry to simulate (default: the end of the file).
 
     Raises:
         InputError: the input is missing, unreadable, or lacks a needed branch.
         OutputError: the output exists (without ``overwrite``) or cannot be written.
-        ConfigurationError: ``oversample`` or ``step_size`` is not positive.
+        ConfigurationError: ``oversample`` or ``step_size`` is not positive, or the entry
+            range is invalid (negative start, or stop before start).
     """
     if oversample < 1 or step_size < 1:
         msg = f"--oversample and --step-size must be >= 1 (got {oversample} and {step_size})"
+        raise ConfigurationError(msg)
+    if entry_start < 0 or (entry_stop is not None and entry_stop < entry_start):
+        msg = f"the entry range [{entry_start}, {entry_stop}) is invalid; give 0 <= start <= stop"
         raise ConfigurationError(msg)
     output = check_output_path(output_path, overwrite=overwrite)
     if Path(input_path).resolve() == output.resolve():
@@ -101,9 +116,15 @@ def run_file(
             f"n{b.partition('_')[0]}" for b in needed if f"n{b.partition('_')[0]}" in available
         }
         branches = sorted(set(needed) | set(passthrough) | counters)
-        entries = tree.num_entries if max_events is None else min(tree.num_entries, max_events)
-        if entries == 0:
-            msg = f"input {input_path} has no events in tree {tree.name!r}; nothing to simulate"
+        entries = tree.num_entries if entry_stop is None else min(tree.num_entries, entry_stop)
+        if max_events is not None:
+            entries = min(entries, entry_start + max_events)
+        if entries <= entry_start:
+            where = f"from entry {entry_start} on " if entry_start else ""
+            msg = (
+                f"input {input_path} has no events {where}in tree {tree.name!r}; "
+                "nothing to simulate"
+            )
             raise InputError(msg)
         record = {
             "flashsim_version": __version__,
@@ -114,9 +135,11 @@ def run_file(
             "step_size": step_size,
             **(provenance or {}),
         }
-        bar = tqdm(total=entries, desc="flashsim run", unit=" events", disable=not progress)
+        bar = tqdm(
+            total=entries - entry_start, desc="flashsim run", unit=" events", disable=not progress
+        )
         with NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer:
-            for first in range(0, entries, step_size):
+            for first in range(entry_start, entries, step_size):
                 stop = min(first + step_size, entries)
                 arrays = tree.arrays(branches, entry_start=first, entry_stop=stop)
                 chunk = _simulate_chunk(

@@ -1,18 +1,38 @@
-"""``flashsim run``: apply a trained pipeline to a generator-level ROOT file."""
+"""``flashsim run``: apply a trained pipeline to generator-level ROOT files.
+
+One input and a file output: the whole file into one output (:func:`flashsim.runner.run_file`).
+Several inputs or quoted globs, or a directory output (``-o out/``): work items, run by a process
+pool or dask, with a manifest (:func:`flashsim.executor.run_items`).
+"""
 
 from __future__ import annotations
 
+import glob
+import os
+import sys
 from pathlib import Path
 
 import click
 
 __all__ = ["run"]
 
+_ITEM_OPTIONS = {
+    "workers": "--workers",
+    "executor_name": "--executor",
+    "scheduler": "--scheduler",
+    "resume": "--resume",
+    "item_size": "--item-size",
+}
+"""The options of work-item mode (several inputs or a directory output), by parameter name."""
+
 
 @click.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option(
-    "-o", "--output", required=True, type=click.Path(path_type=Path), help="Output ROOT file."
+    "-o",
+    "--output",
+    required=True,
+    help="Output ROOT file, or a directory (ending with '/', or existing) for one file per item.",
 )
 @click.option(
     "--model",
@@ -36,12 +56,126 @@ __all__ = ["run"]
     type=click.IntRange(min=1),
     help="Input events per chunk (bounds memory; part of what fixes the random stream).",
 )
-@click.option("--max-events", type=click.IntRange(min=1), help="Simulate only the first N events.")
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--max-events",
+    type=click.IntRange(min=1),
+    help="Simulate only the first N events (of each input, with a directory output).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace OUTPUT if it exists (a directory: delete the outputs its manifest lists).",
+)
+@click.option(
+    "-j",
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (directory output); each uses one thread.",
+)
+@click.option(
+    "--executor",
+    "executor_name",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "dask"]),
+    help="Where work items run: a local process pool, or dask.distributed (flashsim[dask]).",
+)
+@click.option(
+    "--scheduler", help="Address of a running dask scheduler (tcp://host:8786); with dask only."
+)
+@click.option(
+    "--resume", is_flag=True, help="Directory output: skip the items a previous run completed."
+)
+@click.option(
+    "--item-size",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Input events per work item (rounded up to a multiple of --step-size).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def run(
+    inputs: tuple[str, ...],
+    output: str,
+    model: Path | None,
+    seed: int,
+    oversample: int,
+    step_size: int,
+    max_events: int | None,
+    overwrite: bool,
+    workers: int,
+    executor_name: str,
+    scheduler: str | None,
+    resume: bool,
+    item_size: int,
+    quiet: bool,
+) -> None:
+    """Simulate the reconstructed events of the generator-level files INPUT...
+
+    Writes a NanoAOD-style TTree `Events` to OUTPUT: the reconstructed collections (nJet,
+    Jet_pt, ..., Jet_genJetIdx into GenJet), event quantities (MET_pt, ...), the input's gen
+    branches, and the provenance (flashsim version, model hash, seed, command).
+
+    With several inputs, quoted globs ('gen_*.root') or a directory OUTPUT ('out/'), each input
+    is split into work items of --item-size events, each written to its own file
+    OUTPUT/<input name>.<first>-<last>.root and listed in OUTPUT/flashsim-manifest.json. The
+    output does not depend on --workers, --executor or --item-size: every input's seed comes
+    from --seed and the input's file name.
+    """
+    ctx = click.get_current_context()
+    many = (
+        len(inputs) > 1
+        or any(glob.has_magic(p) and not Path(p).exists() for p in inputs)
+        or output.endswith(("/", os.sep))
+        or Path(output).is_dir()
+    )
+    if not many:
+        given = [
+            flag
+            for name, flag in _ITEM_OPTIONS.items()
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+        ]
+        if given:
+            from flashsim.exceptions import ConfigurationError
+
+            msg = f"{', '.join(given)} need a directory output: end -o with '/' (-o {output}/)"
+            raise ConfigurationError(msg)
+        _run_one(
+            Path(inputs[0]),
+            Path(output),
+            model=model,
+            seed=seed,
+            oversample=oversample,
+            step_size=step_size,
+            max_events=max_events,
+            overwrite=overwrite,
+            quiet=quiet,
+        )
+        return
+    _run_many(
+        inputs,
+        Path(output),
+        model=model,
+        seed=seed,
+        oversample=oversample,
+        step_size=step_size,
+        max_events=max_events,
+        overwrite=overwrite,
+        workers=workers,
+        executor_name=executor_name,
+        scheduler=scheduler,
+        resume=resume,
+        item_size=item_size,
+        quiet=quiet,
+    )
+
+
+def _run_one(
     input_path: Path,
     output: Path,
+    *,
     model: Path | None,
     seed: int,
     oversample: int,
@@ -50,12 +184,6 @@ def run(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Simulate the reconstructed events of the generator-level file INPUT.
-
-    Writes a NanoAOD-style TTree `Events` to OUTPUT: the reconstructed collections (nJet,
-    Jet_pt, ..., Jet_genJetIdx into GenJet), event quantities (MET_pt, ...), the input's gen
-    branches, and the provenance (flashsim version, model hash, seed, command).
-    """
     from flashsim.bundle import bundle_hash, default_model_path, load_bundle
     from flashsim.io import check_output_path
     from flashsim.runner import run_file
@@ -93,3 +221,73 @@ def run(
             f"{summary.seconds:.1f} s ({rate:.0f} events/s); reconstructed/generated {objects}",
             err=True,
         )
+
+
+def _run_many(
+    inputs: tuple[str, ...],
+    outdir: Path,
+    *,
+    model: Path | None,
+    seed: int,
+    oversample: int,
+    step_size: int,
+    max_events: int | None,
+    overwrite: bool,
+    workers: int,
+    executor_name: str,
+    scheduler: str | None,
+    resume: bool,
+    item_size: int,
+    quiet: bool,
+) -> None:
+    from flashsim.bundle import default_model_path
+    from flashsim.cli.train import expand_inputs
+    from flashsim.exceptions import ConfigurationError
+    from flashsim.executor import (
+        DaskExecutor,
+        Executor,
+        LocalExecutor,
+        SerialExecutor,
+        check_outdir,
+        run_items,
+    )
+
+    check_outdir(outdir, resume=resume, overwrite=overwrite)
+    files = expand_inputs(inputs, "input")
+    if scheduler is not None and executor_name != "dask":
+        msg = "--scheduler is the address of a dask scheduler: give it with --executor dask"
+        raise ConfigurationError(msg)
+    executor: Executor
+    if executor_name == "dask":
+        executor = DaskExecutor(workers=workers, scheduler=scheduler)
+    elif workers > 1:
+        executor = LocalExecutor(workers)
+    else:
+        executor = SerialExecutor()
+    report = run_items(
+        files,
+        outdir,
+        model=model if model is not None else default_model_path(),
+        seed=seed,
+        oversample=oversample,
+        step_size=step_size,
+        item_size=item_size,
+        max_events=max_events,
+        executor=executor,
+        resume=resume,
+        overwrite=overwrite,
+        progress=not quiet,
+        provenance={"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
+    )
+    if not quiet:
+        rate = report.input_events / max(report.seconds, 1e-9)
+        plural = "s" if workers > 1 else ""
+        where = f"dask at {scheduler}" if scheduler else f"{workers} {executor_name} worker{plural}"
+        click.echo(
+            f"{report.done} of {report.items} items run ({report.skipped} already done, "
+            f"{len(report.failed)} failed): {report.input_events} events -> {outdir}/ "
+            f"({report.output_events} written) in {report.seconds:.1f} s ({rate:.0f} events/s, "
+            f"{where})",
+            err=True,
+        )
+    report.raise_for_failures()
