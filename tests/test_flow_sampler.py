@@ -7,7 +7,7 @@ import pytest
 import torch
 import zuko
 
-from flashsim.models import ConditionalFlow, FlowConfig
+from flashsim.models import ConditionalFlow, FlowConfig, flow_sampler
 from flashsim.models.flow_sampler import FlowSampler
 
 
@@ -33,7 +33,12 @@ def _perturbed(flow: torch.nn.Module, seed: int) -> torch.nn.Module:
     ],
 )
 def test_matches_zuko_inverse(
-    kind: str, features: int, context: int, passes: int | None, hidden: list[int]
+    kind: str,
+    features: int,
+    context: int,
+    passes: int | None,
+    hidden: list[int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     torch.manual_seed(0)
     cls = zuko.flows.NSF if kind == "nsf" else zuko.flows.MAF
@@ -51,6 +56,12 @@ def test_matches_zuko_inverse(
         back = (flow(c) if context else flow()).transform(got)
     assert torch.isfinite(got).all()
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=2e-4, rtol=1e-4)
+    # the tensor-operation path (used when torch traces, e.g. for ONNX) agrees as well
+    monkeypatch.setattr(flow_sampler, "_tracing", lambda: True)
+    with torch.inference_mode():
+        traced_path = sampler(z, c)
+    monkeypatch.undo()
+    np.testing.assert_allclose(traced_path.numpy(), expected.numpy(), atol=2e-4, rtol=1e-4)
     np.testing.assert_allclose(back.numpy(), z.numpy(), atol=2e-4, rtol=1e-4)
     # values outside the spline's [-5, 5] pass through the identity, as in zuko
     if kind == "nsf":
@@ -76,3 +87,21 @@ def test_conditional_flow_uses_it_and_follows_weight_updates() -> None:
     with torch.inference_mode():
         expected = flow.module(torch.from_numpy(context)).transform.inv(z).numpy()
     np.testing.assert_allclose(after, expected, atol=2e-4, rtol=1e-4)
+
+
+def test_spline_kernel_is_independent_of_threads() -> None:
+    from flashsim.models.spline_kernel import rqs_inverse
+
+    gen = torch.Generator().manual_seed(7)
+    y = 3 * torch.randn(5000, 4, generator=gen)
+    phi = torch.randn(5000, 4, 23, generator=gen)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = rqs_inverse(y, phi, 5.0, 1e-3)
+        torch.set_num_threads(2)
+        two = rqs_inverse(y, phi, 5.0, 1e-3)
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(one, two)
+    assert torch.equal(one[y.abs() > 5], y[y.abs() > 5])  # identity outside the bound

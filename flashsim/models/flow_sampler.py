@@ -17,8 +17,10 @@ default model put about 90% of the time there (softmax alone 40%).
   zuko's soft clamp to ``|w| < -log(slope) / 2``, so no max subtraction is needed), and the
   bin search is a comparison count, as in zuko.
 
-It uses plain tensor operations only (matmul, exp, cumsum, gather, where), so it also exports to
-ONNX. It is exact up to float32 rounding: ``tests/test_flow.py`` compares it with zuko.
+On the CPU the spline inverse runs as one compiled loop (:mod:`flashsim.models.spline_kernel`,
+numba); when torch traces it (ONNX export) or on other devices it uses plain tensor operations
+(matmul, exp, cumsum, gather, where), which export to ONNX. Both are exact up to float32
+rounding: ``tests/test_flow_sampler.py`` compares them with zuko.
 
 References:
     Papamakarios, Pavlakou, Murray, arXiv:1705.07057 (MAF); Durkan, Bekasov, Murray,
@@ -33,6 +35,8 @@ import math
 
 import torch
 from torch import nn
+
+from flashsim.models.spline_kernel import rqs_inverse
 
 __all__ = ["FlowSampler", "UnsupportedFlowError"]
 
@@ -162,6 +166,8 @@ class _Step(nn.Module):
             shift, scale = phi[..., 0], phi[..., 1]
             log_scale = scale / (1 + torch.abs(scale / log_slope))
             return (y - shift) * torch.exp(-log_scale)
+        if y.device.type == "cpu" and not _tracing():
+            return rqs_inverse(y.detach(), phi.detach(), self.bound, self.slope)
         bins = (self.total + 1) // 3
         widths = phi[..., :bins]
         heights = phi[..., bins : 2 * bins]
@@ -187,6 +193,11 @@ class _Step(nn.Module):
         z = 2 * c / (-b - torch.sqrt(b * b - 4 * a * c))
         x = x0 + z * (x1 - x0)
         return torch.where(inside, x, y.unsqueeze(-1)).squeeze(-1)
+
+
+def _tracing() -> bool:
+    """Whether torch is tracing or compiling (ONNX export): use tensor operations then."""
+    return bool(torch.jit.is_tracing() or torch.compiler.is_compiling())
 
 
 def _knots(unconstrained: torch.Tensor, bound: float) -> torch.Tensor:
