@@ -149,7 +149,7 @@ class _Step(nn.Module):
             h = torch.addmm(base, x, self.w_x) if self.x_input and p > 0 else base
             h = torch.relu(h)
             for i in range(self.n_hidden):
-                h = torch.relu(torch.addmm(self._buffer(f"b_h{i}"), h, self._buffer(f"w_h{i}")))
+                h = torch.addmm(self._buffer(f"b_h{i}"), h, self._buffer(f"w_h{i}")).relu_()
             phi = torch.addmm(self._buffer(f"b_out{p}"), h, self._buffer(f"w_out{p}"))
             idx = self._buffer(f"idx{p}")
             phi = phi.reshape(n, idx.shape[0], self.total)
