@@ -329,14 +329,19 @@ class LocalExecutor:
         )
         futures = {pool.submit(function, item): item for item in items}
         try:
-            for future in as_completed(futures):
-                try:
-                    outcome: ItemResult | Exception = future.result()
-                except Exception as err:
-                    outcome = err
-                yield futures[future], outcome
+            yield from _outcomes(futures, as_completed(futures))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcomes(futures: Mapping[Any, WorkItem], completed: Iterator[Any]) -> Iterator[Outcome]:
+    """(item, result or the exception it raised) for futures as they complete."""
+    for future in completed:
+        try:
+            outcome: ItemResult | Exception = future.result()
+        except Exception as err:
+            outcome = err
+        yield futures[future], outcome
 
 
 def _import_distributed() -> Any:
@@ -404,12 +409,7 @@ class DaskExecutor:
                 for item in items
             }
             try:
-                for future in distributed.as_completed(list(futures)):
-                    try:
-                        outcome: ItemResult | Exception = future.result()
-                    except Exception as err:
-                        outcome = err
-                    yield futures[future], outcome
+                yield from _outcomes(futures, distributed.as_completed(list(futures)))
             finally:
                 client.cancel(list(futures))
 

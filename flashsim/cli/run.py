@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -24,6 +25,30 @@ _ITEM_OPTIONS = {
     "item_size": "--item-size",
 }
 """The options of work-item mode (several inputs or a directory output), by parameter name."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The options of both modes."""
+
+    model: Path | None
+    seed: int
+    oversample: int
+    step_size: int
+    max_events: int | None
+    overwrite: bool
+    quiet: bool
+
+
+@dataclass(frozen=True)
+class _ItemOptions:
+    """The options of the work-item mode."""
+
+    workers: int
+    executor_name: str
+    scheduler: str | None
+    resume: bool
+    item_size: int
 
 
 @click.command()
@@ -125,6 +150,7 @@ def run(
     from --seed and the input's file name.
     """
     ctx = click.get_current_context()
+    common = _Options(model, seed, oversample, step_size, max_events, overwrite, quiet)
     many = (
         len(inputs) > 1
         or any(glob.has_magic(p) and not Path(p).exists() for p in inputs)
@@ -142,54 +168,23 @@ def run(
 
             msg = f"{', '.join(given)} need a directory output: end -o with '/' (-o {output}/)"
             raise ConfigurationError(msg)
-        _run_one(
-            Path(inputs[0]),
-            Path(output),
-            model=model,
-            seed=seed,
-            oversample=oversample,
-            step_size=step_size,
-            max_events=max_events,
-            overwrite=overwrite,
-            quiet=quiet,
-        )
+        _run_one(Path(inputs[0]), Path(output), common)
         return
     _run_many(
         inputs,
         Path(output),
-        model=model,
-        seed=seed,
-        oversample=oversample,
-        step_size=step_size,
-        max_events=max_events,
-        overwrite=overwrite,
-        workers=workers,
-        executor_name=executor_name,
-        scheduler=scheduler,
-        resume=resume,
-        item_size=item_size,
-        quiet=quiet,
+        common,
+        _ItemOptions(workers, executor_name, scheduler, resume, item_size),
     )
 
 
-def _run_one(
-    input_path: Path,
-    output: Path,
-    *,
-    model: Path | None,
-    seed: int,
-    oversample: int,
-    step_size: int,
-    max_events: int | None,
-    overwrite: bool,
-    quiet: bool,
-) -> None:
+def _run_one(input_path: Path, output: Path, o: _Options) -> None:
     from flashsim.bundle import bundle_hash, default_model_path, load_bundle
     from flashsim.io import check_output_path
     from flashsim.runner import run_file
 
-    check_output_path(output, overwrite=overwrite)
-    model_dir = model if model is not None else default_model_path()
+    check_output_path(output, overwrite=o.overwrite)
+    model_dir = o.model if o.model is not None else default_model_path()
     pipeline = load_bundle(model_dir)
     provenance = {
         "model": {
@@ -202,15 +197,15 @@ def _run_one(
         pipeline,
         input_path,
         output,
-        seed=seed,
-        oversample=oversample,
-        step_size=step_size,
-        overwrite=overwrite,
-        progress=not quiet,
-        max_events=max_events,
+        seed=o.seed,
+        oversample=o.oversample,
+        step_size=o.step_size,
+        overwrite=o.overwrite,
+        progress=not o.quiet,
+        max_events=o.max_events,
         provenance=provenance,
     )
-    if not quiet:
+    if not o.quiet:
         rate = summary.input_events / max(summary.seconds, 1e-9)
         objects = ", ".join(
             f"{name}: {c.get('reconstructed', 0)}/{c.get('generated', 0)}"
@@ -223,23 +218,7 @@ def _run_one(
         )
 
 
-def _run_many(
-    inputs: tuple[str, ...],
-    outdir: Path,
-    *,
-    model: Path | None,
-    seed: int,
-    oversample: int,
-    step_size: int,
-    max_events: int | None,
-    overwrite: bool,
-    workers: int,
-    executor_name: str,
-    scheduler: str | None,
-    resume: bool,
-    item_size: int,
-    quiet: bool,
-) -> None:
+def _run_many(inputs: tuple[str, ...], outdir: Path, o: _Options, items: _ItemOptions) -> None:
     from flashsim.bundle import default_model_path
     from flashsim.cli.train import expand_inputs
     from flashsim.exceptions import ConfigurationError
@@ -252,37 +231,41 @@ def _run_many(
         run_items,
     )
 
-    check_outdir(outdir, resume=resume, overwrite=overwrite)
+    check_outdir(outdir, resume=items.resume, overwrite=o.overwrite)
     files = expand_inputs(inputs, "input")
-    if scheduler is not None and executor_name != "dask":
+    if items.scheduler is not None and items.executor_name != "dask":
         msg = "--scheduler is the address of a dask scheduler: give it with --executor dask"
         raise ConfigurationError(msg)
     executor: Executor
-    if executor_name == "dask":
-        executor = DaskExecutor(workers=workers, scheduler=scheduler)
-    elif workers > 1:
-        executor = LocalExecutor(workers)
+    if items.executor_name == "dask":
+        executor = DaskExecutor(workers=items.workers, scheduler=items.scheduler)
+    elif items.workers > 1:
+        executor = LocalExecutor(items.workers)
     else:
         executor = SerialExecutor()
     report = run_items(
         files,
         outdir,
-        model=model if model is not None else default_model_path(),
-        seed=seed,
-        oversample=oversample,
-        step_size=step_size,
-        item_size=item_size,
-        max_events=max_events,
+        model=o.model if o.model is not None else default_model_path(),
+        seed=o.seed,
+        oversample=o.oversample,
+        step_size=o.step_size,
+        item_size=items.item_size,
+        max_events=o.max_events,
         executor=executor,
-        resume=resume,
-        overwrite=overwrite,
-        progress=not quiet,
+        resume=items.resume,
+        overwrite=o.overwrite,
+        progress=not o.quiet,
         provenance={"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
     )
-    if not quiet:
+    if not o.quiet:
         rate = report.input_events / max(report.seconds, 1e-9)
-        plural = "s" if workers > 1 else ""
-        where = f"dask at {scheduler}" if scheduler else f"{workers} {executor_name} worker{plural}"
+        plural = "s" if items.workers > 1 else ""
+        where = (
+            f"dask at {items.scheduler}"
+            if items.scheduler
+            else f"{items.workers} {items.executor_name} worker{plural}"
+        )
         click.echo(
             f"{report.done} of {report.items} items run ({report.skipped} already done, "
             f"{len(report.failed)} failed): {report.input_events} events -> {outdir}/ "
