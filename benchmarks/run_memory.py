@@ -11,14 +11,11 @@ events; e.g. 10 x 100k ttbar = 1M events), to check that streaming keeps memory 
 from __future__ import annotations
 
 import argparse
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import uproot
+from run_speed import end_to_end  # benchmarks/ is the script's folder, on sys.path
 
 from flashsim.bundle import default_model_path, load_bundle
 from flashsim.io import NanoAODWriter, open_events, zip_collections
@@ -62,20 +59,10 @@ def main() -> None:
                 f"wrote {n} events ({args.replicate} x {args.input.name}) in "
                 f"{time.monotonic() - start:.0f} s"
             )
-        out = Path(tmp) / "reco.root"
-        cmd = [sys.executable, "-m", "flashsim", "run", str(source), "-o", str(out), "--quiet"]
-        cmd += ["--step-size", str(args.step_size), "--model", str(args.model)]
-        if args.max_events is not None:
-            cmd += ["--max-events", str(args.max_events)]
-        start = time.monotonic()
-        subprocess.run(cmd, check=True)
-        seconds = time.monotonic() - start
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        with uproot.open(out) as f:
-            tree = f["Events"]
-            events = tree.num_entries
-            jets = int(tree["nJet"].array(library="np").sum())
-            size_mb = out.stat().st_size / 1e6
+        result = end_to_end(source, args.model, args.max_events, Path(tmp), args.step_size)
+        events, jets, seconds = result["events"], result["jets"], result["seconds"]
+        peak_mb = result["peak_rss_mb"]
+        size_mb = Path(result["output"]).stat().st_size / 1e6
     print(f"{'input':<28} {args.input}" + (f" x {args.replicate}" if args.replicate > 1 else ""))
     print(f"{'events':<28} {events}")
     print(f"{'step size':<28} {args.step_size}")

@@ -56,11 +56,13 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, load average {load:.1f} at start"
 
 
-def end_to_end(path: Path, model: Path, max_events: int | None, work: Path) -> dict[str, Any]:
+def end_to_end(
+    path: Path, model: Path, max_events: int | None, work: Path, step_size: int = 10_000
+) -> dict[str, Any]:
     """Run the CLI in a child process; wall time and peak RSS from the kernel."""
     out = work / "flash.root"
     cmd = [sys.executable, "-m", "flashsim", "run", str(path), "-o", str(out), "--quiet"]
-    cmd += ["--model", str(model), "--overwrite"]
+    cmd += ["--model", str(model), "--overwrite", "--step-size", str(step_size)]
     if max_events is not None:
         cmd += ["--max-events", str(max_events)]
     start = time.monotonic()
