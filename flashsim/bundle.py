@@ -173,6 +173,7 @@ def _files(record: dict[str, Any]) -> list[str]:
 
     walk(record.get("collections", {}))
     walk(record.get("event", {}))
+    walk(record.get("pid", {}))
     return files
 
 

@@ -16,7 +16,7 @@ import pytest
 import uproot
 import yaml
 
-from flashsim.exceptions import InputError
+from flashsim.exceptions import InputError, ModelError
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 PROBES = {"electron": ("jpsi_ee", "e"), "muon": ("jpsi", "mu"), "pion": ("dstar", "pi"),
@@ -102,6 +102,20 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
     record = yaml.safe_load((bundle / "flashsim-model.json").read_text())
     assert set(record["pid"]) == set(PROBES)
     assert set(record["training"]["calibration"]) == set(PROBES)
+
+    # the PID weights are part of the bundle's identity and completeness
+    from flashsim.bundle import bundle_hash
+
+    before = bundle_hash(bundle)
+    weights = bundle / "pid.kaon.response.pt"
+    original = weights.read_bytes()
+    weights.write_bytes(original + b"\0")
+    assert bundle_hash(bundle) != before
+    weights.unlink()
+    with pytest.raises(ModelError, match=r"pid\.kaon\.response\.pt"):
+        load_bundle(bundle)
+    weights.write_bytes(original)
+    assert bundle_hash(bundle) == before
 
     out = lhcb_files["tmp"] / f"flash_{model}.root"
     run_file(load_bundle(bundle), lhcb_files["sample"], out, seed=3, progress=False)
