@@ -25,10 +25,7 @@ def replicate(source: Path, times: int, model: Path, output: Path, step: int = 5
     """Write the gen branches the model reads, ``times`` times over; returns the event count."""
     pipeline = load_bundle(model)
     tree = open_events(source)
-    available = tree.keys()
-    needed = set(pipeline.required_branches()) | set(pipeline.passthrough(available))
-    counters = {f"n{b.partition('_')[0]}" for b in needed} & set(available)
-    branches = sorted(needed | counters)
+    branches = pipeline.input_branches(tree.keys())
     events = 0
     with NanoAODWriter(output, overwrite=True) as writer:
         for _ in range(times):

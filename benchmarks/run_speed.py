@@ -156,15 +156,13 @@ def breakdown(path: Path, model: Path, max_events: int | None, work: Path) -> di
     return out
 
 
-def io_floor(path: Path, flash: Path, max_events: int | None, step: int, work: Path) -> float:
+def io_floor(
+    path: Path, model: Path, flash: Path, max_events: int | None, step: int, work: Path
+) -> float:
     """Seconds to read the run's input branches and write the flash output's branches."""
-    pipeline = load_bundle(default_model_path())
+    pipeline = load_bundle(model)
     tree = open_events(path)
-    needed = pipeline.required_branches()
-    available = tree.keys()
-    passthrough = pipeline.passthrough(available)
-    counters = {f"n{b.partition('_')[0]}" for b in needed if f"n{b.partition('_')[0]}" in available}
-    branches = sorted(set(needed) | set(passthrough) | counters)
+    branches = pipeline.input_branches(tree.keys())
     entries = tree.num_entries if max_events is None else min(tree.num_entries, max_events)
     with uproot.open(flash) as f:
         out_tree = f["Events"]
@@ -246,7 +244,9 @@ def main() -> None:
             if label != "total":
                 print(f"   {label:<42} {sec:7.2f} s  {100 * sec / total:5.1f}%")
 
-        floor = io_floor(args.input, Path(e2e["output"]), args.max_events, args.step_size, work)
+        floor = io_floor(
+            args.input, args.model, Path(e2e["output"]), args.max_events, args.step_size, work
+        )
         results["io_floor_seconds"] = floor
         print("\n3. I/O floor (read the same input branches, write the same output, no model)")
         print(

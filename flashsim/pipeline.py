@@ -299,6 +299,14 @@ class Pipeline:
         counters = {f"n{n.partition('_')[0]}" for n in keep if "_" in n}
         return sorted(keep | (counters & set(names)))
 
+    def input_branches(self, available: Iterable[str]) -> list[str]:
+        """Every branch ``flashsim run`` reads: the needed ones, their counters and the
+        pass-through branches (of those in ``available``)."""
+        names = set(available)
+        needed = self.required_branches()
+        counters = {f"n{b.partition('_')[0]}" for b in needed} & names
+        return sorted(set(needed) | set(self.passthrough(names)) | counters)
+
 
 def _feature_branches(features: Iterable[Feature], collection: str) -> set[str]:
     needed: set[str] = set()

@@ -112,10 +112,7 @@ def run_file(
         require_branches(tree, needed)
         available = tree.keys()
         passthrough = pipeline.passthrough(available)
-        counters = {
-            f"n{b.partition('_')[0]}" for b in needed if f"n{b.partition('_')[0]}" in available
-        }
-        branches = sorted(set(needed) | set(passthrough) | counters)
+        branches = pipeline.input_branches(available)
         entries = tree.num_entries if entry_stop is None else min(tree.num_entries, entry_stop)
         if max_events is not None:
             entries = min(entries, entry_start + max_events)
