@@ -29,6 +29,16 @@ def execute_notebook(path: Path, cwd: Path) -> Any:
     return notebook
 
 
+def checked_outputs(notebook: Any, min_images: int) -> list[Any]:
+    """The outputs of the code cells: none is an error, at least ``min_images`` are figures
+    (inline figures arrive as images, not as "<Figure ...>" text)."""
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= min_images
+    return outputs
+
+
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_is_committed_without_outputs(path: Path) -> None:
     notebook = json.loads(path.read_text(encoding="utf-8"))
@@ -52,12 +62,7 @@ def test_validation_notebook_runs_and_writes_a_report(
     monkeypatch.delenv("FLASHSIM_NOTEBOOK_OUTPUT", raising=False)
 
     notebook = execute_notebook(VALIDATION, tmp_path)
-
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    # The inline figures (draw) arrive as images, not as "<Figure ...>" text.
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3
+    checked_outputs(notebook, min_images=3)  # the inline figures of draw()
 
     out = tmp_path / "notebook_output"
     for name in ("ttbar_full.root", "ttbar_flash.root", "ttbar_flash_x3.root"):
@@ -93,12 +98,8 @@ def test_splot_training_notebook_runs_the_closure_study(
     monkeypatch.delenv("FLASHSIM_NOTEBOOK_OUTPUT", raising=False)
 
     notebook = execute_notebook(SPLOT_TRAINING, tmp_path)
-
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
     # The mass, the fit (a PNG file shown with Image) and the sWeighted PID histograms.
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3
+    outputs = checked_outputs(notebook, min_images=3)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "0 warning(s)" in text  # the sample satisfies the sPlot independence assumption
 
