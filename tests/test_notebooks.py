@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 VALIDATION = NOTEBOOKS / "validation.ipynb"
 SPLOT_TRAINING = NOTEBOOKS / "splot_training.ipynb"
+QUICKSTART = NOTEBOOKS / "quickstart.ipynb"
 
 
 def execute_notebook(path: Path, cwd: Path) -> Any:
@@ -46,6 +48,31 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [], f"{path.name}: code cell {i} has stored outputs"
             assert cell["execution_count"] is None, f"{path.name}: code cell {i} was executed"
+
+
+@pytest.mark.slow
+def test_quickstart_notebook_runs_the_default_model_and_plots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subprocess_env: dict[str, str]
+) -> None:
+    # The kernel and the `python -m flashsim run` it starts import this checkout; the notebook
+    # finds data/examples/ttbar_gen.root beside the flashsim package (cwd is tmp_path).
+    monkeypatch.setenv("PYTHONPATH", subprocess_env["PYTHONPATH"])
+    monkeypatch.delenv("FLASHSIM_NOTEBOOK_OUTPUT", raising=False)
+    monkeypatch.delenv("FLASHSIM_QUICKSTART_INPUT", raising=False)
+
+    notebook = execute_notebook(QUICKSTART, tmp_path)
+    outputs = checked_outputs(notebook, min_images=2)  # jet pT spectra and jet response
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "1000 events -> " in text  # the summary line of flashsim run
+    assert "Jet " in text
+    assert "median response" in text
+    # pipeline.apply with chunk_rng reproduces the command's output.
+    assert "same jets as `flashsim run --seed 1`: True" in text
+    if importlib.util.find_spec("coffea") is None:
+        assert "coffea is not installed" in text
+    else:
+        assert "coffea: 1000 events" in text
+    assert (tmp_path / "notebook_output" / "quickstart_reco.root").stat().st_size > 0
 
 
 @pytest.mark.slow

@@ -76,7 +76,7 @@ def refsim() -> None:
     is_flag=True,
     help="Write only generator-level branches (an input for `flashsim run`).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def generate(
     process: str,
     n_events: int,
@@ -175,7 +175,7 @@ def generate(
     help="Output ROOT file (flat tree Events, one row per probe).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
-@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def calibration(
     channel: str,
     n_rows: int,

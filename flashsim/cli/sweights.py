@@ -7,7 +7,9 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,22 @@ def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _say_if_slow(log: Callable[[str], None], line: str, after: float = 1.0) -> Iterator[None]:
+    """Call ``log(line)`` if the block is still running after ``after`` seconds.
+
+    A long fit says what it is doing; a quick one, or one that fails at once, prints nothing
+    (so an error stays one line).
+    """
+    timer = threading.Timer(after, log, args=(line,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _read_flat_tree(path: Path, tree_name: str, needed: Sequence[str]) -> dict[str, Any]:
@@ -132,7 +150,12 @@ def _read_flat_tree(path: Path, tree_name: str, needed: Sequence[str]) -> dict[s
     help="Hold a fit parameter at a value, e.g. DCB tails from simulation; repeatable.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT and its .fit files if they exist.")
-@click.option("-q", "--quiet", is_flag=True, help="No summary (warnings are still printed).")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress messages and no summary (warnings are still printed).",
+)
 def sweights(
     input_path: Path,
     fit_var: str,
@@ -154,7 +177,7 @@ def sweights(
     `sweight` (the signal sWeight, float64) to OUTPUT; beside it X.fit.png (the fit and its
     pulls) and X.fit.json (yields, parameters, fit status, warnings, counts). Warns on stderr
     about control variables that depend on --fit-var within signal or background, which the
-    sPlot method assumes they do not.
+    sPlot method assumes they do not. Progress messages go to stderr.
     """
     import numpy as np
 
@@ -163,6 +186,12 @@ def sweights(
     from flashsim.io import NanoAODWriter, check_output_path
     from flashsim.sweights import check_independence, fit_mass, plot_fit
     from flashsim.sweights import sweights as signal_weights
+
+    started = time.monotonic()
+
+    def log(line: str) -> None:
+        if not quiet:
+            click.echo(f"flashsim sweights [{time.monotonic() - started:5.0f} s]: {line}", err=True)
 
     out = check_output_path(output, overwrite=overwrite)
     figure_path, summary_path = side_paths(out)
@@ -203,13 +232,24 @@ def sweights(
         )
         raise InputError(msg)
 
-    fit = fit_mass(
-        mass[keep], signal=signal, background=background, range=(lo, hi), initial=start,
-        fixed=held,
-    )  # fmt: skip
+    fitting = (
+        f"fitting {n_kept} of {n_input} rows in {fit_var} {lo:g}..{hi:g} "
+        f"({signal} signal + {background} background)..."
+    )
+    fit_start = time.monotonic()
+    with _say_if_slow(log, fitting):
+        fit = fit_mass(
+            mass[keep], signal=signal, background=background, range=(lo, hi), initial=start,
+            fixed=held,
+        )  # fmt: skip
+    log(
+        f"fit of {n_kept} rows converged after {fit.status.get('nfcn')} likelihood evaluations "
+        f"({time.monotonic() - fit_start:.1f} s)"
+    )
     weights = signal_weights(fit, mass[keep])
     if control_names is None:
         control_names = [n for n in arrays if n != fit_var and not n.startswith("true_")]
+    log(f"sWeights computed; checking {len(control_names)} control variable(s) for independence")
     warnings = check_independence(
         mass[keep], {name: arrays[name][keep] for name in control_names}, weights
     )
@@ -227,6 +267,7 @@ def sweights(
         "controls": control_names,
         "independence_warnings": warnings,
     }
+    log(f"writing {out}, {figure_path.name} and {summary_path.name}")
     columns = {name: column[keep] for name, column in arrays.items()}
     columns[WEIGHT_BRANCH] = weights
     with NanoAODWriter(out, tree=tree, overwrite=overwrite, metadata=summary) as writer:
