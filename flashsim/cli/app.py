@@ -17,6 +17,7 @@ import click
 
 from flashsim import __version__
 from flashsim.cli.export import export
+from flashsim.cli.info import info, inspect_file
 from flashsim.cli.refsim import refsim
 from flashsim.cli.run import run
 from flashsim.cli.sweights import sweights
@@ -77,6 +78,8 @@ flashsim.add_command(run)
 flashsim.add_command(validate)
 flashsim.add_command(sweights)
 flashsim.add_command(export)
+flashsim.add_command(info)
+flashsim.add_command(inspect_file)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
