@@ -45,6 +45,7 @@ BUNDLE_FORMAT = 1
 """The bundle layout version this flashsim writes and reads."""
 
 RECORD_NAME = "flashsim-model.json"
+_LFS_POINTER = b"version https://git-lfs"
 
 
 def default_model_path() -> Path:
@@ -121,11 +122,22 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
             "response": pipeline.event.response.save(directory / "event.response.pt"),
         }
     (directory / "spec.yaml").write_text(yaml.safe_dump(dict(pipeline.spec.raw), sort_keys=False))
+    record["checksums"] = file_checksums(directory, _files(record))
     path = directory / RECORD_NAME
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=False))
     os.replace(tmp, path)
     return path
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return stream.read(len(_LFS_POINTER)) == _LFS_POINTER
+
+
+def file_checksums(directory: Path, names: list[str]) -> dict[str, str]:
+    """SHA-256 of each weight file ``names`` in ``directory`` (recorded; checked on load)."""
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in names}
 
 
 def read_record(directory: str | os.PathLike[str]) -> dict[str, Any]:
@@ -139,8 +151,8 @@ def read_record(directory: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"{path} is not a flashsim model bundle: it has no {RECORD_NAME}"
         raise ModelError(msg)
     try:
-        record = json.loads(record_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         msg = f"model record {record_path} is unreadable or corrupted ({err}); retrain the model"
         raise ModelError(msg) from err
     fmt = record.get("format") if isinstance(record, dict) else None
@@ -157,6 +169,25 @@ def read_record(directory: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [f for f in _files(record) if not (path / f).is_file()]
     if missing:
         msg = f"model bundle {path} is incomplete: missing {', '.join(missing)}; restore or retrain"
+        raise ModelError(msg)
+    checksums = record.get("checksums") or {}
+    changed = [
+        name
+        for name, digest in file_checksums(path, sorted(checksums)).items()
+        if digest != checksums[name]
+    ]
+    pointers = [name for name in changed if _is_lfs_pointer(path / name)]
+    if pointers:
+        msg = (
+            f"model bundle {path}: {', '.join(pointers)} is a Git LFS pointer, not the file: run "
+            "`git lfs pull` in the repository it comes from"
+        )
+        raise ModelError(msg)
+    if changed:
+        msg = (
+            f"model bundle {path}: {', '.join(changed)} changed since training (SHA-256 differs "
+            "from the record): the file is corrupted or was replaced; restore or retrain"
+        )
         raise ModelError(msg)
     return record
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from flashsim.exceptions import InputError
-from flashsim.io import open_events, require_branches
+from flashsim.io import open_events, read_entries, require_branches
 from flashsim.spec import PidSpec, SpeciesSpec
 
 __all__ = ["CalibrationTable", "read_calibration"]
@@ -75,7 +75,7 @@ def read_calibration(
             except InputError as err:
                 msg = f"calibration sample for {species.name!r}: {err}"
                 raise InputError(msg) from err
-            arrays = tree.arrays(columns, library="np")
+            arrays = read_entries(tree, columns, library="np")
         finally:
             tree.file.close()
         keep = np.ones(len(arrays[columns[0]]), dtype=bool)

@@ -18,6 +18,7 @@ __all__ = [
     "FitError",
     "FlashsimError",
     "InputError",
+    "ItemsFailedError",
     "ModelError",
     "OutputError",
     "SpecError",
@@ -34,6 +35,14 @@ class InputError(FlashsimError):
 
     Raised when the file is missing, is not a ROOT file or is corrupted, lacks the requested tree,
     or lacks branches that the job needs.
+    """
+
+
+class ItemsFailedError(FlashsimError):
+    """Some work items of a ``flashsim run`` with a directory output failed.
+
+    The others are written and listed as done in the manifest; the message names the failed
+    items and their errors, and ``--resume`` reruns only those.
     """
 
 

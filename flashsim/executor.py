@@ -48,7 +48,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from flashsim import __version__
-from flashsim.exceptions import ConfigurationError, FlashsimError, InputError, OutputError
+from flashsim.domain import InputPolicy
+from flashsim.exceptions import (
+    ConfigurationError,
+    InputError,
+    ItemsFailedError,
+    OutputError,
+)
 from flashsim.io import open_events, require_branches
 from flashsim.pipeline import Pipeline
 from flashsim.runner import run_file
@@ -79,7 +85,14 @@ MANIFEST_FORMAT = 1
 EXECUTORS = ("local", "dask")
 """The names ``--executor`` accepts."""
 
-_SETTINGS_COMPARED_ON_RESUME = ("seed", "oversample", "step_size", "item_size", "max_events")
+_SETTINGS_COMPARED_ON_RESUME = (
+    "seed",
+    "oversample",
+    "step_size",
+    "item_size",
+    "max_events",
+    "inputs",
+)
 
 
 def file_seed(seed: int, path: str | os.PathLike[str]) -> int:
@@ -239,6 +252,7 @@ class SimulateItem:
         oversample: simulate each gen event this many times.
         step_size: input events per chunk.
         provenance: extra entries for each output's provenance record.
+        policy: the input policies (default: the spec's).
     """
 
     model: str
@@ -246,6 +260,7 @@ class SimulateItem:
     oversample: int = 1
     step_size: int = 10_000
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    policy: InputPolicy | None = None
 
     def warm_up(self) -> None:
         """Load the pipeline and use one torch thread: a worker process's initializer."""
@@ -277,6 +292,7 @@ class SimulateItem:
                 provenance=provenance,
                 entry_start=item.entry_start,
                 entry_stop=item.entry_stop,
+                policy=self.policy,
             )
         return ItemResult(
             summary.input_events, summary.output_events, summary.seconds, summary.counters
@@ -429,7 +445,7 @@ class RunReport:
     seconds: float = 0.0
 
     def raise_for_failures(self) -> None:
-        """Raise a :class:`~flashsim.exceptions.FlashsimError` naming the failed items, if any."""
+        """Raise an :class:`~flashsim.exceptions.ItemsFailedError` naming the failed items."""
         if not self.failed:
             return
         shown = "; ".join(f"{item.output}: {error}" for item, error in self.failed[:3])
@@ -438,7 +454,7 @@ class RunReport:
             f"{len(self.failed)} of {self.items} items failed ({shown}{more}); see "
             f"{self.manifest}, fix the cause and rerun with --resume to redo only those"
         )
-        raise FlashsimError(msg)
+        raise ItemsFailedError(msg)
 
 
 def _entries(pipeline: Pipeline, path: Path, max_events: int | None) -> int:
@@ -589,6 +605,7 @@ def run_items(
     overwrite: bool = False,
     progress: bool = True,
     provenance: Mapping[str, Any] | None = None,
+    policy: InputPolicy | None = None,
 ) -> RunReport:
     """Simulate ``inputs`` into one output file per work item in ``outdir``, with a manifest.
 
@@ -608,6 +625,7 @@ def run_items(
         progress: show a progress bar over input events.
         provenance: extra entries for each output's provenance record and the manifest
             (such as the command line).
+        policy: non-finite and out-of-domain input policies (default: the spec's).
 
     Returns:
         a :class:`RunReport`; failed items are in the manifest and in ``report.failed``
@@ -631,6 +649,7 @@ def run_items(
     size = item_size_for(item_size, step_size)
     model_dir = str(Path(model).absolute())
     pipeline = _pipeline(model_dir)
+    policy = policy if policy is not None else pipeline.spec.input_policy
     paths = list(dict.fromkeys(Path(p).absolute() for p in inputs))
     if not paths:
         msg = "no input files given"
@@ -649,6 +668,7 @@ def run_items(
         "step_size": step_size,
         "item_size": size,
         "max_events": max_events,
+        "inputs": policy.to_dict(),
         "model": model_record,
     }
     entries = [
@@ -703,6 +723,7 @@ def run_items(
         oversample=oversample,
         step_size=step_size,
         provenance={**(provenance or {}), "seed": seed, "model": model_record},
+        policy=policy,
     )
     by_key = {_key(e): e for e in to_run}
     run = executor if executor is not None else SerialExecutor()

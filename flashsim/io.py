@@ -35,9 +35,12 @@ __all__ = [
     "DEFAULT_COMPRESSION",
     "PROVENANCE_KEY",
     "NanoAODWriter",
+    "check_branch_layout",
     "check_output_path",
     "install_termination_handler",
+    "missing_field",
     "open_events",
+    "read_entries",
     "read_provenance",
     "require_branches",
 ]
@@ -429,7 +432,9 @@ def _open_root_file(path: Path) -> Any:
         msg = f"input file {path} is not a ROOT file (it does not start with {_ROOT_MAGIC!r})"
         raise InputError(msg)
     try:
-        return uproot.open(path)
+        # Plain file reads in threads: uproot's default (fsspec) reads through an asyncio loop
+        # that, stopped by SIGTERM mid-read, prints "coroutine ... was never awaited" at exit.
+        return uproot.open(path, handler=uproot.MultithreadedFileSource)
     except Exception as err:
         reason = (str(err).splitlines() or [type(err).__name__])[0].rstrip(",")
         msg = f"input file {path} is corrupted or truncated: {reason}"
@@ -488,6 +493,121 @@ def require_branches(tree: Any, names: Collection[str]) -> None:
     raise InputError(msg)
 
 
+def check_branch_layout(
+    tree: Any,
+    required: Collection[str],
+    flat: Collection[str],
+    passthrough: Collection[str],
+    *,
+    booleans: Collection[str] = (),
+) -> None:
+    """Check that the branches a job reads have the types and shapes it expects.
+
+    Arguments:
+        tree: the uproot TTree.
+        required: the branches the models read: numbers (integers or floats); jagged (a
+            collection field ``X_f`` with its counter ``nX``) unless listed in ``flat``.
+        flat: the branches of ``required`` with one number per event.
+        passthrough: branches copied to the output: numbers or booleans, flat or collection
+            fields.
+        booleans: branches of ``required`` that may hold booleans (reco ID flags).
+
+    Raises:
+        InputError: naming the branch, what it holds and what was expected.
+    """
+    source = f"{tree.file.file_path}:{tree.name}" if hasattr(tree, "file") else str(tree.name)
+    names = set(tree.keys())
+    for name in sorted(set(required) | set(passthrough)):
+        if name not in names:
+            continue
+        jagged, dtype = _branch_layout(tree[name])
+        allowed = "iuf" if name in required and name not in booleans else "iufb"
+        if dtype is None or dtype.kind not in allowed:
+            what = "numbers" if name in required else "numbers or booleans"
+            msg = (
+                f"input {source}: branch {name!r} holds {_describe_type(tree[name], dtype)}; "
+                f"flashsim expects {what} there: fix the file or the branch name"
+            )
+            raise InputError(msg)
+        prefix, _, inner = name.partition("_")
+        if name in required:
+            want_jagged = name not in flat
+            if jagged != want_jagged:
+                shape = "one list per event" if jagged else "one number per event"
+                want = (
+                    f"a field of collection {prefix} (counter n{prefix}, one list per event)"
+                    if want_jagged
+                    else "one number per event"
+                )
+                msg = f"input {source}: branch {name!r} has {shape}; flashsim expects {want}"
+                raise InputError(msg)
+        if jagged and (not inner or f"n{prefix}" not in names):
+            msg = (
+                f"input {source}: branch {name!r} is jagged but not a NanoAOD collection field "
+                f"(X_field with a counter nX); rename it, or drop it from the spec's passthrough"
+            )
+            raise InputError(msg)
+
+
+def _branch_layout(branch: Any) -> tuple[bool, np.dtype | None]:
+    """(jagged?, dtype of the numbers) of an uproot branch; dtype ``None`` when not numbers."""
+    interpretation = branch.interpretation
+    jagged = isinstance(interpretation, uproot.AsJagged)
+    inner = interpretation.content if jagged else interpretation
+    if not isinstance(inner, uproot.AsDtype):
+        return jagged, None
+    dtype = np.dtype(inner.to_dtype)
+    if dtype.shape or dtype.names:  # fixed-size arrays or structs per entry
+        return jagged, None
+    return jagged, dtype
+
+
+def _describe_type(branch: Any, dtype: np.dtype | None) -> str:
+    if dtype is not None:
+        return f"{dtype.name} values"
+    typename = getattr(branch, "typename", None) or type(branch.interpretation).__name__
+    return f"values of type {typename}"
+
+
+def read_entries(
+    tree: Any,
+    branches: Collection[str] | None,
+    entry_start: int = 0,
+    entry_stop: int | None = None,
+    *,
+    library: str = "ak",
+) -> Any:
+    """Entries ``[entry_start, entry_stop)`` of ``branches`` (all when ``None``) of an uproot
+    TTree, as ``tree.arrays`` returns them for ``library``; a basket that cannot be read or
+    decompressed is an :class:`InputError`.
+    """
+    entry_stop = tree.num_entries if entry_stop is None else entry_stop
+    try:
+        return tree.arrays(
+            None if branches is None else list(branches),
+            entry_start=entry_start,
+            entry_stop=entry_stop,
+            library=library,
+        )
+    except (MemoryError, KeyboardInterrupt, uproot.exceptions.KeyInFileError):
+        raise
+    except Exception as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(",:")
+        msg = (
+            f"input {tree.file.file_path} is corrupted: cannot read entries {entry_start}-"
+            f"{entry_stop - 1} of tree {tree.name!r} ({type(err).__name__}: {reason}); re-copy "
+            "or regenerate it"
+        )
+        raise InputError(msg) from err
+
+
+def missing_field(err: AttributeError) -> str | None:
+    """The field name when ``err`` is awkward's "no field named 'x'", else ``None``."""
+    text = str(err)
+    prefix = "no field named "
+    return text[len(prefix) :].strip("'\"") if text.startswith(prefix) else None
+
+
 def zip_collections(arrays: ak.Array) -> ak.Array:
     """Group flat NanoAOD branches into collections: ``Jet_pt`` -> ``events.Jet.pt``.
 
@@ -499,7 +619,7 @@ def zip_collections(arrays: ak.Array) -> ak.Array:
     flat: dict[str, ak.Array] = {}
     for name in arrays.fields:
         prefix, _, inner = name.partition("_")
-        if inner and f"n{prefix}" in fields:
+        if inner and f"n{prefix}" in fields and arrays[name].ndim > 1:
             collections.setdefault(prefix, {})[inner] = arrays[name]
         elif not (name.startswith("n") and any(f.startswith(name[1:] + "_") for f in fields)):
             flat[name] = arrays[name]

@@ -24,6 +24,13 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
+from flashsim.domain import (
+    OUT_OF_DOMAIN_BRANCH,
+    OUT_OF_DOMAIN_COUNTER,
+    DomainGuard,
+    InputPolicy,
+)
+from flashsim.exceptions import InputError
 from flashsim.features import (
     decode_targets,
     event_gen_values,
@@ -36,7 +43,17 @@ from flashsim.spec import CollectionSpec, EventSpec, Feature, PipelineSpec, Targ
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 from flashsim.stages.pid import PROBE_PREFIX, PidModel
 
-__all__ = ["CollectionModel", "EventModel", "Pipeline", "response_context"]
+__all__ = [
+    "CollectionModel",
+    "EventModel",
+    "Pipeline",
+    "check_finite",
+    "gen_branches",
+    "gen_event_level_branches",
+    "id_flag_branches",
+    "reco_branches",
+    "response_context",
+]
 
 _INDEX_DTYPE = np.int16
 _DEFAULT_EVENT_COLLECTION = "GenJet"
@@ -61,11 +78,18 @@ class CollectionModel:
     fakes: FakesStage | None = None
     fake_conditions: TablePreprocessor | None = None
 
-    def apply(self, events: ak.Array, rng: np.random.Generator) -> tuple[ak.Array, dict[str, int]]:
-        """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters)."""
+    def apply(
+        self, events: ak.Array, rng: np.random.Generator, guard: DomainGuard | None = None
+    ) -> tuple[ak.Array, dict[str, int]]:
+        """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters).
+
+        ``guard`` applies the out-of-domain policy to the conditions (default: clamp).
+        """
         spec = self.spec
+        guard = guard if guard is not None else DomainGuard("clamp", len(events))
         source = select_source(events, spec.source)
         raw = feature_table(events, spec.conditions, source, spec.source.collection)
+        raw = guard(self.conditions, raw, source.event, spec.name)
         conditions = self.conditions.forward(raw)
         outcome = self.efficiency.apply(conditions, rng)
         keep = outcome > 0
@@ -83,6 +107,7 @@ class CollectionModel:
         parts = [(fields, event)]
         if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
             raw_fake = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
+            raw_fake = guard(self.fake_conditions, raw_fake, None, f"{spec.name}.fakes")
             fake_conditions = self.fake_conditions.forward(raw_fake)
             counts = self.fakes.multiplicity.apply(fake_conditions, rng)
             fake = sample_above_thresholds(
@@ -208,9 +233,13 @@ class EventModel:
     conditions: TablePreprocessor
     response: ResponseStage
 
-    def apply(self, events: ak.Array, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Event-level branches for a chunk."""
+    def apply(
+        self, events: ak.Array, rng: np.random.Generator, guard: DomainGuard | None = None
+    ) -> dict[str, np.ndarray]:
+        """Event-level branches for a chunk (``guard``: the out-of-domain policy, default clamp)."""
+        guard = guard if guard is not None else DomainGuard("clamp", len(events))
         raw = feature_table(events, self.spec.conditions, None, _DEFAULT_EVENT_COLLECTION)
+        raw = guard(self.conditions, raw, None, "event")
         encoded = self.response.apply(self.conditions.forward(raw), rng)
         return decode_targets(self.spec.targets, encoded, event_gen_values(events), rng)
 
@@ -225,21 +254,41 @@ class Pipeline:
     pid: PidModel | None = None
 
     def apply(
-        self, events: ak.Array, rng: np.random.Generator
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        policy: InputPolicy | None = None,
     ) -> tuple[dict[str, np.ndarray | ak.Array], dict[str, dict[str, int]]]:
         """Simulate a chunk of generated events (collections zipped, see ``zip_collections``).
 
+        Arguments:
+            events: the chunk's generator-level events.
+            rng: the chunk's random stream.
+            policy: the input policies (default: the spec's ``inputs:``); only its
+                ``out_of_domain`` applies here (non-finite inputs are the caller's to remove,
+                see :func:`flashsim.domain.non_finite_events`).
+
         Returns:
             the reconstructed branches (collections as jagged records, event-level branches as
-            arrays), ready for :meth:`flashsim.io.NanoAODWriter.extend`, and per-collection
-            counters (generated, reconstructed, below threshold).
+            arrays), ready for :meth:`flashsim.io.NanoAODWriter.extend`, and counters: per
+            collection (generated, reconstructed, below threshold), and under
+            ``out_of_domain`` the objects per stage whose conditions were outside the training
+            domain. Under ``out_of_domain: flag`` the branches include
+            :data:`~flashsim.domain.OUT_OF_DOMAIN_BRANCH`.
+
+        Raises:
+            InputError: a condition is outside the domain under ``out_of_domain: error``, or the
+                models produced non-finite values (extrapolating under ``flag``).
         """
+        policy = policy if policy is not None else self.spec.input_policy
+        guard = DomainGuard(policy.out_of_domain, len(events))
         out: dict[str, np.ndarray | ak.Array] = {}
         counters: dict[str, dict[str, int]] = {}
         for name, model in self.collections.items():
-            out[name], counters[name] = model.apply(events, rng)
+            out[name], counters[name] = model.apply(events, rng, guard)
         if self.event is not None:
-            out.update(self.event.apply(events, rng))
+            out.update(self.event.apply(events, rng, guard))
+        check_finite(out, policy.out_of_domain)
         if self.pid is not None:
             name = self.pid.spec.collection
             objects = out[name]
@@ -248,47 +297,23 @@ class Pipeline:
             gen_pdg = events[source].pdgId[objects[match]]
             flat = {k: v for k, v in out.items() if isinstance(v, np.ndarray)}
             out[name], branches, pid_counters = self.pid.apply(
-                events, objects, np.asarray(ak.flatten(gen_pdg)), rng, flat
+                events, objects, np.asarray(ak.flatten(gen_pdg)), rng, flat, guard
             )
             out.update(branches)
             counters[f"{name}.pid"] = pid_counters
+        counters[OUT_OF_DOMAIN_COUNTER] = dict(guard.counts)
+        if policy.out_of_domain == "flag":
+            out[OUT_OF_DOMAIN_BRANCH] = guard.flagged.astype(np.uint8)
         return out, counters
 
     def required_branches(self) -> list[str]:
         """The generator-level branches the pipeline reads (without counters)."""
-        needed: set[str] = set()
-        for spec in self.spec.collections.values():
-            coll = spec.source.collection
-            fields = {"pt", "eta", "phi"} | {t.name for t in spec.targets if _relative(t)}
-            if spec.source.pdg_id is not None or spec.charge_from_pdg_id:
-                fields.add("pdgId")
-            if spec.source.status is not None:
-                fields.add("status")
-            conditions = list(spec.conditions)
-            if spec.fakes is not None:
-                conditions += spec.fakes.conditions
-            needed |= {f"{coll}_{f}" for f in fields}
-            needed |= _feature_branches(conditions, coll)
-        if self.pid is not None:
-            needed.add(f"{self.spec.collections[self.pid.spec.collection].source.collection}_pdgId")
-            collection_fields = {f"{PROBE_PREFIX}{f}" for f in ("p", "pt", "eta", "phi")}
-            occupancy = self.pid.spec.occupancy[0] if self.pid.spec.occupancy else None
-            simulated = (
-                {t.name for t in self.event.spec.targets} if self.event is not None else set()
-            )
-            needed |= {
-                c.column
-                for c in self.pid.spec.conditions
-                if c.column != occupancy
-                and not c.column.startswith(PROBE_PREFIX)
-                and c.column not in collection_fields
-                and c.column not in simulated
-            }
-        if self.event is not None:
-            needed |= _feature_branches(self.event.spec.conditions, _DEFAULT_EVENT_COLLECTION)
-            if any(t.kind.startswith("met_") for t in self.event.spec.targets):
-                needed |= {"GenMET_pt", "GenMET_phi"}
-        return sorted(needed)
+        return gen_branches(self.spec)
+
+    def event_level_branches(self) -> set[str]:
+        """The branches of :meth:`required_branches` that hold one number per event (the
+        others are fields of a collection: one list per event, with a counter ``nX``)."""
+        return gen_event_level_branches(self.spec)
 
     def passthrough(self, available: Iterable[str]) -> list[str]:
         """The input branches copied to the output: the spec's patterns, with their counters."""
@@ -306,6 +331,108 @@ class Pipeline:
         needed = self.required_branches()
         counters = {f"n{b.partition('_')[0]}" for b in needed} & names
         return sorted(set(needed) | set(self.passthrough(names)) | counters)
+
+
+def gen_branches(spec: PipelineSpec) -> list[str]:
+    """The generator-level branches a pipeline of ``spec`` reads (without counters)."""
+    needed: set[str] = set()
+    for coll_spec in spec.collections.values():
+        coll = coll_spec.source.collection
+        fields = {"pt", "eta", "phi"} | {t.name for t in coll_spec.targets if _relative(t)}
+        if coll_spec.source.pdg_id is not None or coll_spec.charge_from_pdg_id:
+            fields.add("pdgId")
+        if coll_spec.source.status is not None:
+            fields.add("status")
+        conditions = list(coll_spec.conditions)
+        if coll_spec.fakes is not None:
+            conditions += coll_spec.fakes.conditions
+        needed |= {f"{coll}_{f}" for f in fields}
+        needed |= _feature_branches(conditions, coll)
+    if spec.pid is not None:
+        needed.add(f"{spec.collections[spec.pid.collection].source.collection}_pdgId")
+        collection_fields = {f"{PROBE_PREFIX}{f}" for f in ("p", "pt", "eta", "phi")}
+        occupancy = spec.pid.occupancy[0] if spec.pid.occupancy else None
+        simulated = {t.name for t in spec.event.targets} if spec.event is not None else set()
+        needed |= {
+            c.column
+            for c in spec.pid.conditions
+            if c.column != occupancy
+            and not c.column.startswith(PROBE_PREFIX)
+            and c.column not in collection_fields
+            and c.column not in simulated
+        }
+    if spec.event is not None:
+        needed |= _feature_branches(spec.event.conditions, _DEFAULT_EVENT_COLLECTION)
+        if any(t.kind.startswith("met_") for t in spec.event.targets):
+            needed |= {"GenMET_pt", "GenMET_phi"}
+    return sorted(needed)
+
+
+def reco_branches(spec: PipelineSpec) -> list[str]:
+    """The reconstructed-collection fields that training and validation read from a
+    full-simulation file: each target, the match index and the ID class (jagged)."""
+    names: set[str] = set()
+    for name, coll_spec in spec.collections.items():
+        fields = {t.name for t in coll_spec.targets} | {coll_spec.match}
+        if coll_spec.fakes is not None:
+            fields |= {t.name for t in coll_spec.fakes.targets if t.kind != "uniform_phi"}
+        if coll_spec.efficiency.class_field is not None:
+            fields.add(coll_spec.efficiency.class_field)
+        names |= {f"{name}_{f}" for f in fields}
+    return sorted(names)
+
+
+def id_flag_branches(spec: PipelineSpec) -> list[str]:
+    """The reconstructed ID-class fields (``Muon_tightId``): booleans in NanoAOD, allowed so."""
+    return sorted(
+        f"{name}_{c.efficiency.class_field}"
+        for name, c in spec.collections.items()
+        if c.efficiency.class_field is not None
+    )
+
+
+def gen_event_level_branches(spec: PipelineSpec) -> set[str]:
+    """The branches of :func:`gen_branches` with one number per event (the others are fields
+    of a collection: one list per event, with a counter ``nX``)."""
+    features: list[Feature] = []
+    for coll_spec in spec.collections.values():
+        features += coll_spec.conditions
+        if coll_spec.fakes is not None:
+            features += coll_spec.fakes.conditions
+    if spec.event is not None:
+        features += spec.event.conditions
+    flat = {f.event for f in features if f.event is not None}
+    if spec.event is not None and any(t.kind.startswith("met_") for t in spec.event.targets):
+        flat |= {"GenMET_pt", "GenMET_phi"}
+    if spec.pid is not None:
+        flat |= {c.column for c in spec.pid.conditions} & set(gen_branches(spec))
+    return flat
+
+
+def check_finite(branches: Mapping[str, np.ndarray | ak.Array], out_of_domain: str) -> None:
+    """Refuse to write non-finite values that the models produced (never a silent NaN).
+
+    Raises:
+        InputError: naming the branch and the count, and what to do.
+    """
+    for name, values in branches.items():
+        array = values if isinstance(values, ak.Array) else ak.Array(np.asarray(values))
+        for field_name in array.fields or [""]:
+            column = array[field_name] if field_name else array
+            flat = np.asarray(ak.flatten(column, axis=None))
+            if flat.dtype.kind != "f":
+                continue
+            bad = int((~np.isfinite(flat)).sum())
+            if bad:
+                branch = f"{name}_{field_name}" if field_name else name
+                hint = (
+                    "conditions outside the training domain were passed as given "
+                    "(--out-of-domain flag); use --out-of-domain clamp"
+                    if out_of_domain == "flag"
+                    else "the model bundle may be corrupted; retrain it or report a bug"
+                )
+                msg = f"the models produced {bad} non-finite value(s) for {branch}: {hint}"
+                raise InputError(msg)
 
 
 def _feature_branches(features: Iterable[Feature], collection: str) -> set[str]:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from flashsim.domain import Domain
 from flashsim.exceptions import SpecError
 
 __all__ = ["TRANSFORMS", "Chain", "TablePreprocessor", "Transform", "build_chain"]
@@ -493,6 +494,7 @@ class TablePreprocessor:
     def __init__(self, names: Sequence[str], chains: Sequence[Chain]) -> None:
         self.names: list[str] = list(names)
         self.chains: list[Chain] = list(chains)
+        self.domain: Domain | None = None
         if len(self.names) != len(self.chains):
             msg = f"got {len(self.names)} column names but {len(self.chains)} chains"
             raise ValueError(msg)
@@ -524,10 +526,14 @@ class TablePreprocessor:
         rng: np.random.Generator | None = None,
         weights: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Fit every chain on its column and return the transformed table (float32)."""
+        """Fit every chain on its column and return the transformed table (float32).
+
+        Also records the table's range as :attr:`domain` (:class:`flashsim.domain.Domain`).
+        """
         if weights is not None and len(weights) != len(table):
             msg = f"got {len(weights)} weights for {len(table)} rows"
             raise ValueError(msg)
+        self.domain = Domain.fit(self.names, self._table(table))
         return self._apply(table, lambda c, x: c.fit_forward(x, rng, weights), np.float32)
 
     def forward(self, table: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -538,10 +544,26 @@ class TablePreprocessor:
         """Map a table from the training space back to data (float64 output)."""
         return self._apply(table, lambda c, y: c.inverse(y), np.float64)
 
+    def guard(self, table: np.ndarray, policy: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """Apply an ``out_of_domain`` policy (:meth:`flashsim.domain.Domain.apply`) to raw
+        values; without a recorded domain (models from before it was recorded) a no-op.
+
+        Returns:
+            the table for :meth:`forward`, and the rows that were outside the domain.
+        """
+        if self.domain is None:
+            return table, np.zeros(len(table), dtype=bool)
+        return self.domain.apply(table, policy, where)
+
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"columns": [{"name": ..., "transforms": [...]}, ...]}``."""
+        """Return ``{"columns": [{"name": ..., "transforms": [...]}, ...], "domain": ...}``."""
         pairs = zip(self.names, self.chains, strict=True)
-        return {"columns": [{"name": n, "transforms": c.to_dict()} for n, c in pairs]}
+        record: dict[str, Any] = {
+            "columns": [{"name": n, "transforms": c.to_dict()} for n, c in pairs]
+        }
+        if self.domain is not None:
+            record["domain"] = self.domain.to_dict()
+        return record
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> TablePreprocessor:
@@ -555,4 +577,7 @@ class TablePreprocessor:
         except (KeyError, TypeError) as err:
             msg = f"malformed preprocessor record: {err!r}"
             raise SpecError(msg) from err
-        return cls([name for name, _ in columns], [chain for _, chain in columns])
+        table = cls([name for name, _ in columns], [chain for _, chain in columns])
+        if record.get("domain") is not None:
+            table.domain = Domain.from_dict(table.names, record["domain"])
+        return table

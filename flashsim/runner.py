@@ -25,11 +25,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from flashsim import __version__
+from flashsim.domain import InputPolicy, non_finite_events
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.io import (
     NanoAODWriter,
+    check_branch_layout,
     check_output_path,
     open_events,
+    read_entries,
     require_branches,
     zip_collections,
 )
@@ -46,12 +49,14 @@ SOURCE_BRANCH = "FlashSim_genEntry"
 
 @dataclass
 class RunSummary:
-    """What a run did: events in and out, objects per collection, time."""
+    """What a run did: events in and out, objects per collection, time, and the events left out
+    for non-finite inputs (``non_finite: drop``)."""
 
     input_events: int = 0
     output_events: int = 0
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    dropped_events: int = 0
 
 
 def chunk_rng(seed: int, first_entry: int) -> np.random.Generator:
@@ -73,6 +78,7 @@ def run_file(
     provenance: dict[str, Any] | None = None,
     entry_start: int = 0,
     entry_stop: int | None = None,
+    policy: InputPolicy | None = None,
 ) -> RunSummary:
     """Simulate every event of ``input_path`` and write the NanoAOD-style ``output_path``.
 
@@ -87,9 +93,13 @@ def run_file(
             (they replace the default ones of the same name).
         entry_start: the first input entry to simulate.
         entry_stop: one past the last input entry to simulate (default: the end of the file).
+        policy: what to do with non-finite inputs and conditions outside the training domain
+            (:class:`flashsim.domain.InputPolicy`; default: the spec's ``inputs:`` section).
 
     Raises:
-        InputError: the input is missing, unreadable, or lacks a needed branch.
+        InputError: the input is missing, unreadable or corrupted, lacks a needed branch or
+            has one of the wrong type, has NaN/inf under ``non_finite: error`` or conditions
+            outside the training domain under ``out_of_domain: error``.
         OutputError: the output exists (without ``overwrite``) or cannot be written.
         ConfigurationError: ``oversample`` or ``step_size`` is not positive, or the entry
             range is invalid (negative start, or stop before start).
@@ -104,6 +114,7 @@ def run_file(
     if Path(input_path).resolve() == output.resolve():
         msg = f"the output {output} is the input file; choose another output name"
         raise ConfigurationError(msg)
+    policy = policy if policy is not None else pipeline.spec.input_policy
     start_time = time.monotonic()
     tree = open_events(input_path)
     summary = RunSummary()
@@ -113,6 +124,7 @@ def run_file(
         available = tree.keys()
         passthrough = pipeline.passthrough(available)
         branches = pipeline.input_branches(available)
+        check_branch_layout(tree, needed, pipeline.event_level_branches(), passthrough)
         entries = tree.num_entries if entry_stop is None else min(tree.num_entries, entry_stop)
         if max_events is not None:
             entries = min(entries, entry_start + max_events)
@@ -130,6 +142,7 @@ def run_file(
             "seed": seed,
             "oversample": oversample,
             "step_size": step_size,
+            "inputs": policy.to_dict(),
             **(provenance or {}),
         }
         bar = tqdm(
@@ -138,13 +151,41 @@ def run_file(
         with NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer:
             for first in range(entry_start, entries, step_size):
                 stop = min(first + step_size, entries)
-                arrays = tree.arrays(branches, entry_start=first, entry_stop=stop)
-                chunk = _simulate_chunk(
-                    pipeline, arrays, passthrough, seed, first, oversample, summary
-                )
-                writer.extend(chunk)
+                arrays = read_entries(tree, branches, first, stop)
+                entry = np.arange(first, stop)
+                bad, branch = non_finite_events({b: arrays[b] for b in needed}, stop - first)
+                if bad.any():
+                    if policy.non_finite == "error":
+                        msg = (
+                            f"input {input_path} has NaN or inf in branch {branch!r} (entry "
+                            f"{first + int(np.flatnonzero(bad)[0])}, {int(bad.sum())} event(s) "
+                            f"in entries {first}-{stop - 1}); fix the file, or run with "
+                            "--non-finite drop to leave such events out"
+                        )
+                        raise InputError(msg)
+                    arrays, entry = arrays[~bad], entry[~bad]
+                    summary.dropped_events += int(bad.sum())
+                if len(arrays):
+                    chunk = _simulate_chunk(
+                        pipeline,
+                        arrays,
+                        passthrough,
+                        seed,
+                        first,
+                        entry,
+                        oversample,
+                        policy,
+                        summary,
+                    )
+                    writer.extend(chunk)
                 summary.input_events += stop - first
                 bar.update(stop - first)
+            if writer.n_events == 0:
+                msg = (
+                    f"every one of the {summary.input_events} events of {input_path} that were "
+                    "read has NaN or inf in a branch the models read; nothing to write"
+                )
+                raise InputError(msg)
             summary.output_events = writer.n_events
             summary.seconds = round(time.monotonic() - start_time, 2)
             record.update(
@@ -152,6 +193,7 @@ def run_file(
                 output_events=summary.output_events,
                 counters=summary.counters,
                 seconds=summary.seconds,
+                dropped_events={"non_finite": summary.dropped_events},
             )
             writer.set_metadata(record)
         bar.close()
@@ -166,15 +208,28 @@ def _simulate_chunk(
     passthrough: list[str],
     seed: int,
     first: int,
+    entry: np.ndarray,
     oversample: int,
+    policy: InputPolicy,
     summary: RunSummary,
 ) -> dict[str, Any]:
     n = len(arrays)
     if oversample > 1:
         source = np.repeat(np.arange(n), oversample)
         arrays = arrays[source]
-    events = zip_collections(arrays)
-    reco, counters = pipeline.apply(events, chunk_rng(seed, first))
+    try:
+        events = zip_collections(arrays)
+    except ValueError as err:
+        msg = (
+            f"the collections of entries {first}-{first + n - 1} are inconsistent (fields of one "
+            f"collection differ in length from its counter: {err}); the input file is damaged"
+        )
+        raise InputError(msg) from err
+    # Absurd but finite inputs (a pT of 1e30, a zero pT) make numpy warn in the features; what
+    # matters is checked explicitly: the conditions against the training domain, and the
+    # simulated values for NaN/inf (Pipeline.apply raises on either).
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        reco, counters = pipeline.apply(events, chunk_rng(seed, first), policy)
     for name, values in counters.items():
         total = summary.counters.setdefault(name, {})
         for key, value in values.items():
@@ -189,7 +244,7 @@ def _simulate_chunk(
             fields = [f for f in column.fields if f"{name}_{f}" in kept]
             chunk[name] = column[fields]
     if oversample > 1:
-        chunk[SOURCE_BRANCH] = (first + source).astype(np.int64)
+        chunk[SOURCE_BRANCH] = entry[source].astype(np.int64)
         chunk[REPLICA_BRANCH] = np.tile(np.arange(oversample, dtype=np.int32), n)
     chunk.update(reco)
     return chunk

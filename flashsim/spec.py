@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from flashsim.domain import NON_FINITE_POLICIES, OUT_OF_DOMAIN_POLICIES, InputPolicy
 from flashsim.exceptions import SpecError
 from flashsim.preprocessing import build_chain
 
@@ -264,6 +265,12 @@ class PipelineSpec:
     origin: str = "<spec>"
     pid: PidSpec | None = None
     weight: WeightSpec | None = None
+    inputs: InputPolicy | None = None
+
+    @property
+    def input_policy(self) -> InputPolicy:
+        """The ``inputs:`` policies (:class:`flashsim.domain.InputPolicy`; defaults if absent)."""
+        return self.inputs if self.inputs is not None else InputPolicy()
 
 
 def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
@@ -401,6 +408,7 @@ class _Parser:
                 "event",
                 "pid",
                 "weight",
+                "inputs",
             ],
         )
         version = self.typed(d["version"], "version", int, "an integer")
@@ -437,7 +445,18 @@ class _Parser:
             origin=self.origin,
             pid=self.pid(d["pid"], "pid", colls) if d.get("pid") is not None else None,
             weight=self.weight(d["weight"], "weight") if d.get("weight") is not None else None,
+            inputs=self.inputs(d["inputs"], "inputs") if d.get("inputs") is not None else None,
         )
+
+    def inputs(self, value: Any, where: str) -> InputPolicy:
+        d = self.mapping(value, where, [], ["non_finite", "out_of_domain"])
+        for key, choices in (
+            ("non_finite", NON_FINITE_POLICIES),
+            ("out_of_domain", OUT_OF_DOMAIN_POLICIES),
+        ):
+            if key in d and d[key] not in choices:
+                raise self.fail(f"{where}.{key}", f"{d[key]!r}: use one of {', '.join(choices)}")
+        return InputPolicy(**d)
 
     def weight(self, value: Any, where: str) -> WeightSpec:
         if isinstance(value, str):

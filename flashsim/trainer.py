@@ -33,9 +33,24 @@ from flashsim.features import (
     event_table,
     fakes_table,
 )
-from flashsim.io import open_events, zip_collections
+from flashsim.io import (
+    check_branch_layout,
+    missing_field,
+    open_events,
+    read_entries,
+    zip_collections,
+)
 from flashsim.models.factory import build_model, train_response_model
-from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
+from flashsim.pipeline import (
+    CollectionModel,
+    EventModel,
+    Pipeline,
+    gen_branches,
+    gen_event_level_branches,
+    id_flag_branches,
+    reco_branches,
+    response_context,
+)
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
@@ -96,6 +111,13 @@ def read_training_data(
     for path in files:
         tree = open_events(path)
         try:
+            check_branch_layout(
+                tree,
+                gen_branches(spec) + reco_branches(spec),
+                gen_event_level_branches(spec),
+                (),
+                booleans=id_flag_branches(spec),
+            )
             entries = tree.num_entries
             if max_events is not None:
                 entries = min(entries, max_events - n_events)
@@ -104,7 +126,7 @@ def read_training_data(
             )
             for start in range(0, entries, step_size):
                 stop = min(start + step_size, entries)
-                events = zip_collections(tree.arrays(entry_start=start, entry_stop=stop))
+                events = zip_collections(read_entries(tree, None, start, stop))
                 if spec.weight is not None:
                     weight_parts.append(np.asarray(events[spec.weight.column], dtype=np.float64))
                 for name, coll in spec.collections.items():
@@ -122,6 +144,16 @@ def read_training_data(
                 bar.update(stop - start)
         except uproot.exceptions.KeyInFileError as err:
             msg = f"training file {path} lacks {err.key!r}; is it a full-simulation (reco) file?"
+            raise InputError(msg) from err
+        except (AttributeError, KeyError) as err:
+            field = missing_field(err) if isinstance(err, AttributeError) else str(err)
+            if field is None:
+                raise
+            msg = (
+                f"training file {path} lacks a field {field} that the spec reads; is it a "
+                "full-simulation (reco) file with the spec's collections? (`flashsim inspect` "
+                "lists what it has)"
+            )
             raise InputError(msg) from err
         finally:
             tree.file.close()

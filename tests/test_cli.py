@@ -351,3 +351,86 @@ class TestValidate:
         result = _validate("--flash", flash, "--full", full, "-o", str(tmp_path / "r"), *extra)
         assert result.exit_code == 2, result.output
         assert message in result.output
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
+
+
+def terminate_when(
+    env: dict[str, str], args: list[str], ready: Callable[[], bool]
+) -> subprocess.CompletedProcess[str]:
+    """Start ``flashsim ARGS``, send SIGTERM as soon as ``ready()``, and wait for the end."""
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flashsim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert process.poll() is None, "the run ended before it could be terminated"
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+class TestSigterm:
+    """A run killed with SIGTERM mid-way leaves no output and no temporary; a re-run succeeds."""
+
+    def test_single_file(self, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+        out = tmp_path / "reco.root"
+        args = ["run", str(EXAMPLE), "-o", str(out), "--step-size", "5", "-q"]
+        killed = terminate_when(
+            subprocess_env, args, lambda: any(tmp_path.glob(".reco.root.tmp-*"))
+        )
+        assert killed.returncode == 143, killed.stderr
+        assert killed.stderr.strip() == "flashsim: terminated (SIGTERM)"
+        assert list(tmp_path.iterdir()) == []
+        again = run_flashsim(subprocess_env, *args)
+        assert again.returncode == 0, again.stderr
+        assert [p.name for p in tmp_path.iterdir()] == ["reco.root"]
+
+    def test_directory_output_resumes(self, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+        import json
+
+        out = tmp_path / "out"
+        args = [
+            "run",
+            str(EXAMPLE),
+            "-o",
+            f"{out}/",
+            "--item-size",
+            "200",
+            "--step-size",
+            "5",
+            "-q",
+        ]
+
+        def one_item_done() -> bool:
+            manifest = out / "flashsim-manifest.json"
+            try:
+                items = json.loads(manifest.read_text())["items"]
+            except (OSError, ValueError):
+                return False
+            return any(item["status"] == "done" for item in items)
+
+        killed = terminate_when(subprocess_env, args, one_item_done)
+        assert killed.returncode == 143, killed.stderr
+        assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+        done = sorted(p.name for p in out.glob("*.root"))
+        assert 1 <= len(done) < 5
+        again = run_flashsim(subprocess_env, *args, "--resume")
+        assert again.returncode == 0, again.stderr
+        manifest = json.loads((out / "flashsim-manifest.json").read_text())
+        assert [item["status"] for item in manifest["items"]] == ["done"] * 5

@@ -19,7 +19,7 @@ import uproot
 from click.testing import CliRunner
 
 from flashsim.cli import flashsim as flashsim_group
-from flashsim.exceptions import ConfigurationError, FlashsimError, OutputError
+from flashsim.exceptions import ConfigurationError, ItemsFailedError, OutputError
 from flashsim.executor import (
     MANIFEST_NAME,
     DaskExecutor,
@@ -311,5 +311,5 @@ class TestErrors:
     def test_failures_are_an_error_naming_them(self, tmp_path) -> None:
         item = WorkItem("/x.root", 0, 10, "x.0-10.root", 5)
         report = RunReport(tmp_path, tmp_path / MANIFEST_NAME, items=3, failed=[(item, "E: boom")])
-        with pytest.raises(FlashsimError, match=r"1 of 3 items failed \(x.0-10.root: E: boom\)"):
+        with pytest.raises(ItemsFailedError, match=r"1 of 3 items failed \(x.0-10.root: E: boom\)"):
             report.raise_for_failures()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -563,3 +564,27 @@ def test_event_level_conditions_only(
 ) -> None:
     modify(raw)
     assert "conditions[0]" in spec_error(tmp_path, raw)
+
+
+def test_inputs_section(raw: dict[str, Any]) -> None:
+    assert parse_spec(raw).input_policy.to_dict() == {
+        "non_finite": "error",
+        "out_of_domain": "clamp",
+    }
+    raw["inputs"] = {"non_finite": "drop", "out_of_domain": "flag"}
+    policy = parse_spec(raw).input_policy
+    assert (policy.non_finite, policy.out_of_domain) == ("drop", "flag")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"non_finite": "skip"}, "inputs.non_finite: 'skip': use one of error, drop"),
+        ({"out_of_domain": "warn"}, "inputs.out_of_domain: 'warn': use one of clamp, flag, error"),
+        ({"nan": "drop"}, "inputs.nan: unknown key"),
+    ],
+)
+def test_inputs_section_errors(raw: dict[str, Any], inputs: dict, message: str) -> None:
+    raw["inputs"] = inputs
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(raw)

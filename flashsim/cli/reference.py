@@ -54,7 +54,15 @@ def iter_commands(
         from flashsim.cli.app import flashsim
 
         command = flashsim
-    ctx = click.Context(command, info_name=command.name or "flashsim", parent=parent)
+    # With the command's context_settings, as click's own make_context: the help option names
+    # (-h/--help) then match those of the help option click caches on the command when it is
+    # invoked, so the output does not depend on what ran before in the process.
+    ctx = click.Context(
+        command,
+        info_name=command.name or "flashsim",
+        parent=parent,
+        **command.context_settings,
+    )
     yield ctx
     if isinstance(command, click.Group):
         for sub_name in command.list_commands(ctx):

@@ -12,8 +12,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from flashsim.domain import InputPolicy
 
 __all__ = ["run"]
 
@@ -38,6 +42,21 @@ class _Options:
     max_events: int | None
     overwrite: bool
     quiet: bool
+    non_finite: str | None
+    out_of_domain: str | None
+
+    def policy(self, model_dir: Path) -> InputPolicy | None:
+        """The input policies: the options given, the model spec's for the others."""
+        if self.non_finite is None and self.out_of_domain is None:
+            return None
+        from flashsim.bundle import read_record
+        from flashsim.domain import InputPolicy
+        from flashsim.spec import parse_spec
+
+        spec = parse_spec(read_record(model_dir)["spec"]).input_policy
+        return InputPolicy(
+            self.non_finite or spec.non_finite, self.out_of_domain or spec.out_of_domain
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +139,19 @@ class _ItemOptions:
     type=click.IntRange(min=1),
     help="Input events per work item (rounded up to a multiple of --step-size).",
 )
+@click.option(
+    "--non-finite",
+    type=click.Choice(["error", "drop"]),
+    help="Events with NaN/inf in a branch the models read: stop, or leave them out and count "
+    "them (default: the model spec's inputs.non_finite, else error).",
+)
+@click.option(
+    "--out-of-domain",
+    type=click.Choice(["clamp", "flag", "error"]),
+    help="Conditions outside the training range: clamp them, pass them and set "
+    "FlashSim_outOfDomain, or stop (default: the model spec's inputs.out_of_domain, else "
+    "clamp). Counted in the provenance either way.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def run(
     inputs: tuple[str, ...],
@@ -135,6 +167,8 @@ def run(
     scheduler: str | None,
     resume: bool,
     item_size: int,
+    non_finite: str | None,
+    out_of_domain: str | None,
     quiet: bool,
 ) -> None:
     """Simulate the reconstructed events of the generator-level files INPUT...
@@ -150,7 +184,9 @@ def run(
     from --seed and the input's file name.
     """
     ctx = click.get_current_context()
-    common = _Options(model, seed, oversample, step_size, max_events, overwrite, quiet)
+    common = _Options(
+        model, seed, oversample, step_size, max_events, overwrite, quiet, non_finite, out_of_domain
+    )
     many = (
         len(inputs) > 1
         or any(glob.has_magic(p) and not Path(p).exists() for p in inputs)
@@ -204,18 +240,35 @@ def _run_one(input_path: Path, output: Path, o: _Options) -> None:
         progress=not o.quiet,
         max_events=o.max_events,
         provenance=provenance,
+        policy=o.policy(model_dir),
     )
     if not o.quiet:
         rate = summary.input_events / max(summary.seconds, 1e-9)
         objects = ", ".join(
-            f"{name}: {c.get('reconstructed', 0)}/{c.get('generated', 0)}"
+            f"{name}: {c['reconstructed']}/{c['generated']}"
             for name, c in summary.counters.items()
+            if "generated" in c
         )
         click.echo(
             f"{summary.input_events} events -> {output} ({summary.output_events} written) in "
-            f"{summary.seconds:.1f} s ({rate:.0f} events/s); reconstructed/generated {objects}",
+            f"{summary.seconds:.1f} s ({rate:.0f} events/s); reconstructed/generated {objects}"
+            f"{_caveats(summary.counters, summary.dropped_events)}",
             err=True,
         )
+
+
+def _caveats(counters: dict[str, dict[str, int]], dropped: int) -> str:
+    """The summary's notes on dropped events and conditions outside the training domain."""
+    from flashsim.domain import OUT_OF_DOMAIN_COUNTER
+
+    notes = []
+    if dropped:
+        notes.append(f"{dropped} event(s) with NaN/inf inputs left out")
+    outside = {k: v for k, v in counters.get(OUT_OF_DOMAIN_COUNTER, {}).items() if v}
+    if outside:
+        listed = ", ".join(f"{k}: {v}" for k, v in outside.items())
+        notes.append(f"objects outside the training domain: {listed}")
+    return "".join(f"\n  note: {n}" for n in notes)
 
 
 def _run_many(inputs: tuple[str, ...], outdir: Path, o: _Options, items: _ItemOptions) -> None:
@@ -257,6 +310,7 @@ def _run_many(inputs: tuple[str, ...], outdir: Path, o: _Options, items: _ItemOp
         overwrite=o.overwrite,
         progress=not o.quiet,
         provenance={"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
+        policy=o.policy(o.model if o.model is not None else default_model_path()),
     )
     if not o.quiet:
         rate = report.input_events / max(report.seconds, 1e-9)

@@ -77,12 +77,12 @@ def _read_flat_tree(path: Path, tree_name: str, needed: Sequence[str]) -> dict[s
     import numpy as np
 
     from flashsim.exceptions import InputError
-    from flashsim.io import open_events, require_branches
+    from flashsim.io import open_events, read_entries, require_branches
 
     tree = open_events(path, tree=tree_name)
     try:
         require_branches(tree, needed)
-        arrays = tree.arrays(library="np")
+        arrays = read_entries(tree, None, library="np")
     finally:
         tree.file.close()
     for name, column in arrays.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class EfficiencyStage:
                 msg = "not an xgboost JSON model"
                 raise ValueError(msg)
             booster.load_model(bytearray(raw))
-        except (xgb.core.XGBoostError, OSError, EOFError, ValueError) as err:
+        except (xgb.core.XGBoostError, OSError, EOFError, ValueError, zlib.error) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             msg = f"cannot load efficiency model {path}: {first}; retrain or restore the bundle"
             raise ModelError(msg) from err

@@ -17,6 +17,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from flashsim.domain import DomainGuard
 from flashsim.exceptions import InputError
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import PidSpec, SpeciesSpec
@@ -71,9 +72,21 @@ class SpeciesModel:
     response: ResponseStage
 
     def apply(
-        self, conditions: np.ndarray, rng: np.random.Generator
+        self,
+        conditions: np.ndarray,
+        rng: np.random.Generator,
+        guard: DomainGuard | None = None,
+        event: np.ndarray | None = None,
     ) -> tuple[np.ndarray | None, np.ndarray]:
-        """``(isMuon or None, PID variables)`` for raw condition rows of this species."""
+        """``(isMuon or None, PID variables)`` for raw condition rows of this species.
+
+        ``guard`` applies the out-of-domain policy (default: clamp); ``event`` is each row's
+        event in the chunk.
+        """
+        if guard is None or event is None:  # standalone: each row its own "event"
+            guard = DomainGuard("clamp" if guard is None else guard.policy, len(conditions))
+            event = None
+        conditions = guard(self.conditions, conditions, event, f"pid.{self.spec.name}")
         c = self.conditions.forward(conditions)
         is_muon = None
         if self.is_muon is not None:
@@ -148,6 +161,7 @@ class PidModel:
         species_pdg: np.ndarray,
         rng: np.random.Generator,
         event_branches: Mapping[str, np.ndarray] | None = None,
+        guard: DomainGuard | None = None,
     ) -> tuple[ak.Array, dict[str, np.ndarray], dict[str, int]]:
         """Add the PID fields to ``objects`` (jagged, one chunk).
 
@@ -157,6 +171,7 @@ class PidModel:
             species_pdg: flat ``pdgId`` of each object's gen match.
             rng: the chunk's random stream.
             event_branches: event-level branches simulated so far (conditions may read them).
+            guard: the out-of-domain policy for the conditions (default: clamp).
         Returns:
             the objects with the PID fields, the event branches (occupancy), and counters (how
             many objects of each species, and without a PID species).
@@ -169,12 +184,14 @@ class PidModel:
         done = np.zeros(n, dtype=bool)
         counters: dict[str, int] = {}
         pdg = np.abs(np.asarray(species_pdg))
+        guard = guard if guard is not None else DomainGuard("clamp", len(objects))
+        event = np.repeat(np.arange(len(objects)), np.asarray(ak.num(objects)))
         for name, model in self.species.items():
             rows = np.flatnonzero(np.isin(pdg, model.spec.pdg_id))
             counters[name] = len(rows)
             if len(rows) == 0:
                 continue
-            muon, values = model.apply(table[rows], rng)
+            muon, values = model.apply(table[rows], rng, guard, event[rows])
             if muon is not None:
                 is_muon[rows] = muon
             targets[rows] = decode_pid_targets(self.spec, values)

@@ -32,7 +32,19 @@ from flashsim.features import (
     event_table,
     fakes_table,
 )
-from flashsim.io import open_events, zip_collections
+from flashsim.io import (
+    check_branch_layout,
+    missing_field,
+    open_events,
+    read_entries,
+    zip_collections,
+)
+from flashsim.pipeline import (
+    gen_branches,
+    gen_event_level_branches,
+    id_flag_branches,
+    reco_branches,
+)
 from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH
 from flashsim.spec import PipelineSpec
 
@@ -200,6 +212,13 @@ def read_sample(
     tree = open_events(file_path)
     try:
         keys = frozenset(tree.keys())
+        check_branch_layout(
+            tree,
+            gen_branches(spec) + reco_branches(spec),
+            gen_event_level_branches(spec),
+            (),
+            booleans=id_flag_branches(spec),
+        )
         entries = tree.num_entries if max_events is None else min(tree.num_entries, max_events)
         if entries == 0:
             msg = f"{role} file {file_path} has no events; nothing to validate"
@@ -223,7 +242,7 @@ def read_sample(
         default = specs[0].source.collection if specs else "GenJet"
         for start in range(0, entries, step_size):
             stop = min(start + step_size, entries)
-            events = zip_collections(tree.arrays(entry_start=start, entry_stop=stop))
+            events = zip_collections(read_entries(tree, None, start, stop))
             n = stop - start
             if SOURCE_BRANCH in keys:
                 groups.append(np.asarray(events[SOURCE_BRANCH], dtype=np.int64))
@@ -244,6 +263,14 @@ def read_sample(
             derived_parts.append(derived_quantities(events))
     except KeyError as err:
         msg = f"{role} file {file_path} lacks a branch the pipeline needs: {err}"
+        raise InputError(msg) from err
+    except AttributeError as err:
+        if (field := missing_field(err)) is None:
+            raise
+        msg = f"{role} file {file_path} lacks a field {field!r} that the pipeline reads"
+        raise InputError(msg) from err
+    except ValueError as err:  # tables of a collection with no objects at all
+        msg = f"{role} file {file_path}: too few objects to validate ({err})"
         raise InputError(msg) from err
     finally:
         tree.file.close()

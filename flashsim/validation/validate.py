@@ -51,6 +51,9 @@ from flashsim.validation.samples import ValidationSample, check_compatible, read
 
 __all__ = ["Plot", "PlotGroup", "Section", "ValidationResult", "validate", "validate_samples"]
 
+_MIN_OBJECTS = 6
+"""Fewest reconstructed objects per collection and file that a validation can compare."""
+
 _PT_EDGES = {"Jet": [15, 20, 30, 45, 60, 80, 100, 130, 170, 220, 300, 400, 600, 1000]}
 _DEFAULT_PT_EDGES = [3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 70, 100, 150, 300]
 _WIDE_ETA = [0.0, 1.3, 2.5, 3.0, 5.0]
@@ -349,6 +352,14 @@ class _Validator:
             name, variables, tf.targets, tr.targets, fg, rg, gated=True
         )
         if len(targets) > 1:
+            fewest = min(len(tf.targets), len(tr.targets))
+            if fewest < _MIN_OBJECTS:
+                msg = (
+                    f"only {fewest} reconstructed {name} objects in one of the files: too few to "
+                    f"compare (at least {_MIN_OBJECTS}); validate on more events, or leave {name} "
+                    "out with --collections"
+                )
+                raise InputError(msg)
             diff = correlation_difference(tf.targets, tr.targets)
             half = (rg % 2) == 0
             floor = correlation_difference(tr.targets[half], tr.targets[~half])
