@@ -169,7 +169,9 @@ def _onnxruntime() -> Any:
     return onnxruntime
 
 
-def export_onnx(model: TorchModel, path: Path, *, opset: int | None = None) -> None:
+def export_onnx(
+    model: TorchModel, path: Path, *, opset: int | None = None, precision: str = "float32"
+) -> None:
     """Write ``model``'s noise-to-x map as an ONNX file (inputs ``context``, ``noise``; output
     ``x``; dynamic batch axis). The model must be on the CPU.
 
@@ -177,16 +179,20 @@ def export_onnx(model: TorchModel, path: Path, *, opset: int | None = None) -> N
         model: a flow or GAN.
         path: the ``.onnx`` file to write.
         opset: the ONNX opset (default: torch's).
+        precision: ``float32`` (as ``flashsim run`` samples) or ``float64`` (weights, inputs
+            and arithmetic in double precision: no float32 rounding in the spline inverses).
 
     Raises:
         ExportError: torch cannot export the model, or onnx is missing.
     """
     _onnxruntime()
+    model = _in_precision(model, precision)
+    dtype = _TORCH_DTYPES[precision]
     names = _input_names(model)
     generator = torch.Generator().manual_seed(0)
     example = {
-        "context": torch.randn(_TRACE_ROWS, model.n_context, generator=generator),
-        "noise": torch.randn(_TRACE_ROWS, model.noise_dim, generator=generator),
+        "context": torch.randn(_TRACE_ROWS, model.n_context, generator=generator, dtype=dtype),
+        "noise": torch.randn(_TRACE_ROWS, model.noise_dim, generator=generator, dtype=dtype),
     }
     args = tuple(example[name] for name in names)
     wrapper = _NoiseToX(model).eval()
@@ -213,14 +219,53 @@ def export_onnx(model: TorchModel, path: Path, *, opset: int | None = None) -> N
             raise ExportError(msg) from err
 
 
+PRECISIONS = ("float32", "float64")
+"""The floating-point precisions an export can have."""
+
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _in_precision(model: TorchModel, precision: str) -> TorchModel:
+    """``model`` itself for float32; a float64 copy for float64."""
+    if precision not in PRECISIONS:
+        msg = f"precision {precision!r}: use one of {', '.join(PRECISIONS)}"
+        raise ExportError(msg)
+    if precision == "float32":
+        return model
+    double = copy.deepcopy(model)
+    double.module.double()
+    _replace_leaky_relu(double.module)
+    return double
+
+
+class _LeakyReLU(torch.nn.Module):
+    """``LeakyReLU`` written as ``where(x > 0, x, slope * x)``: ONNX Runtime's CPU provider has
+    no double-precision LeakyRelu kernel, but has Where and Mul."""
+
+    def __init__(self, slope: float) -> None:
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 0, x, x * self.slope)
+
+
+def _replace_leaky_relu(module: torch.nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.LeakyReLU):
+            setattr(module, name, _LeakyReLU(child.negative_slope))
+        else:
+            _replace_leaky_relu(child)
+
+
 def _check_inputs(
-    model: TorchModel, rows: int, seed: int, context: np.ndarray | None
+    model: TorchModel, rows: int, seed: int, context: np.ndarray | None, precision: str
 ) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((rows, model.noise_dim), dtype=np.float32)
+    noise = rng.standard_normal((rows, model.noise_dim), dtype=np.float32).astype(precision)
     if context is None:
         context = rng.standard_normal((rows, model.n_context), dtype=np.float32)
-    context = np.ascontiguousarray(context, dtype=np.float32)
+    context = np.ascontiguousarray(context, dtype=precision)
     if context.shape != (rows, model.n_context):
         msg = f"context must have shape ({rows}, {model.n_context}), got {context.shape}"
         raise ValueError(msg)
@@ -254,6 +299,7 @@ def check_onnx(
     roundoff: float = ROUNDOFF_ALLOWANCE,
     name: str | None = None,
     raise_on_failure: bool = True,
+    precision: str = "float32",
 ) -> CheckResult:
     """Compare the ONNX file ``path`` with ``model`` on fixed noise and contexts.
 
@@ -273,6 +319,8 @@ def check_onnx(
         roundoff: the multiple of the float32 floor allowed (0: ``rtol`` alone).
         name: the model's name in the result and messages (default: the file's stem).
         raise_on_failure: raise :class:`ExportCheckError` when the check fails.
+        precision: the export's precision; with ``float64`` torch runs in float64 too and the
+            tolerance is ``rtol`` alone (no float32 rounding to allow for).
 
     Raises:
         ExportCheckError: the outputs differ beyond the tolerance (``raise_on_failure``).
@@ -280,7 +328,9 @@ def check_onnx(
     """
     ort = _onnxruntime()
     name = name if name is not None else Path(path).stem
-    context, noise = _check_inputs(model, rows, seed, context)
+    context, noise = _check_inputs(model, rows, seed, context, precision)
+    if precision == "float64":
+        model, roundoff = _in_precision(model, precision), 0.0
     with torch.no_grad():
         expected = model._map_noise(torch.from_numpy(noise), torch.from_numpy(context)).numpy()
     feeds = {"context": context, "noise": noise}
@@ -443,12 +493,14 @@ def _check_context(entry: ResponseModel, rows: int, seed: int) -> np.ndarray:
     return context
 
 
-def _manifest_entry(entry: ResponseModel, opset: int, result: CheckResult) -> dict[str, Any]:
+def _manifest_entry(
+    entry: ResponseModel, opset: int, result: CheckResult, precision: str
+) -> dict[str, Any]:
     model = entry.model
-    inputs = [{"name": "noise", "dtype": "float32", "shape": [_BATCH, model.noise_dim]}]
+    inputs = [{"name": "noise", "dtype": precision, "shape": [_BATCH, model.noise_dim]}]
     if model.n_context:
         inputs.insert(
-            0, {"name": "context", "dtype": "float32", "shape": [_BATCH, model.n_context]}
+            0, {"name": "context", "dtype": precision, "shape": [_BATCH, model.n_context]}
         )
     inputs[-1]["distribution"] = "independent standard normal"
     return {
@@ -457,7 +509,7 @@ def _manifest_entry(entry: ResponseModel, opset: int, result: CheckResult) -> di
         "config": model.config.to_dict(),
         "opset": opset,
         "inputs": inputs,
-        "outputs": [{"name": "x", "dtype": "float32", "shape": [_BATCH, model.n_features]}],
+        "outputs": [{"name": "x", "dtype": precision, "shape": [_BATCH, model.n_features]}],
         "context": list(entry.context),
         "targets": list(entry.targets),
         "bounds": entry.bounds,
@@ -467,9 +519,9 @@ def _manifest_entry(entry: ResponseModel, opset: int, result: CheckResult) -> di
 
 
 _USAGE = (
-    "x = model(context, noise), noise ~ N(0, 1) float32. context: each column's physical value "
-    "(its 'definition' in the bundle's spec) through its 'transforms' in order (log, "
-    "standardize, ...; see flashsim.preprocessing), then the appended columns ('values'). x: "
+    "x = model(context, noise), noise ~ N(0, 1) (in the inputs' dtype). context: each column's "
+    "physical value (its 'definition' in the bundle's spec) through its 'transforms' in order "
+    "(log, standardize, ...; see flashsim.preprocessing), then the appended columns ('values'). x: "
     "clip column j to [bounds[0][j], bounds[1][j]], undo its 'transforms' in reverse order, then "
     "decode by 'kind' (ratio: times the generated value; diff: plus it; dphi: plus it, wrapped "
     "to [-pi, pi]; value: as is; relative_to (PID): plus that target), clip to 'range'. Objects "
@@ -486,6 +538,7 @@ def export_bundle(
     rtol: float = DEFAULT_RTOL,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    precision: str = "float32",
 ) -> list[CheckResult]:
     """Export every response model of a bundle to ``output``, check each, write the manifest.
 
@@ -498,6 +551,7 @@ def export_bundle(
         rtol: the check's tolerance (:func:`check_onnx`).
         overwrite: replace an existing export in ``output``.
         progress: called with a line per exported model.
+        precision: ``float32`` or ``float64`` (:func:`export_onnx`).
 
     Raises:
         ModelError: the bundle is missing or unusable.
@@ -522,7 +576,7 @@ def export_bundle(
     results: list[CheckResult] = []
     for entry in entries:
         path = output / f"{entry.name}.onnx"
-        export_onnx(entry.model, path, opset=opset)
+        export_onnx(entry.model, path, opset=opset, precision=precision)
         onnx_model = onnx.load(str(path))
         try:
             onnx.checker.check_model(onnx_model)
@@ -537,9 +591,10 @@ def export_bundle(
             context=_check_context(entry, CHECK_ROWS, 0),
             name=entry.name,
             raise_on_failure=False,
+            precision=precision,
         )
         results.append(result)
-        models[entry.name] = _manifest_entry(entry, version, result)
+        models[entry.name] = _manifest_entry(entry, version, result, precision)
         if progress is not None:
             progress(f"{path.name}: max relative difference {result.max_rel_diff:.2g}")
     manifest = {
@@ -549,6 +604,7 @@ def export_bundle(
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,
         "exporter": "torch.onnx.export(dynamo=False)",
+        "precision": precision,
         "bundle": str(Path(directory).resolve()),
         "bundle_hash": bundle_hash(directory),
         "usage": _USAGE,

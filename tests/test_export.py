@@ -92,6 +92,19 @@ def test_export_reproduces_torch(kind: str, tmp_path: Path) -> None:
     assert result.rows == 2000
 
 
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_float64_export_reproduces_torch_in_float64(kind: str, tmp_path: Path) -> None:
+    model = build(kind)
+    path = tmp_path / f"{kind}.onnx"
+    export_onnx(model, path, precision="float64")
+    assert {i.type for i in onnx_session(path).get_inputs()} == {"tensor(double)"}
+    result = check_onnx(model, path, rtol=1e-10, precision="float64")
+    assert result.passed
+    assert result.max_rel_diff <= 1e-10
+    assert result.float32_floor is None  # nothing to allow for
+    assert next(model.module.parameters()).dtype == torch.float32  # the model is untouched
+
+
 def test_output_does_not_depend_on_the_batch_size(tmp_path: Path) -> None:
     model = build("spline-coupling")
     path = tmp_path / "flow.onnx"
