@@ -79,7 +79,13 @@ def resolve_spec(pipeline: Path | None, flash: Path) -> tuple[Any, str]:
     type=click.IntRange(min=1),
     help="Read at most this many events (entries) of each file.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the classifier tests' subsampling and splits (the report is reproducible).",
+)
 @click.option(
     "--no-classifier", is_flag=True, help="Skip the classifier two-sample tests (fastest)."
 )
@@ -160,7 +166,12 @@ def validate(
             )
             raise ConfigurationError(msg)
     gate = write_report(
-        result, output, thresholds=thresholds, jobs=jobs, plots=not no_plots, progress=log
+        result,
+        output,
+        thresholds=thresholds,
+        jobs=jobs,
+        plots=not no_plots,
+        progress=None if quiet else log,
     )
     for name, m in result.metrics["collections"].items():
         auc = m.get("auc", {})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from flashsim import __version__
 from flashsim.exceptions import OutputError
@@ -260,7 +261,8 @@ def write_report(
         jobs: processes drawing the figures.
         plots: draw the figures; without, the page has the tables only and ``plots/`` is not
             written (fast, for gates in workflows).
-        progress: called with a short message at each step.
+        progress: called with a short message at each step; given, a progress bar over the
+            figures is shown on stderr too (``None``: silent).
     Returns:
         The gate record also stored in ``metrics.json``: thresholds, whether they came from a
         gate, the failing checks, and ``passed``.
@@ -283,14 +285,20 @@ def write_report(
     paths = {p.name: str(plots_dir / _file_name(p)) for p in figures}
     if figures:
         say(f"drawing {len(figures)} figures")
+    bar = tqdm(
+        total=len(figures), desc="figures", unit=" figures", disable=progress is None or not figures
+    )
     if jobs > 1 and len(figures) > 1:
         # spawn: forking a process that runs torch and xgboost threads may deadlock.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            list(pool.map(save, figures, [paths[p.name] for p in figures], chunksize=8))
+            for _ in pool.map(save, figures, [paths[p.name] for p in figures], chunksize=8):
+                bar.update()
     else:
         for plot in figures:
             save(plot, paths[plot.name])
+            bar.update()
+    bar.close()
     images = {
         name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in paths.items()
     }
