@@ -37,6 +37,7 @@ __all__ = [
     "NanoAODWriter",
     "check_branch_layout",
     "check_output_path",
+    "from_nanoevents",
     "install_termination_handler",
     "missing_field",
     "open_events",
@@ -606,6 +607,45 @@ def missing_field(err: AttributeError) -> str | None:
     text = str(err)
     prefix = "no field named "
     return text[len(prefix) :].strip("'\"") if text.startswith(prefix) else None
+
+
+def from_nanoevents(events: Any, branches: Collection[str]) -> ak.Array:
+    """The gen-level events :meth:`flashsim.pipeline.Pipeline.apply` takes, from coffea NanoEvents.
+
+    Inside a coffea processor the events come as NanoEvents (``events.GenJet.pt``,
+    ``events.Pileup.nTrueInt``); the pipeline reads NanoAOD branch names (``GenJet_pt``,
+    ``Pileup_nTrueInt``) grouped by :func:`zip_collections`. This picks ``branches`` (e.g.
+    ``pipeline.required_branches()``) out of the NanoEvents, without coffea's behaviours::
+
+        gen = from_nanoevents(events, pipeline.required_branches())
+        reco, counters = pipeline.apply(gen, np.random.default_rng(seed))
+
+    The result equals ``zip_collections`` of the same branches read with uproot, so the output
+    for a given generator is the same as ``flashsim run``'s.
+
+    Raises:
+        InputError: a branch is not in the events (named, with the fields that are).
+    """
+    fields = set(events.fields)
+    collections: dict[str, dict[str, ak.Array]] = {}
+    flat: dict[str, ak.Array] = {}
+    for name in sorted(branches):
+        prefix, _, inner = name.partition("_")
+        if inner and prefix in fields and inner in events[prefix].fields:
+            value = ak.without_parameters(events[prefix][inner])
+        elif name in fields:
+            value = ak.without_parameters(events[name])
+        else:
+            available = ", ".join(sorted(fields))
+            msg = f"the events have no {name!r} (fields: {available}); is this the gen-level input?"
+            raise InputError(msg)
+        if value.ndim > 1:
+            collections.setdefault(prefix, {})[inner] = value
+        else:
+            flat[name] = value
+    for prefix, members in collections.items():
+        flat[prefix] = ak.zip(members)
+    return ak.zip(flat, depth_limit=1)
 
 
 def zip_collections(arrays: ak.Array) -> ak.Array:

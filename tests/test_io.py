@@ -375,3 +375,42 @@ class TestTerminationHandler:
             process.stdout.close()
         assert process.returncode == 143
         assert list(tmp_path.iterdir()) == []
+
+
+class TestFromNanoEvents:
+    """A coffea processor's NanoEvents give the same simulation as ``flashsim run``'s reading."""
+
+    def test_same_output_as_zip_collections(self) -> None:
+        pytest.importorskip("coffea")
+        import warnings
+
+        from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+        from flashsim.bundle import default_model_path, load_bundle
+        from flashsim.io import from_nanoevents, zip_collections
+
+        example = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
+        pipeline = load_bundle(default_model_path())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # coffea: cross-references absent from a gen file
+            events = NanoEventsFactory.from_root(
+                {str(example): "Events"}, schemaclass=NanoAODSchema, mode="eager", entry_stop=150
+            ).events()
+        with uproot.open(example) as file:
+            tree = file["Events"]
+            arrays = tree.arrays(pipeline.input_branches(tree.keys()), entry_stop=150)
+        got, got_counts = pipeline.apply(
+            from_nanoevents(events, pipeline.required_branches()), np.random.default_rng(3)
+        )
+        want, want_counts = pipeline.apply(zip_collections(arrays), np.random.default_rng(3))
+        assert got_counts == want_counts
+        assert set(got) == set(want)
+        for name, values in want.items():
+            assert ak.array_equal(got[name], values), name
+
+    def test_missing_branch_is_named(self) -> None:
+        from flashsim.io import from_nanoevents
+
+        events = ak.zip({"GenJet": ak.zip({"pt": ak.Array([[1.0]])})}, depth_limit=1)
+        with pytest.raises(InputError, match="the events have no 'GenJet_eta'"):
+            from_nanoevents(events, ["GenJet_pt", "GenJet_eta"])
