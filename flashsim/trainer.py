@@ -86,6 +86,29 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def training_branches(spec: PipelineSpec, available: Sequence[str]) -> list[str]:
+    """The branches of a full-simulation file that training reads (of ``available``).
+
+    Every field of the collections the spec touches (the gen sources, the reco collections and
+    those the condition features read, with their counters), the event-level conditions and
+    targets, and the weight column. A real NanoAOD file has about 1,500 branches (trigger bits,
+    other collections); reading only these is what makes training on one practical.
+    """
+    names = set(available)
+    needed = set(gen_branches(spec))
+    collections = {c.source.collection for c in spec.collections.values()} | set(spec.collections)
+    collections |= {b.partition("_")[0] for b in needed if f"n{b.partition('_')[0]}" in names}
+    keep = {b for b in names if "_" in b and b.partition("_")[0] in collections}
+    keep |= {f"n{c}" for c in collections} | needed
+    if spec.event is not None:
+        keep |= {t.name for t in spec.event.targets if t.kind == "value"}
+        if any(t.kind.startswith("met_") for t in spec.event.targets):
+            keep |= {"MET_pt", "MET_phi"}
+    if spec.weight is not None:
+        keep.add(spec.weight.column)
+    return sorted(keep & names)
+
+
 def read_training_data(
     spec: PipelineSpec,
     files: Sequence[Path],
@@ -118,6 +141,7 @@ def read_training_data(
                 (),
                 booleans=id_flag_branches(spec),
             )
+            branches = training_branches(spec, tree.keys())
             entries = tree.num_entries
             if max_events is not None:
                 entries = min(entries, max_events - n_events)
@@ -126,7 +150,7 @@ def read_training_data(
             )
             for start in range(0, entries, step_size):
                 stop = min(start + step_size, entries)
-                events = zip_collections(read_entries(tree, None, start, stop))
+                events = zip_collections(read_entries(tree, branches, start, stop))
                 if spec.weight is not None:
                     weight_parts.append(np.asarray(events[spec.weight.column], dtype=np.float64))
                 for name, coll in spec.collections.items():
