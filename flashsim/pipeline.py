@@ -32,6 +32,7 @@ from flashsim.domain import (
 )
 from flashsim.exceptions import InputError
 from flashsim.features import (
+    SourceObjects,
     decode_targets,
     event_gen_values,
     feature_table,
@@ -79,16 +80,27 @@ class CollectionModel:
     fake_conditions: TablePreprocessor | None = None
 
     def apply(
-        self, events: ak.Array, rng: np.random.Generator, guard: DomainGuard | None = None
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        guard: DomainGuard | None = None,
+        replicas: int = 1,
     ) -> tuple[ak.Array, dict[str, int]]:
         """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters).
 
         ``guard`` applies the out-of-domain policy to the conditions (default: clamp).
+        ``replicas``: simulate each event this many times (consecutive output events); the
+        features are computed once and their rows repeated, in the order the replicated events
+        would give them, so the output equals that of the replicated events.
         """
         spec = self.spec
-        guard = guard if guard is not None else DomainGuard("clamp", len(events))
+        n_events = len(events) * replicas
+        guard = guard if guard is not None else DomainGuard("clamp", n_events)
         source = select_source(events, spec.source)
         raw = feature_table(events, spec.conditions, source, spec.source.collection)
+        if replicas > 1:
+            source, rows = replicate_source(source, replicas)
+            raw = raw[rows]
         raw = guard(self.conditions, raw, source.event, spec.name)
         conditions = self.conditions.forward(raw)
         outcome = self.efficiency.apply(conditions, rng)
@@ -107,6 +119,7 @@ class CollectionModel:
         parts = [(fields, event)]
         if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
             raw_fake = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
+            raw_fake = np.repeat(raw_fake, replicas, axis=0)
             raw_fake = guard(self.fake_conditions, raw_fake, None, f"{spec.name}.fakes")
             fake_conditions = self.fake_conditions.forward(raw_fake)
             counts = self.fakes.multiplicity.apply(fake_conditions, rng)
@@ -118,7 +131,7 @@ class CollectionModel:
                 rng,
             )
             fake[spec.match] = np.full(int(counts.sum()), -1, dtype=_INDEX_DTYPE)
-            parts.append((fake, np.repeat(np.arange(len(events)), counts)))
+            parts.append((fake, np.repeat(np.arange(n_events), counts)))
         merged, event = _merge(parts)
         for name, value in spec.constants.items():
             merged[name] = np.full(len(event), value, dtype=np.float32)
@@ -129,7 +142,7 @@ class CollectionModel:
             merged["p"] = (merged["pt"] * np.cosh(merged["eta"])).astype(np.float32)
         if "pt" in spec.derived:
             merged["pt"] = (merged["p"] / np.cosh(merged["eta"])).astype(np.float32)
-        return _jagged(merged, event, len(events)), counters
+        return _jagged(merged, event, n_events), counters
 
 
 _NEGATIVE_PARTICLES = (11, 13, 15)  # e-, mu-, tau- have positive pdgId; hadrons the opposite
@@ -234,14 +247,20 @@ class EventModel:
     response: ResponseStage
 
     def apply(
-        self, events: ak.Array, rng: np.random.Generator, guard: DomainGuard | None = None
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        guard: DomainGuard | None = None,
+        replicas: int = 1,
     ) -> dict[str, np.ndarray]:
-        """Event-level branches for a chunk (``guard``: the out-of-domain policy, default clamp)."""
-        guard = guard if guard is not None else DomainGuard("clamp", len(events))
+        """Event-level branches for a chunk (``guard``: the out-of-domain policy, default clamp;
+        ``replicas``: as in :meth:`CollectionModel.apply`)."""
+        guard = guard if guard is not None else DomainGuard("clamp", len(events) * replicas)
         raw = feature_table(events, self.spec.conditions, None, _DEFAULT_EVENT_COLLECTION)
-        raw = guard(self.conditions, raw, None, "event")
+        raw = guard(self.conditions, np.repeat(raw, replicas, axis=0), None, "event")
         encoded = self.response.apply(self.conditions.forward(raw), rng)
-        return decode_targets(self.spec.targets, encoded, event_gen_values(events), rng)
+        gen = {k: np.repeat(v, replicas) for k, v in event_gen_values(events).items()}
+        return decode_targets(self.spec.targets, encoded, gen, rng)
 
 
 @dataclass
@@ -258,6 +277,7 @@ class Pipeline:
         events: ak.Array,
         rng: np.random.Generator,
         policy: InputPolicy | None = None,
+        replicas: int = 1,
     ) -> tuple[dict[str, np.ndarray | ak.Array], dict[str, dict[str, int]]]:
         """Simulate a chunk of generated events (collections zipped, see ``zip_collections``).
 
@@ -267,6 +287,9 @@ class Pipeline:
             policy: the input policies (default: the spec's ``inputs:``); only its
                 ``out_of_domain`` applies here (non-finite inputs are the caller's to remove,
                 see :func:`flashsim.domain.non_finite_events`).
+            replicas: simulate each event this many times (``--oversample``): the replicas of
+                an event are consecutive output events. The gen-side work (selection,
+                features) is done once; the output equals that of the replicated events.
 
         Returns:
             the reconstructed branches (collections as jagged records, event-level branches as
@@ -281,15 +304,20 @@ class Pipeline:
                 models produced non-finite values (extrapolating under ``flag``).
         """
         policy = policy if policy is not None else self.spec.input_policy
-        guard = DomainGuard(policy.out_of_domain, len(events))
+        if replicas < 1:
+            msg = f"replicas must be >= 1, got {replicas}"
+            raise ValueError(msg)
+        guard = DomainGuard(policy.out_of_domain, len(events) * replicas)
         out: dict[str, np.ndarray | ak.Array] = {}
         counters: dict[str, dict[str, int]] = {}
         for name, model in self.collections.items():
-            out[name], counters[name] = model.apply(events, rng, guard)
+            out[name], counters[name] = model.apply(events, rng, guard, replicas)
         if self.event is not None:
-            out.update(self.event.apply(events, rng, guard))
+            out.update(self.event.apply(events, rng, guard, replicas))
         check_finite(out, policy.out_of_domain)
         if self.pid is not None:
+            if replicas > 1:
+                events = events[np.repeat(np.arange(len(events)), replicas)]
             name = self.pid.spec.collection
             objects = out[name]
             source = self.spec.collections[name].source.collection
@@ -331,6 +359,20 @@ class Pipeline:
         needed = self.required_branches()
         counters = {f"n{b.partition('_')[0]}" for b in needed} & names
         return sorted(set(needed) | set(self.passthrough(names)) | counters)
+
+
+def replicate_source(source: SourceObjects, replicas: int) -> tuple[SourceObjects, np.ndarray]:
+    """The selected objects of each event repeated ``replicas`` times (replicas of an event
+    consecutive), and for each new row the row of ``source`` it repeats."""
+    n_events = len(source.counts)
+    first = np.concatenate([[0], np.cumsum(source.counts)[:-1]]).astype(np.int64)
+    counts = np.repeat(source.counts, replicas)
+    starts = np.repeat(first, replicas)
+    event = np.repeat(np.arange(n_events * replicas), counts)
+    rows = np.arange(len(event)) - np.repeat(np.cumsum(counts) - counts, counts) + starts[event]
+    objects = source.objects[np.repeat(np.arange(n_events), replicas)]
+    expanded = SourceObjects(source.collection, objects, counts, source.index[rows], event)
+    return expanded, rows
 
 
 def gen_branches(spec: PipelineSpec) -> list[str]:

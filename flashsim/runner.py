@@ -214,9 +214,7 @@ def _simulate_chunk(
     summary: RunSummary,
 ) -> dict[str, Any]:
     n = len(arrays)
-    if oversample > 1:
-        source = np.repeat(np.arange(n), oversample)
-        arrays = arrays[source]
+    source = np.repeat(np.arange(n), oversample)
     try:
         events = zip_collections(arrays)
     except ValueError as err:
@@ -229,7 +227,9 @@ def _simulate_chunk(
     # matters is checked explicitly: the conditions against the training domain, and the
     # simulated values for NaN/inf (Pipeline.apply raises on either).
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        reco, counters = pipeline.apply(events, chunk_rng(seed, first), policy)
+        reco, counters = pipeline.apply(
+            events, chunk_rng(seed, first), policy, replicas=oversample
+        )
     for name, values in counters.items():
         total = summary.counters.setdefault(name, {})
         for key, value in values.items():
@@ -239,10 +239,10 @@ def _simulate_chunk(
     for name in events.fields:
         column = events[name]
         if name in kept:
-            chunk[name] = column
+            chunk[name] = column if oversample == 1 else column[source]
         elif column.ndim > 1 and any(b.startswith(name + "_") for b in kept):
             fields = [f for f in column.fields if f"{name}_{f}" in kept]
-            chunk[name] = column[fields]
+            chunk[name] = column[fields] if oversample == 1 else column[fields][source]
     if oversample > 1:
         chunk[SOURCE_BRANCH] = entry[source].astype(np.int64)
         chunk[REPLICA_BRANCH] = np.tile(np.arange(oversample, dtype=np.int32), n)
