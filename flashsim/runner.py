@@ -152,19 +152,8 @@ def run_file(
             for first in range(entry_start, entries, step_size):
                 stop = min(first + step_size, entries)
                 arrays = read_entries(tree, branches, first, stop)
-                entry = np.arange(first, stop)
-                bad, branch = non_finite_events({b: arrays[b] for b in needed}, stop - first)
-                if bad.any():
-                    if policy.non_finite == "error":
-                        msg = (
-                            f"input {input_path} has NaN or inf in branch {branch!r} (entry "
-                            f"{first + int(np.flatnonzero(bad)[0])}, {int(bad.sum())} event(s) "
-                            f"in entries {first}-{stop - 1}); fix the file, or run with "
-                            "--non-finite drop to leave such events out"
-                        )
-                        raise InputError(msg)
-                    arrays, entry = arrays[~bad], entry[~bad]
-                    summary.dropped_events += int(bad.sum())
+                arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
+                summary.dropped_events += (stop - first) - len(arrays)
                 if len(arrays):
                     chunk = _simulate_chunk(
                         pipeline,
@@ -202,6 +191,33 @@ def run_file(
     return summary
 
 
+def _finite_events(
+    arrays: ak.Array,
+    needed: list[str],
+    first: int,
+    policy: InputPolicy,
+    input_path: str | os.PathLike[str],
+) -> tuple[ak.Array, np.ndarray]:
+    """The chunk's events without NaN/inf in the ``needed`` branches, and their entries.
+
+    Raises:
+        InputError: there are such events and the policy is ``non_finite: error``.
+    """
+    entry = np.arange(first, first + len(arrays))
+    bad, branch = non_finite_events({b: arrays[b] for b in needed}, len(arrays))
+    if not bad.any():
+        return arrays, entry
+    if policy.non_finite == "error":
+        msg = (
+            f"input {input_path} has NaN or inf in branch {branch!r} (entry "
+            f"{first + int(np.flatnonzero(bad)[0])}, {int(bad.sum())} event(s) in entries "
+            f"{first}-{first + len(arrays) - 1}); fix the file, or run with --non-finite drop "
+            "to leave such events out"
+        )
+        raise InputError(msg)
+    return arrays[~bad], entry[~bad]
+
+
 def _simulate_chunk(
     pipeline: Pipeline,
     arrays: ak.Array,
@@ -227,9 +243,7 @@ def _simulate_chunk(
     # matters is checked explicitly: the conditions against the training domain, and the
     # simulated values for NaN/inf (Pipeline.apply raises on either).
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        reco, counters = pipeline.apply(
-            events, chunk_rng(seed, first), policy, replicas=oversample
-        )
+        reco, counters = pipeline.apply(events, chunk_rng(seed, first), policy, replicas=oversample)
     for name, values in counters.items():
         total = summary.counters.setdefault(name, {})
         for key, value in values.items():
