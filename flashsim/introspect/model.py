@@ -1,0 +1,430 @@
+"""``flashsim info``: what is in a model bundle, from its JSON record alone (no weights loaded)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flashsim import __version__
+from flashsim.exceptions import ModelError, SpecError
+from flashsim.introspect.text import INDENT, compact, number, pairs, plural, wrap, wrap_text
+
+if TYPE_CHECKING:
+    from flashsim.spec import (
+        CollectionSpec,
+        PidSpec,
+        PipelineSpec,
+        ResponseSpec,
+        SpeciesSpec,
+    )
+
+
+__all__ = [
+    "EfficiencyInfo",
+    "ModelInfo",
+    "ResponseInfo",
+    "StageInfo",
+    "format_model_info",
+    "model_info",
+]
+
+
+@dataclass
+class EfficiencyInfo:
+    """An xgboost classifier of a stage: what it decides, its hyperparameters, its metrics."""
+
+    role: str
+    """``efficiency`` (reconstructed, and in which ID class), ``multiplicity`` (number of
+    unmatched objects) or ``isMuon``."""
+    model: str
+    outcomes: list[str]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class ResponseInfo:
+    """The generative model of a stage (normalizing flow or GAN)."""
+
+    model: str
+    config: dict[str, Any]
+    """Architecture hyperparameters, as recorded with the weights."""
+    training: dict[str, Any]
+    """Training settings of the spec (epochs, batch size, learning rate, ...)."""
+    n_features: int
+    n_context: int
+    """Inputs of the model: the stage's conditions, then the ``extra_inputs``."""
+    extra_inputs: list[str]
+    """Inputs after the conditions: the ID class of a multiclass efficiency, ``isMuon``."""
+    targets: list[str]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class StageInfo:
+    """One trained stage: a collection, its pile-up fakes, the event quantities or a PID species."""
+
+    name: str
+    """``Jet``, ``Jet.fakes``, ``event``, ``pid.kaon``: the prefix of its metrics' labels."""
+    summary: str
+    conditions: list[str]
+    efficiency: EfficiencyInfo | None
+    response: ResponseInfo
+
+
+@dataclass
+class ModelInfo:
+    """What a model bundle holds, from its record (see :func:`model_info`)."""
+
+    path: str
+    pipeline: str
+    description: str
+    format: int
+    sha256: str
+    versions: dict[str, str]
+    """Software versions at training."""
+    installed: dict[str, str]
+    """The versions installed now, of the same packages (``not installed`` if absent)."""
+    training: dict[str, Any]
+    """The record's ``training`` entry (files with entries and SHA-256, events, seed, ...),
+    without the metrics, which are in the stages; metrics of no known stage stay here."""
+    stages: list[StageInfo]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-compatible form (``flashsim info --json``)."""
+        return dataclasses.asdict(self)
+
+
+def model_info(directory: str | os.PathLike[str]) -> ModelInfo:
+    """Describe the model bundle in ``directory`` from its record, without loading weights.
+
+    Raises:
+        ModelError: the bundle is missing, incomplete, corrupted, from an incompatible flashsim
+            version, or its record is inconsistent.
+    """
+    from flashsim.bundle import bundle_hash, read_record
+    from flashsim.spec import parse_spec
+
+    path = Path(directory)
+    record = read_record(path)
+    try:
+        spec = parse_spec(record["spec"], origin=f"{path} (spec)")
+        recorded = record.get("training") or {}
+        metrics = dict(recorded.get("metrics") or {})
+        stages = _stages(record, spec, metrics)
+        training = {k: v for k, v in recorded.items() if k != "metrics"}
+    except (KeyError, TypeError, ValueError, AttributeError, SpecError) as err:
+        msg = f"model bundle {path} is inconsistent ({type(err).__name__}: {err}); retrain it"
+        raise ModelError(msg) from err
+    if metrics:
+        training["metrics"] = metrics
+    versions = {str(k): str(v) for k, v in (record.get("versions") or {}).items()}
+    return ModelInfo(
+        path=str(path),
+        pipeline=spec.name,
+        description=spec.description,
+        format=int(record["format"]),
+        sha256=bundle_hash(path),
+        versions=versions,
+        installed=_installed_versions(versions),
+        training=training,
+        stages=stages,
+    )
+
+
+def _installed_versions(recorded: Mapping[str, str]) -> dict[str, str]:
+    """Installed versions of the recorded packages, read from package metadata (no imports)."""
+    installed = {}
+    for name in recorded:
+        installed[name] = __version__ if name == "flashsim" else _installed_version(name)
+    return installed
+
+
+def _installed_version(module: str) -> str:
+    """The version of the distribution providing ``module`` (``xgboost`` may be ``xgboost-cpu``)."""
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        pass
+    for dist in metadata.packages_distributions().get(module, []):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def _stages(
+    record: Mapping[str, Any], spec: PipelineSpec, metrics: dict[str, Any]
+) -> list[StageInfo]:
+    """Every stage of the record, in pipeline order; pops the metrics each stage uses."""
+    stages = []
+    for name, coll in spec.collections.items():
+        entry = record["collections"][name]
+        stages.append(_collection_stage(name, coll, entry, metrics))
+        if "fakes" in entry and coll.fakes is not None:
+            stages.append(_fakes_stage(name, coll, entry["fakes"], metrics))
+    if spec.event is not None:
+        stages.append(
+            StageInfo(
+                name="event",
+                summary="event-level quantities",
+                conditions=_column_names(record["event"]["conditions"]),
+                efficiency=None,
+                response=_response(
+                    record["event"]["response"],
+                    spec.event.response,
+                    metrics.pop("event.response", {}),
+                ),
+            )
+        )
+    if spec.pid is not None:
+        stages.extend(
+            _pid_stage(sp, spec.pid, record["pid"][sp.name], metrics) for sp in spec.pid.species
+        )
+    return stages
+
+
+def _collection_stage(
+    name: str, coll: CollectionSpec, entry: Mapping[str, Any], metrics: dict[str, Any]
+) -> StageInfo:
+    """A collection's efficiency and response stages."""
+    source = coll.source
+    cuts = []
+    if source.pdg_id is not None:
+        cuts.append(f"|pdgId| in {list(source.pdg_id)}")
+    if source.status is not None:
+        cuts.append(f"status in {list(source.status)}")
+    selection = f" ({', '.join(cuts)})" if cuts else ""
+    eff = coll.efficiency
+    if eff.class_field is not None:
+        outcomes = ["not reconstructed", *(f"{eff.class_field}={v}" for v in eff.class_values)]
+    else:
+        outcomes = ["not reconstructed", "reconstructed"]
+    return StageInfo(
+        name=name,
+        summary=f"{source.collection}{selection} -> {name}, matched by {name}_{coll.match}",
+        conditions=_column_names(entry["conditions"]),
+        efficiency=_efficiency(
+            "efficiency",
+            entry["efficiency"],
+            outcomes,
+            eff.params,
+            metrics.pop(f"{name}.efficiency", {}),
+        ),
+        response=_response(
+            entry["response"],
+            coll.response,
+            metrics.pop(f"{name}.response", {}),
+            [eff.class_field] if eff.class_field is not None else [],
+        ),
+    )
+
+
+def _fakes_stage(
+    name: str, coll: CollectionSpec, entry: Mapping[str, Any], metrics: dict[str, Any]
+) -> StageInfo:
+    """The pile-up (unmatched) objects of a collection: their multiplicity and response."""
+    fakes = coll.fakes
+    assert fakes is not None
+    n_classes = int(entry["multiplicity"]["n_classes"])
+    outcomes = [str(k) for k in range(n_classes - 1)] + [f"{n_classes - 1} or more"]
+    label = f"{name}.fakes"
+    return StageInfo(
+        name=label,
+        summary=f"unmatched {name} objects (pile-up), {name}_{coll.match} = -1",
+        conditions=_column_names(entry["conditions"]),
+        efficiency=_efficiency(
+            "multiplicity",
+            entry["multiplicity"],
+            outcomes,
+            fakes.multiplicity,
+            metrics.pop(f"{label}.efficiency", {}),
+        ),
+        response=_response(entry["response"], fakes.response, metrics.pop(f"{label}.response", {})),
+    )
+
+
+def _pid_stage(
+    species: SpeciesSpec, pid: PidSpec, entry: Mapping[str, Any], metrics: dict[str, Any]
+) -> StageInfo:
+    """One PID species: the isMuon BDT (if any) and the PID response model."""
+    label = f"pid.{species.name}"
+    efficiency = None
+    if entry.get("is_muon") is not None:
+        efficiency = _efficiency(
+            "isMuon",
+            entry["is_muon"],
+            ["isMuon=0", "isMuon=1"],
+            pid.is_muon_params,
+            metrics.pop(f"{label}.isMuon.efficiency", {}),
+        )
+    return StageInfo(
+        name=label,
+        summary=f"PID of {pid.collection} objects matched to |pdgId| in {list(species.pdg_id)}",
+        conditions=_column_names(entry["conditions"]),
+        efficiency=efficiency,
+        response=_response(
+            entry["response"],
+            pid.response,
+            metrics.pop(f"{label}.response", {}),
+            ["isMuon"] if efficiency is not None else [],
+        ),
+    )
+
+
+def _efficiency(
+    role: str,
+    entry: Mapping[str, Any],
+    outcomes: list[str],
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+) -> EfficiencyInfo:
+    n_classes = int(entry["n_classes"])
+    if len(outcomes) != n_classes:
+        outcomes = [str(k) for k in range(n_classes)]
+    return EfficiencyInfo(
+        role=role, model="xgboost", outcomes=outcomes, params=dict(params), metrics=dict(metrics)
+    )
+
+
+def _response(
+    entry: Mapping[str, Any],
+    spec: ResponseSpec,
+    metrics: Mapping[str, Any],
+    extra_inputs: Sequence[str] = (),
+) -> ResponseInfo:
+    model = entry["model"]
+    return ResponseInfo(
+        model=str(model["kind"]),
+        config=dict(model.get("config") or {}),
+        training=dict(spec.training),
+        n_features=int(model["n_features"]),
+        n_context=int(model["n_context"]),
+        extra_inputs=list(extra_inputs),
+        targets=_column_names(entry["targets"]),
+        metrics=dict(metrics),
+    )
+
+
+def _column_names(table: Mapping[str, Any]) -> list[str]:
+    """The column names of a serialised :class:`~flashsim.preprocessing.TablePreprocessor`."""
+    return [str(column["name"]) for column in table["columns"]]
+
+
+def format_model_info(info: ModelInfo) -> str:
+    """The text of ``flashsim info``."""
+    lines = [
+        f"model bundle: {info.path}",
+        f"pipeline: {info.pipeline}",
+        *wrap_text("description:", info.description),
+        f"bundle format: {info.format}",
+        f"sha256: {info.sha256}",
+        *wrap(
+            "versions at training:",
+            [_version(k, v, info.installed.get(k)) for k, v in info.versions.items()],
+        ),
+        *_format_training(info.training),
+        "stages:",
+    ]
+    for stage in info.stages:
+        lines.extend(_format_stage(stage))
+    return "\n".join(lines)
+
+
+def _version(name: str, recorded: str, installed: str | None) -> str:
+    if installed is None or installed == recorded:
+        return f"{name} {recorded}"
+    return f"{name} {recorded} (installed: {installed})"
+
+
+def _format_training(training: Mapping[str, Any]) -> list[str]:
+    """The training data (files, events, hashes) and the other recorded training facts."""
+    if not training:
+        return ["training: not recorded"]
+    lines = ["training:"]
+    files = training.get("files") or []
+    lines.append(f"{INDENT}data: {plural(len(files), 'file', 'files')}")
+    lines.extend(f"{INDENT * 2}{_describe_file(f)}" for f in files)
+    for species, cal_files in (training.get("calibration") or {}).items():
+        lines.extend(f"{INDENT * 2}calibration {species}: {_describe_file(f)}" for f in cal_files)
+    facts = []
+    if "events" in training:
+        facts.append(f"{training['events']} events")
+    if "validation_events" in training:
+        facts.append(f"{training['validation_events']} of them for validation")
+    for key in ("seed", "device"):
+        if key in training:
+            facts.append(f"{key} {training[key]}")
+    if "seconds" in training:
+        facts.append(f"{training['seconds']} s")
+    if facts:
+        lines.append(f"{INDENT}{', '.join(facts)}")
+    known = {"files", "calibration", "events", "validation_events", "seed", "device", "seconds"}
+    for key, value in training.items():
+        if key not in known:
+            lines.append(f"{INDENT}{key}: {compact(value)}")
+    return lines
+
+
+def _describe_file(entry: Any) -> str:
+    """One training or calibration file: path, entries (or rows), SHA-256."""
+    if not isinstance(entry, Mapping):
+        return f"{entry} (no entries or sha256 recorded)"
+    count = entry.get("entries", entry.get("rows"))
+    unit = "entries" if "entries" in entry else "rows"
+    digest = entry.get("sha256")
+    parts = [f"{count} {unit}" if count is not None else "entries not recorded"]
+    parts.append(f"sha256 {digest}" if digest else "sha256 not recorded")
+    return f"{entry.get('path', '?')}: {', '.join(parts)}"
+
+
+def _format_stage(stage: StageInfo) -> list[str]:
+    """A stage: conditions, then the efficiency BDT and the response model, each with its
+    hyperparameters and validation metrics."""
+    pad, sub = INDENT * 2, INDENT * 3
+    lines = wrap_text(f"{INDENT}{stage.name}:", stage.summary)
+    lines += wrap(f"{pad}conditions ({len(stage.conditions)}):", stage.conditions)
+    if stage.efficiency is not None:
+        eff = stage.efficiency
+        lines += wrap(f"{pad}{eff.role}: {eff.model}, {len(eff.outcomes)} outcomes:", eff.outcomes)
+        lines += wrap(f"{sub}parameters:", pairs(eff.params))
+        lines += _format_metrics(f"{sub}metrics:", eff.metrics)
+    resp = stage.response
+    inputs = plural(resp.n_context, "input", "inputs")
+    if resp.extra_inputs:
+        n_conditions = resp.n_context - len(resp.extra_inputs)
+        inputs += f" ({n_conditions} conditions + {', '.join(resp.extra_inputs)})"
+    targets = plural(resp.n_features, "target", "targets")
+    lines.append(f"{pad}response: {resp.model}, {targets}, {inputs}")
+    lines += wrap(f"{sub}architecture:", pairs(resp.config))
+    if resp.training:
+        lines += wrap(f"{sub}training:", pairs(resp.training))
+    lines += wrap(f"{sub}targets ({len(resp.targets)}):", resp.targets)
+    lines += _format_metrics(f"{sub}metrics:", resp.metrics)
+    return lines
+
+
+def _format_metrics(head: str, metrics: Mapping[str, Any]) -> list[str]:
+    """``key=value`` items; the per-outcome observed/predicted fractions on a line of their own."""
+    items = []
+    fractions = []
+    for key, value in metrics.items():
+        if key.startswith("observed_fraction_"):
+            k = key.removeprefix("observed_fraction_")
+            predicted = metrics.get(f"predicted_fraction_{k}")
+            fractions.append(f"{k}: {number(value)}/{number(predicted)}")
+        elif not key.startswith("predicted_fraction_"):
+            items.append(f"{key}={compact(value)}")
+    if not metrics:
+        return [f"{head} not recorded"]
+    lines = wrap(head, items) if items else []
+    if fractions:
+        pad = " " * (len(head) - len(head.lstrip()))
+        lines += wrap(f"{pad}outcome fractions (observed/predicted):", fractions)
+    return lines
