@@ -20,7 +20,7 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeAlias
@@ -37,6 +37,7 @@ __all__ = [
     "NanoAODWriter",
     "check_branch_layout",
     "check_output_path",
+    "close_names",
     "from_nanoevents",
     "install_termination_handler",
     "missing_field",
@@ -472,6 +473,13 @@ def open_events(path: str | os.PathLike[str], *, tree: str = "Events") -> Any:
         raise InputError(msg) from err
 
 
+def close_names(name: str, available: Iterable[str]) -> list[str]:
+    """Up to three names of ``available`` close to ``name`` (case-insensitive), for "did you
+    mean" hints."""
+    by_lower = {n.lower(): n for n in sorted(available)}
+    return [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 3, 0.8)]
+
+
 def require_branches(tree: Any, names: Collection[str]) -> None:
     """Check that an uproot TTree has every branch in ``names``.
 
@@ -482,10 +490,9 @@ def require_branches(tree: Any, names: Collection[str]) -> None:
     missing = [name for name in names if name not in available]
     if not missing:
         return
-    by_lower = {name.lower(): name for name in sorted(available)}
     described = []
     for name in missing:
-        close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 3, 0.8)]
+        close = close_names(name, available)
         hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         described.append(f"{name!r}{hint}")
     source = f"{tree.file.file_path}:{tree.name}" if hasattr(tree, "file") else str(tree.name)
@@ -643,9 +650,7 @@ def from_nanoevents(events: Any, branches: Collection[str]) -> ak.Array:
             collections.setdefault(prefix, {})[inner] = value
         else:
             flat[name] = value
-    for prefix, members in collections.items():
-        flat[prefix] = ak.zip(members)
-    return ak.zip(flat, depth_limit=1)
+    return _zip_events(flat, collections)
 
 
 def zip_collections(arrays: ak.Array) -> ak.Array:
@@ -663,6 +668,13 @@ def zip_collections(arrays: ak.Array) -> ak.Array:
             collections.setdefault(prefix, {})[inner] = arrays[name]
         elif not (name.startswith("n") and any(f.startswith(name[1:] + "_") for f in fields)):
             flat[name] = arrays[name]
+    return _zip_events(flat, collections)
+
+
+def _zip_events(
+    flat: dict[str, ak.Array], collections: Mapping[str, Mapping[str, ak.Array]]
+) -> ak.Array:
+    """One record per event: the flat branches, and each collection's fields zipped."""
     for prefix, members in collections.items():
-        flat[prefix] = ak.zip(members)
+        flat[prefix] = ak.zip(dict(members))
     return ak.zip(flat, depth_limit=1)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -244,9 +243,11 @@ def check_fit(
         n_events: the tree's number of entries.
         model_path: the bundle the pipeline comes from, for the report.
     """
+    from flashsim.io import close_names
+
     expected = expected_layout(pipeline)
     found = {b.name: b for b in branches}
-    missing = {name: _close_names(name, found) for name in sorted(expected) if name not in found}
+    missing = {name: close_names(name, found) for name in sorted(expected) if name not in found}
     wrong = {}
     for name, kind in sorted(expected.items()):
         branch = found.get(name)
@@ -300,12 +301,6 @@ def _kind_problem(branch: BranchInfo, expected: str) -> str | None:
         )
         return f"is {branch.kind}, expected {want}"
     return None
-
-
-def _close_names(name: str, available: Iterable[str]) -> list[str]:
-    """Existing names close to ``name``, as in :func:`flashsim.io.require_branches`."""
-    by_lower = {n.lower(): n for n in sorted(available)}
-    return [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 3, 0.8)]
 
 
 def _describe_missing(name: str, close: Sequence[str]) -> str:
