@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -39,6 +40,7 @@ from flashsim.features import (
     normalise_sum,
     select_source,
 )
+from flashsim.io import check_branch_layout
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import CollectionSpec, EventSpec, Feature, PipelineSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
@@ -49,6 +51,7 @@ __all__ = [
     "EventModel",
     "Pipeline",
     "check_finite",
+    "check_full_simulation_layout",
     "gen_branches",
     "gen_event_level_branches",
     "id_flag_branches",
@@ -430,6 +433,23 @@ def id_flag_branches(spec: PipelineSpec) -> list[str]:
         f"{name}_{c.efficiency.class_field}"
         for name, c in spec.collections.items()
         if c.efficiency.class_field is not None
+    )
+
+
+def check_full_simulation_layout(tree: Any, spec: PipelineSpec) -> None:
+    """Check the types and shapes of what training and validation read from a
+    full-simulation file (:func:`flashsim.io.check_branch_layout`): the gen branches of
+    :func:`gen_branches` and the reco fields of :func:`reco_branches`, ID flags may be boolean.
+
+    Raises:
+        InputError: naming the branch, what it holds and what is expected.
+    """
+    check_branch_layout(
+        tree,
+        gen_branches(spec) + reco_branches(spec),
+        gen_event_level_branches(spec),
+        (),
+        booleans=id_flag_branches(spec),
     )
 
 

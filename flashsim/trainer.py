@@ -34,7 +34,6 @@ from flashsim.features import (
     fakes_table,
 )
 from flashsim.io import (
-    check_branch_layout,
     missing_field,
     open_events,
     read_entries,
@@ -45,10 +44,8 @@ from flashsim.pipeline import (
     CollectionModel,
     EventModel,
     Pipeline,
+    check_full_simulation_layout,
     gen_branches,
-    gen_event_level_branches,
-    id_flag_branches,
-    reco_branches,
     response_context,
 )
 from flashsim.preprocessing import TablePreprocessor, build_chain
@@ -134,13 +131,7 @@ def read_training_data(
     for path in files:
         tree = open_events(path)
         try:
-            check_branch_layout(
-                tree,
-                gen_branches(spec) + reco_branches(spec),
-                gen_event_level_branches(spec),
-                (),
-                booleans=id_flag_branches(spec),
-            )
+            check_full_simulation_layout(tree, spec)
             branches = training_branches(spec, tree.keys())
             entries = tree.num_entries
             if max_events is not None:

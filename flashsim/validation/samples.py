@@ -33,18 +33,12 @@ from flashsim.features import (
     fakes_table,
 )
 from flashsim.io import (
-    check_branch_layout,
     missing_field,
     open_events,
     read_entries,
     zip_collections,
 )
-from flashsim.pipeline import (
-    gen_branches,
-    gen_event_level_branches,
-    id_flag_branches,
-    reco_branches,
-)
+from flashsim.pipeline import check_full_simulation_layout
 from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH
 from flashsim.spec import PipelineSpec
 
@@ -212,13 +206,7 @@ def read_sample(
     tree = open_events(file_path)
     try:
         keys = frozenset(tree.keys())
-        check_branch_layout(
-            tree,
-            gen_branches(spec) + reco_branches(spec),
-            gen_event_level_branches(spec),
-            (),
-            booleans=id_flag_branches(spec),
-        )
+        check_full_simulation_layout(tree, spec)
         entries = tree.num_entries if max_events is None else min(tree.num_entries, max_events)
         if entries == 0:
             msg = f"{role} file {file_path} has no events; nothing to validate"
