@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,17 +46,16 @@ class _Options:
     non_finite: str | None
     out_of_domain: str | None
 
-    def policy(self, model_dir: Path) -> InputPolicy | None:
-        """The input policies: the options given, the model spec's for the others."""
+    def policy(self, spec: Callable[[], InputPolicy]) -> InputPolicy | None:
+        """The input policies: the options given, the model spec's (``spec()``, called only
+        when an option is given) for the others; ``None`` when no option is given."""
         if self.non_finite is None and self.out_of_domain is None:
             return None
-        from flashsim.bundle import read_record
         from flashsim.domain import InputPolicy
-        from flashsim.spec import parse_spec
 
-        spec = parse_spec(read_record(model_dir)["spec"]).input_policy
+        base = spec()
         return InputPolicy(
-            self.non_finite or spec.non_finite, self.out_of_domain or spec.out_of_domain
+            self.non_finite or base.non_finite, self.out_of_domain or base.out_of_domain
         )
 
 
@@ -240,7 +240,7 @@ def _run_one(input_path: Path, output: Path, o: _Options) -> None:
         progress=not o.quiet,
         max_events=o.max_events,
         provenance=provenance,
-        policy=o.policy(model_dir),
+        policy=o.policy(lambda: pipeline.spec.input_policy),
     )
     if not o.quiet:
         rate = summary.input_events / max(summary.seconds, 1e-9)
@@ -255,6 +255,14 @@ def _run_one(input_path: Path, output: Path, o: _Options) -> None:
             f"{_caveats(summary.counters, summary.dropped_events)}",
             err=True,
         )
+
+
+def _spec_policy(model_dir: Path) -> InputPolicy:
+    """The ``inputs:`` policies of the spec in a model bundle's record."""
+    from flashsim.bundle import read_record
+    from flashsim.spec import parse_spec
+
+    return parse_spec(read_record(model_dir)["spec"]).input_policy
 
 
 def _caveats(counters: dict[str, dict[str, int]], dropped: int) -> str:
@@ -296,10 +304,11 @@ def _run_many(inputs: tuple[str, ...], outdir: Path, o: _Options, items: _ItemOp
         executor = LocalExecutor(items.workers)
     else:
         executor = SerialExecutor()
+    model_dir = o.model if o.model is not None else default_model_path()
     report = run_items(
         files,
         outdir,
-        model=o.model if o.model is not None else default_model_path(),
+        model=model_dir,
         seed=o.seed,
         oversample=o.oversample,
         step_size=o.step_size,
@@ -310,7 +319,7 @@ def _run_many(inputs: tuple[str, ...], outdir: Path, o: _Options, items: _ItemOp
         overwrite=o.overwrite,
         progress=not o.quiet,
         provenance={"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
-        policy=o.policy(o.model if o.model is not None else default_model_path()),
+        policy=o.policy(lambda: _spec_policy(model_dir)),
     )
     if not o.quiet:
         rate = report.input_events / max(report.seconds, 1e-9)
