@@ -36,9 +36,11 @@ __all__ = [
     "RECORD_NAME",
     "bundle_hash",
     "default_model_path",
+    "file_checksums",
     "load_bundle",
     "read_record",
     "save_bundle",
+    "weight_files",
 ]
 
 BUNDLE_FORMAT = 1
@@ -122,7 +124,7 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
             "response": pipeline.event.response.save(directory / "event.response.pt"),
         }
     (directory / "spec.yaml").write_text(yaml.safe_dump(dict(pipeline.spec.raw), sort_keys=False))
-    record["checksums"] = file_checksums(directory, _files(record))
+    record["checksums"] = file_checksums(directory, weight_files(record))
     path = directory / RECORD_NAME
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=False))
@@ -166,7 +168,7 @@ def read_record(directory: str | os.PathLike[str]) -> dict[str, Any]:
             f"`flashsim train` or use flashsim {made_by}"
         )
         raise ModelError(msg)
-    missing = [f for f in _files(record) if not (path / f).is_file()]
+    missing = [f for f in weight_files(record) if not (path / f).is_file()]
     if missing:
         msg = f"model bundle {path} is incomplete: missing {', '.join(missing)}; restore or retrain"
         raise ModelError(msg)
@@ -192,7 +194,8 @@ def read_record(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return record
 
 
-def _files(record: dict[str, Any]) -> list[str]:
+def weight_files(record: dict[str, Any]) -> list[str]:
+    """The weight files a bundle record names (BDT JSON, flow/GAN state dicts), in order."""
     files: list[str] = []
 
     def walk(node: Any) -> None:
@@ -213,7 +216,7 @@ def bundle_hash(directory: str | os.PathLike[str]) -> str:
     path = Path(directory)
     record = read_record(path)
     digest = hashlib.sha256((path / RECORD_NAME).read_bytes())
-    for name in sorted(_files(record)):
+    for name in sorted(weight_files(record)):
         digest.update((path / name).read_bytes())
     return digest.hexdigest()
 

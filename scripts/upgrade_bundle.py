@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashsim.bundle import RECORD_NAME, _files, file_checksums, read_record
+from flashsim.bundle import RECORD_NAME, file_checksums, read_record, weight_files
 from flashsim.domain import Domain
 from flashsim.spec import parse_spec
 from flashsim.trainer import file_digest, read_training_data
@@ -46,7 +46,7 @@ def main() -> None:
             _add(entry["fakes"]["conditions"], data.fakes[name].conditions)
     if data.event is not None and "event" in record:
         _add(record["event"]["conditions"], data.event.conditions)
-    record["checksums"] = file_checksums(args.model, _files(record))
+    record["checksums"] = file_checksums(args.model, weight_files(record))
     path = args.model / RECORD_NAME
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=False))

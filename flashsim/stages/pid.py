@@ -80,12 +80,10 @@ class SpeciesModel:
     ) -> tuple[np.ndarray | None, np.ndarray]:
         """``(isMuon or None, PID variables)`` for raw condition rows of this species.
 
-        ``guard`` applies the out-of-domain policy (default: clamp); ``event`` is each row's
-        event in the chunk.
+        ``guard`` applies the out-of-domain policy (default: clamp, each row its own event);
+        ``event`` is each row's event in the guard's chunk (``None``: the rows are events).
         """
-        if guard is None or event is None:  # standalone: each row its own "event"
-            guard = DomainGuard("clamp" if guard is None else guard.policy, len(conditions))
-            event = None
+        guard = guard if guard is not None else DomainGuard("clamp", len(conditions))
         conditions = guard(self.conditions, conditions, event, f"pid.{self.spec.name}")
         c = self.conditions.forward(conditions)
         is_muon = None
