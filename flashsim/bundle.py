@@ -27,9 +27,9 @@ from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import parse_spec
+from flashsim.spec import POINT_MASS_SUFFIX, parse_spec
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
-from flashsim.stages.pid import PidModel, SpeciesModel
+from flashsim.stages.pid import PidModel, SpeciesModel, point_mass_targets
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -114,6 +114,10 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
                 "is_muon": None
                 if model.is_muon is None
                 else model.is_muon.save(directory / f"pid.{name}.isMuon.json.gz"),
+                "point_masses": {
+                    t: s.save(directory / f"pid.{name}.{t}{POINT_MASS_SUFFIX}.json.gz")
+                    for t, s in model.point_masses.items()
+                },
                 "response": model.response.save(directory / f"pid.{name}.response.pt"),
             }
             for name, model in pipeline.pid.species.items()
@@ -269,7 +273,19 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
                     if entry["is_muon"] is None
                     else EfficiencyStage.load(path, entry["is_muon"]),
                     response=ResponseStage.load(path, entry["response"]),
+                    point_masses={
+                        target: EfficiencyStage.load(path, stage)
+                        for target, stage in entry.get("point_masses", {}).items()
+                    },
                 )
+                expected = [t.name for t in point_mass_targets(spec.pid)]
+                if list(species[sp.name].point_masses) != expected:
+                    msg = (
+                        f"model bundle {path}: PID species {sp.name!r} has point-mass BDTs for "
+                        f"{list(species[sp.name].point_masses)}, its spec asks for {expected}; "
+                        "retrain it"
+                    )
+                    raise ModelError(msg)
             pid = PidModel(spec.pid, species)
     except (KeyError, TypeError, ValueError, SpecError) as err:
         msg = f"model bundle {path} is inconsistent ({type(err).__name__}: {err}); retrain it"

@@ -64,6 +64,7 @@ import torch
 from flashsim import __version__
 from flashsim.exceptions import ExportCheckError, ExportError, OutputError
 from flashsim.models.base import TorchModel
+from flashsim.spec import POINT_MASS_SUFFIX
 
 __all__ = [
     "CHECK_ROWS",
@@ -409,7 +410,7 @@ def _targets(
     record: Mapping[str, Any], spec_targets: Sequence[Any]
 ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     by_name = {t.name: t for t in spec_targets}
-    keys = ("kind", "range", "dtype", "select_min", "column", "relative_to")
+    keys = ("kind", "range", "dtype", "select_min", "column", "relative_to", "point_mass")
     modelled = []
     for column in record["targets"]["columns"]:
         entry = {"name": column["name"], "transforms": column["transforms"]}
@@ -479,6 +480,17 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
                         "description": "the isMuon decision sampled by the isMuon model",
                     }
                 )
+            for target in model.point_masses:
+                extra.append(
+                    {
+                        "name": f"{target}{POINT_MASS_SUFFIX}",
+                        "transforms": [],
+                        "values": [0, 1],
+                        "description": f"1: {target} takes its point_mass value (sampled by its "
+                        "BDT, which sees the columns before it); the model's sample of "
+                        f"{target} is then replaced by that value",
+                    }
+                )
             add(f"pid.{species}.response", model.response, record["pid"][species], pid_spec, extra)
     return out
 
@@ -524,7 +536,8 @@ _USAGE = (
     "(log, standardize, ...; see flashsim.preprocessing), then the appended columns ('values'). x: "
     "clip column j to [bounds[0][j], bounds[1][j]], undo its 'transforms' in reverse order, then "
     "decode by 'kind' (ratio: times the generated value; diff: plus it; dphi: plus it, wrapped "
-    "to [-pi, pi]; value: as is; relative_to (PID): plus that target), clip to 'range'. Objects "
+    "to [-pi, pi]; value: as is; point_mass (PID): that value where the context column "
+    "NAME_atPointMass is 1; relative_to (PID): plus that target), clip to 'range'. Objects "
     "below 'select_min' are sampled again. 'other_targets' are not modelled (uniform_phi: drawn "
     "uniformly in [-pi, pi])."
 )

@@ -188,6 +188,35 @@ class Log(Transform):
 
 
 @_register
+class Asinh(Transform):
+    """``y = asinh((x - loc) / scale)``: linear within about ``scale`` of ``loc``, logarithmic
+    beyond, on both signs.
+
+    For quantities whose spread changes by orders of magnitude with the conditions: RICH DLLs
+    span about -140..70 for slow tracks and a few units around 0 for fast ones, which after a
+    plain standardisation is a peak a few hundredths of the global spread wide, too narrow for a
+    spline flow to place; after ``asinh`` with ``scale`` about that few units it is a fraction
+    of the spread.
+    """
+
+    kind = "asinh"
+
+    def __init__(self, *, scale: float, loc: float = 0.0) -> None:
+        self.scale = _number(self.kind, "scale", scale)
+        self.loc = _number(self.kind, "loc", loc)
+        if not self.scale > 0:
+            msg = f"transform 'asinh': scale must be positive, got {scale}"
+            raise SpecError(msg)
+
+    def forward(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        return np.arcsinh((_column(x) - self.loc) / self.scale)
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return self.loc + self.scale * np.sinh(_column(y))
+
+
+@_register
 class Logit(Transform):
     """Logit of ``(x - low) / (high - low)`` clipped to ``[eps, 1 - eps]``; inverse in range."""
 

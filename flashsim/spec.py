@@ -24,6 +24,7 @@ from flashsim.preprocessing import build_chain
 
 __all__ = [
     "FEATURE_KINDS",
+    "POINT_MASS_SUFFIX",
     "SPEC_VERSION",
     "TARGET_KINDS",
     "CollectionSpec",
@@ -88,6 +89,8 @@ _XGBOOST_KEYS = (
 _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
 _MODELS = ("flow", "gan")
 NEGATIVE_WEIGHTS = ("raw", "regressed")
+POINT_MASS_SUFFIX = "_atPointMass"
+"""A PID target ``X`` with a ``point_mass`` is modelled with a 0/1 column ``X_atPointMass``."""
 """Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
 DERIVED = {"p": ("pt", "eta"), "pt": ("p", "eta")}
 """Fields a collection may derive from its targets after sampling, and what each needs."""
@@ -205,6 +208,12 @@ class Column:
     range: tuple[float | None, float | None] = (None, None)
     relative_to: str | None = None
     """For a PID target: modelled as the difference to this earlier target (by name)."""
+    point_mass: float | None = None
+    """For a PID target: a value taken exactly by a fraction of the rows (e.g. DLLK = 0 when no
+    Cherenkov light is seen for any hypothesis), sampled as a 0/1 flag by a BDT before the
+    response model (:func:`flashsim.stages.pid.encode_pid_targets`)."""
+    point_mass_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """xgboost settings of that flag's BDT."""
 
 
 @dataclass(frozen=True)
@@ -468,11 +477,21 @@ class _Parser:
         )
 
     def column(self, value: Any, where: str) -> Column:
-        d = self.mapping(value, where, ["name", "column"], ["transform", "range", "relative_to"])
+        d = self.mapping(
+            value, where, ["name", "column"], ["transform", "range", "relative_to", "point_mass"]
+        )
         rng = d.get("range", [None, None])
         if not (isinstance(rng, list) and len(rng) == 2):
             raise self.fail(f"{where}.range", "expected [low, high] (null for no bound)")
         relative = d.get("relative_to")
+        point_mass, params = d.get("point_mass"), {}
+        if isinstance(point_mass, Mapping):
+            m = self.mapping(point_mass, f"{where}.point_mass", ["value"], ["efficiency"])
+            point_mass = m["value"]
+            params = self.xgboost(m.get("efficiency", {}), f"{where}.point_mass.efficiency")
+        if point_mass is not None:
+            what = "a number, or {value: V, efficiency: {xgboost settings}}"
+            point_mass = float(self.typed(point_mass, f"{where}.point_mass", (int, float), what))
         return Column(
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             column=self.typed(d["column"], f"{where}.column", str, "a branch name"),
@@ -481,6 +500,8 @@ class _Parser:
             relative_to=None
             if relative is None
             else self.typed(relative, f"{where}.relative_to", str, "a target name"),
+            point_mass=point_mass,
+            point_mass_params=params,
         )
 
     def pid(self, value: Any, where: str, collections: Mapping[str, Any]) -> PidSpec:
@@ -545,9 +566,14 @@ class _Parser:
                     f"{where}.targets[{i}].relative_to",
                     f"{t.relative_to!r} is not an earlier target (earlier: {earlier})",
                 )
+        conditions = self.sequence(d["conditions"], f"{where}.conditions", self.column)
+        for i, c in enumerate(conditions):
+            for key in ("relative_to", "point_mass"):
+                if getattr(c, key) is not None:
+                    raise self.fail(f"{where}.conditions[{i}].{key}", "applies to targets only")
         return PidSpec(
             collection=collection,
-            conditions=self.sequence(d["conditions"], f"{where}.conditions", self.column),
+            conditions=conditions,
             targets=targets,
             species=tuple(species),
             response=self.response(d["response"], f"{where}.response"),

@@ -51,7 +51,13 @@ from flashsim.pipeline import (
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
-from flashsim.stages.pid import PidModel, SpeciesModel, encode_pid_targets
+from flashsim.stages.pid import (
+    PidModel,
+    SpeciesModel,
+    encode_pid_targets,
+    flag_name,
+    point_mass_targets,
+)
 from flashsim.weights import bdt_safe_weights, resolve_weights
 
 __all__ = ["TrainingData", "read_training_data", "train_pipeline"]
@@ -423,17 +429,31 @@ class _Trainer:
                     weights=bdt_weights,
                     validation=val,
                 )
+            targets, flags = encode_pid_targets(spec, table.targets, rng)
+            point_masses = {}
+            for k, target in enumerate(point_mass_targets(spec)):
+                point_masses[target.name] = self.efficiency(
+                    f"{label}.{flag_name(target)}",
+                    context,
+                    flags[:, k].astype(np.int64),
+                    np.zeros(n, dtype=np.int64),
+                    2,
+                    target.point_mass_params,
+                    weights=bdt_weights,
+                    validation=val,
+                )
+                context = np.column_stack([context, flags[:, k].astype(np.float32)])
             response = self.response(
                 label,
                 spec.targets,
-                encode_pid_targets(spec, table.targets),
+                targets,
                 context,
                 np.zeros(n, dtype=np.int64),
                 spec.response,
                 weights=weights,
                 validation=val,
             )
-            species[sp.name] = SpeciesModel(sp, cond, is_muon, response)
+            species[sp.name] = SpeciesModel(sp, cond, is_muon, response, point_masses)
         return PidModel(spec, species)
 
     def event(self) -> EventModel:

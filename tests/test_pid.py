@@ -102,6 +102,9 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
     record = yaml.safe_load((bundle / "flashsim-model.json").read_text())
     assert set(record["pid"]) == set(PROBES)
     assert set(record["training"]["calibration"]) == set(PROBES)
+    # DLLK and DLLp - DLLK have point masses at 0: a flag BDT each, per species
+    assert list(record["pid"]["kaon"]["point_masses"]) == ["DLLK", "DLLp"]
+    assert (bundle / "pid.kaon.DLLK_atPointMass.json.gz").exists()
 
     # the PID weights are part of the bundle's identity and completeness
     from flashsim.bundle import bundle_hash
@@ -125,6 +128,10 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
         assert f["Events"]["Track_isMuon"].typename == "uint8_t[]"
     tracks = ak.flatten(events.Track_DLLK)
     assert len(tracks) > 100
+    on_mass = np.asarray(tracks) == 0.0  # sampled by the flag BDT: DLLK = DLLp = 0 exactly
+    assert 0 < on_mass.sum() < len(tracks)
+    # the DLLp flag's BDT sees the DLLK flag: no light for K means none for p either
+    assert np.mean(np.asarray(ak.flatten(events.Track_DLLp))[on_mass] == 0.0) > 0.9
     assert np.isfinite(np.asarray(tracks)).all()
     assert set(np.unique(ak.flatten(events.Track_isMuon))) <= {0, 1}
     assert "Event_nTracks" in events.fields
@@ -232,6 +239,63 @@ def test_spec_checks_and_occupancy() -> None:
     tracks = ak.Array([[{"type": 1}, {"type": 2}, {"type": 1}], [], [{"type": 3}]])
     assert PidModel(spec.pid, {}).occupancy(tracks).tolist() == [2, 0, 0]
     raw = np.array([[1.0, 2.0, 30.0, 25.0], [0.0, 0.0, 5.0, 5.0]])
-    encoded = encode_pid_targets(spec.pid, raw)
-    assert encoded[:, 3].tolist() == [-5.0, 0.0]  # DLLp - DLLK: exactly 0 where equal
-    np.testing.assert_array_equal(decode_pid_targets(spec.pid, encoded), raw)
+    encoded, flags = encode_pid_targets(spec.pid, raw)
+    assert encoded[:, 3].tolist() == [-5.0, -5.0]  # DLLp - DLLK; its point mass is flagged
+    assert flags.tolist() == [[0, 0], [0, 1]]  # DLLK = 0?, DLLp - DLLK = 0?
+    np.testing.assert_array_equal(decode_pid_targets(spec.pid, encoded, flags), raw)
+
+
+def test_point_masses_are_flags_beside_the_continuum() -> None:
+    """A point mass inside a continuum (DLLK = 0 without Cherenkov light) is a 0/1 flag per
+    row: the continuum keeps every value, the flagged rows carry finite noise with the
+    continuum's mean and spread, and decoding with the flags gives the raw values back."""
+    from flashsim.spec import parse_spec
+    from flashsim.stages.pid import decode_pid_targets, encode_pid_targets, point_mass_targets
+
+    spec = parse_spec(tiny_lhcb_spec(), origin="t").pid
+    assert spec is not None
+    assert [t.name for t in point_mass_targets(spec)] == ["DLLK", "DLLp"]
+    rng = np.random.default_rng(3)
+    n = 4000
+    dllk = np.where(rng.random(n) < 0.4, 0.0, rng.normal(1.0, 2.0, n))  # continuum around 0
+    dllp = np.where(rng.random(n) < 0.3, dllk, dllk + rng.normal(-3.0, 5.0, n))
+    raw = np.column_stack([rng.normal(0, 5, n), rng.normal(0, 5, n), dllk, dllp])
+    encoded, flags = encode_pid_targets(spec, raw, np.random.default_rng(4))
+    assert encoded.shape == (n, 4)
+    assert flags.shape == (n, 2)
+    on_k, on_p = dllk == 0.0, dllp == dllk
+    np.testing.assert_array_equal(flags[:, 0], on_k)
+    np.testing.assert_array_equal(flags[:, 1], on_p)
+    np.testing.assert_array_equal(encoded[~on_k, 2], dllk[~on_k])  # the continuum untouched
+    assert np.isfinite(encoded).all()
+    assert not np.any(encoded[on_k, 2] == 0.0)  # noise, not a point mass
+    assert abs(encoded[on_k, 2].mean() - dllk[~on_k].mean()) < 0.2
+    assert abs(encoded[on_k, 2].std() - dllk[~on_k].std()) < 0.2
+    decoded = decode_pid_targets(spec, encoded, flags)
+    np.testing.assert_array_equal(decoded[on_k, 2], 0.0)
+    np.testing.assert_array_equal(decoded[on_p, 3], decoded[on_p, 2])
+    np.testing.assert_allclose(decoded, raw, rtol=1e-12, atol=1e-12)
+    # a flag sampled where the data had none still gives the point mass
+    flags[:5] = 1
+    np.testing.assert_array_equal(decode_pid_targets(spec, encoded, flags)[:5, 2:], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda pid: pid["targets"][2].update(point_mass="zero"), r"point_mass: expected a numb"),
+        (lambda pid: pid["conditions"][0].update(point_mass=0), r"conditions\[0\]\.point_mass"),
+        (
+            lambda pid: pid["targets"][2].update(point_mass={"value": 0, "trees": 3}),
+            r"targets\[2\]\.point_mass\.trees: unknown key; allowed: value, efficiency",
+        ),
+    ],
+)
+def test_point_mass_spec_errors(change: Any, message: str) -> None:
+    from flashsim.exceptions import SpecError
+    from flashsim.spec import parse_spec
+
+    data = tiny_lhcb_spec()
+    change(data["pid"])
+    with pytest.raises(SpecError, match=message):
+        parse_spec(data, origin="t")

@@ -50,6 +50,11 @@ def _btag(rng: np.random.Generator) -> np.ndarray:
     return np.where(rng.random(N) < 0.3, 1.0, rng.uniform(0.0, 1.0, N))
 
 
+def _dll(rng: np.random.Generator) -> np.ndarray:
+    """Both signs, a wide and a narrow component (RICH DLLs of slow and fast tracks)."""
+    return np.where(rng.random(N) < 0.5, rng.normal(-40.0, 30.0, N), rng.normal(1.0, 2.0, N))
+
+
 def _phi(rng: np.random.Generator) -> np.ndarray:
     return rng.normal(0.0, 0.8, N).clip(-3.0, 3.0)  # not on the grid of -pi + 2 pi u
 
@@ -58,6 +63,7 @@ def _phi(rng: np.random.Generator) -> np.ndarray:
 CASES: dict[str, tuple[Any, Callable[[np.random.Generator], np.ndarray], bool]] = {
     "log": ({"log": {"offset": 0.5}}, _positive, False),
     "logit": ({"logit": {"low": 0.0, "high": 1.0}}, _unit, False),
+    "asinh": ({"asinh": {"scale": 5.0, "loc": 1.0}}, _dll, False),
     "standardize": ("standardize", _normal, False),
     "dequantize": ("dequantize", _counts, True),
     "spike": ({"spike": {"value": 0.0, "width": 0.1}}, _isolation, True),
@@ -121,6 +127,14 @@ def test_log_clips_instead_of_failing() -> None:
     y = log.forward(np.array([-1.0, -5.0, 0.0, np.nan]))
     np.testing.assert_allclose(y[:3], [math.log(1e-12), math.log(1e-12), 0.0])
     assert np.isnan(y[3])
+
+
+def test_asinh_is_linear_near_loc_and_logarithmic_beyond() -> None:
+    t = build_chain([{"asinh": {"scale": 5.0, "loc": 1.0}}]).transforms[0]
+    y = t.forward(np.array([1.0, 1.5, 6.0, 501.0, -499.0]))
+    np.testing.assert_allclose(y[:2], [0.0, 0.1], atol=2e-3)  # ~ (x - loc) / scale
+    np.testing.assert_allclose(y[3:], [np.log(200.0), -np.log(200.0)], rtol=1e-5)
+    assert t.inverse(np.array([800.0]))[0] == np.inf  # overflow: inf, without a warning
 
 
 def test_logit_inverse_stays_in_range() -> None:
@@ -257,6 +271,8 @@ def test_wrap_inverse_lands_in_range(rng: np.random.Generator) -> None:
         ([{"log": {"ofset": 1.0}}], "did you mean 'offset'"),
         ([{"logit": {"low": 1.0, "high": 0.0}}], "low"),
         ([{"logit": {"eps": 0.7}}], "eps"),
+        ([{"asinh": {}}], "scale"),
+        ([{"asinh": {"scale": 0.0}}], "scale must be positive"),
         ([{"spike": {"value": 0.0}}], "width"),
         ([{"spike": {"value": 0.0, "width": 0.0}}], "width must be positive"),
         ([{"spike": {"value": 0.0, "width": 1.0, "side": "left"}}], "side"),

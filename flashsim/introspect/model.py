@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.introspect.text import INDENT, compact, number, pairs, plural, wrap, wrap_text
+from flashsim.spec import POINT_MASS_SUFFIX
 
 if TYPE_CHECKING:
     from flashsim.spec import (
@@ -273,7 +274,8 @@ def _pid_stage(
             entry["response"],
             pid.response,
             metrics.pop(f"{label}.response", {}),
-            ["isMuon"] if efficiency is not None else [],
+            (["isMuon"] if efficiency is not None else [])
+            + [f"{t}{POINT_MASS_SUFFIX}" for t in entry.get("point_masses", {})],
         ),
     )
 

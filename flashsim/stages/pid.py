@@ -11,7 +11,7 @@ calibration samples (:mod:`flashsim.weights`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import awkward as ak
@@ -20,7 +20,7 @@ import numpy as np
 from flashsim.domain import DomainGuard
 from flashsim.exceptions import InputError
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import PidSpec, SpeciesSpec
+from flashsim.spec import POINT_MASS_SUFFIX, Column, PidSpec, SpeciesSpec
 from flashsim.stages.efficiency import EfficiencyStage
 from flashsim.stages.response import ResponseStage
 
@@ -31,31 +31,84 @@ __all__ = [
     "condition_columns",
     "decode_pid_targets",
     "encode_pid_targets",
+    "flag_name",
+    "point_mass_targets",
 ]
 
 PROBE_PREFIX = "probe_"
 """Calibration columns ``probe_X`` are the PID collection's field ``X`` at run time."""
 
 
-def encode_pid_targets(spec: PidSpec, raw: np.ndarray) -> np.ndarray:
-    """Raw PID columns to the modelled ones: a ``relative_to`` target becomes a difference.
+POINT_MASS_TOLERANCE = 1e-6
+"""A value within this (relative to max(1, |value|)) of a target's ``point_mass`` is on it."""
 
-    E.g. below the kaon Cherenkov threshold a RICH cannot tell a kaon from a proton and
-    DLLp = DLLK exactly: as DLLp - DLLK that is a point mass at 0 (a ``spike`` transform), which
-    a generative model learns, where the degenerate line DLLp = DLLK it would only blur.
+
+def point_mass_targets(spec: PidSpec) -> list[Column]:
+    """The targets with a ``point_mass``, in spec order: one flag BDT each."""
+    return [t for t in spec.targets if t.point_mass is not None]
+
+
+def flag_name(target: Column) -> str:
+    """The name of a point-mass target's flag (BDT label, response context column)."""
+    return f"{target.name}{POINT_MASS_SUFFIX}"
+
+
+def encode_pid_targets(
+    spec: PidSpec, raw: np.ndarray, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw PID columns to the modelled ones, and the point-mass flags.
+
+    A ``relative_to`` target becomes a difference. E.g. below the kaon Cherenkov threshold a
+    RICH cannot tell a kaon from a proton and DLLp = DLLK exactly: as DLLp - DLLK that is a
+    point mass at 0, where the degenerate line DLLp = DLLK a generative model would only blur.
+
+    A point mass inside a continuum (DLLK = 0 exactly for tracks that give no Cherenkov light
+    for any hypothesis, beside the continuum around 0 of fast kaons and pions) is a 0/1 flag
+    per row (one column per :func:`point_mass_targets`), which a BDT samples and the response
+    model takes as a condition, as it takes ``isMuon``. The response model never sees the point
+    mass: on the flagged rows the value is Gaussian noise with the mean and spread of the other
+    rows (``rng``; their mean without one), which decoding replaces by the point mass. Two
+    single-column alternatives failed on the LHCb-like pipeline: a ``spike`` block at 0 cuts a
+    gap into the continuum, which the flow smeared over (15-30% of the kaons above 70 GeV got
+    DLLK = 0), and a dequantized flag among the flow's targets leaked the noise into the
+    unflagged rows (a tail to DLLK = -60 for 15% of 3-10 GeV kaons).
+
+    Returns:
+        the modelled targets ``(n, len(spec.targets))`` and the flags ``(n, n_point_masses)``
+        (uint8).
     """
-    out = np.array(raw, dtype=np.float64, copy=True)
+    raw = np.asarray(raw, dtype=np.float64)
+    out = raw.copy()
     names = [t.name for t in spec.targets]
     for j, t in enumerate(spec.targets):
         if t.relative_to is not None:
             out[:, j] = raw[:, j] - raw[:, names.index(t.relative_to)]
-    return out
+    flags = np.zeros((len(raw), len(point_mass_targets(spec))), dtype=np.uint8)
+    k = 0
+    for j, t in enumerate(spec.targets):
+        if t.point_mass is None:
+            continue
+        on = np.abs(out[:, j] - t.point_mass) <= POINT_MASS_TOLERANCE * max(1.0, abs(t.point_mass))
+        rest = out[~on & np.isfinite(out[:, j]), j]
+        mean, std = (float(rest.mean()), float(rest.std())) if rest.size else (t.point_mass, 1.0)
+        n = int(on.sum())
+        noise = np.zeros(n) if rng is None else rng.standard_normal(n)
+        out[on, j] = mean + (std if std > 0 else 1.0) * noise
+        flags[:, k] = on
+        k += 1
+    return out, flags
 
 
-def decode_pid_targets(spec: PidSpec, encoded: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode_pid_targets` (targets are relative to earlier ones only)."""
+def decode_pid_targets(
+    spec: PidSpec, encoded: np.ndarray, flags: np.ndarray | None = None
+) -> np.ndarray:
+    """Inverse of :func:`encode_pid_targets`: flagged rows take the point mass, differences are
+    added back (targets are relative to earlier ones only)."""
     out = np.array(encoded, dtype=np.float64, copy=True)
     names = [t.name for t in spec.targets]
+    if flags is not None:
+        for k, t in enumerate(point_mass_targets(spec)):
+            out[np.asarray(flags[:, k]) > 0, names.index(t.name)] = t.point_mass
     for j, t in enumerate(spec.targets):
         if t.relative_to is not None:
             out[:, j] = out[:, j] + out[:, names.index(t.relative_to)]
@@ -64,12 +117,14 @@ def decode_pid_targets(spec: PidSpec, encoded: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SpeciesModel:
-    """The trained PID models of one species."""
+    """The trained PID models of one species: isMuon BDT, point-mass flag BDTs (by target
+    name, in spec order; each also sees the flags before it), response model."""
 
     spec: SpeciesSpec
     conditions: TablePreprocessor
     is_muon: EfficiencyStage | None
     response: ResponseStage
+    point_masses: dict[str, EfficiencyStage] = field(default_factory=dict)
 
     def apply(
         self,
@@ -77,8 +132,10 @@ class SpeciesModel:
         rng: np.random.Generator,
         guard: DomainGuard | None = None,
         event: np.ndarray | None = None,
-    ) -> tuple[np.ndarray | None, np.ndarray]:
-        """``(isMuon or None, PID variables)`` for raw condition rows of this species.
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """``(isMuon or None, modelled PID variables, point-mass flags)`` for raw condition
+        rows of this species (:func:`decode_pid_targets` turns the last two into the PID
+        variables).
 
         ``guard`` applies the out-of-domain policy (default: clamp, each row its own event);
         ``event`` is each row's event in the guard's chunk (``None``: the rows are events).
@@ -90,7 +147,11 @@ class SpeciesModel:
         if self.is_muon is not None:
             is_muon = self.is_muon.apply(c, rng).astype(np.uint8)
             c = np.column_stack([c, is_muon.astype(np.float32)])
-        return is_muon, self.response.apply(c, rng)
+        flags = np.zeros((len(c), len(self.point_masses)), dtype=np.uint8)
+        for k, stage in enumerate(self.point_masses.values()):
+            flags[:, k] = stage.apply(c, rng)
+            c = np.column_stack([c, flags[:, k].astype(np.float32)])
+        return is_muon, self.response.apply(c, rng), flags
 
 
 def condition_columns(
@@ -189,10 +250,10 @@ class PidModel:
             counters[name] = len(rows)
             if len(rows) == 0:
                 continue
-            muon, values = model.apply(table[rows], rng, guard, event[rows])
+            muon, values, flags = model.apply(table[rows], rng, guard, event[rows])
             if muon is not None:
                 is_muon[rows] = muon
-            targets[rows] = decode_pid_targets(self.spec, values)
+            targets[rows] = decode_pid_targets(self.spec, values, flags)
             done[rows] = True
         counters["no_species"] = int((~done).sum())
         for j, column in enumerate(self.spec.targets):
