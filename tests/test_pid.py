@@ -105,6 +105,26 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
     # DLLK and DLLp - DLLK have point masses at 0: a flag BDT each, per species
     assert list(record["pid"]["kaon"]["point_masses"]) == ["DLLK", "DLLp"]
     assert (bundle / "pid.kaon.DLLK_atPointMass.json.gz").exists()
+    import json
+    import shutil
+
+    edited = lhcb_files["tmp"] / f"model_{model}_edited"
+    shutil.copytree(bundle, edited)
+    record_path = edited / "flashsim-model.json"
+    data = json.loads(record_path.read_text())
+    del data["pid"]["kaon"]["point_masses"]["DLLp"]
+    record_path.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"'kaon' has point-mass BDTs for \['DLLK'\], its spec"):
+        load_bundle(edited)
+    from flashsim.introspect import format_model_info, model_info
+
+    info = model_info(bundle)
+    kaon = next(stage for stage in info.stages if stage.name == "pid.kaon")
+    assert [f.role for f in kaon.flags] == ["DLLK_atPointMass", "DLLp_atPointMass"]
+    assert kaon.flags[1].outcomes == ["DLLp - DLLK continuous", "DLLp - DLLK = 0"]
+    assert "trees" in kaon.flags[0].metrics
+    assert "DLLp_atPointMass" in kaon.response.extra_inputs
+    assert "DLLK_atPointMass: xgboost" in format_model_info(info)
 
     # the PID weights are part of the bundle's identity and completeness
     from flashsim.bundle import bundle_hash

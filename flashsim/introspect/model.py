@@ -76,6 +76,8 @@ class StageInfo:
     conditions: list[str]
     efficiency: EfficiencyInfo | None
     response: ResponseInfo
+    flags: list[EfficiencyInfo] = dataclasses.field(default_factory=list)
+    """Further BDTs run before the response model (PID: the point-mass flags)."""
 
 
 @dataclass
@@ -265,7 +267,27 @@ def _pid_stage(
             pid.is_muon_params,
             metrics.pop(f"{label}.isMuon.efficiency", {}),
         )
+    targets = {t.name: t for t in pid.targets}
+
+    def outcomes(name: str) -> list[str]:
+        t = targets.get(name)
+        if t is None:
+            return []
+        what = name if t.relative_to is None else f"{name} - {t.relative_to}"
+        return [f"{what} continuous", f"{what} = {number(t.point_mass)}"]
+
+    flags = [
+        _efficiency(
+            f"{name}{POINT_MASS_SUFFIX}",
+            stage,
+            outcomes(name),
+            targets[name].point_mass_params if name in targets else {},
+            metrics.pop(f"{label}.{name}{POINT_MASS_SUFFIX}.efficiency", {}),
+        )
+        for name, stage in entry.get("point_masses", {}).items()
+    ]
     return StageInfo(
+        flags=flags,
         name=label,
         summary=f"PID of {pid.collection} objects matched to |pdgId| in {list(species.pdg_id)}",
         conditions=_column_names(entry["conditions"]),
@@ -397,6 +419,10 @@ def _format_stage(stage: StageInfo) -> list[str]:
         lines += wrap(f"{pad}{eff.role}: {eff.model}, {len(eff.outcomes)} outcomes:", eff.outcomes)
         lines += wrap(f"{sub}parameters:", pairs(eff.params))
         lines += _format_metrics(f"{sub}metrics:", eff.metrics)
+    for flag in stage.flags:
+        lines += wrap(f"{pad}{flag.role}: {flag.model}, outcomes:", flag.outcomes)
+        lines += wrap(f"{sub}parameters:", pairs(flag.params) or ["xgboost defaults"])
+        lines += _format_metrics(f"{sub}metrics:", flag.metrics)
     resp = stage.response
     inputs = plural(resp.n_context, "input", "inputs")
     if resp.extra_inputs:
