@@ -27,7 +27,7 @@ from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import POINT_MASS_SUFFIX, parse_spec
+from flashsim.spec import parse_spec, point_mass_flag
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 from flashsim.stages.pid import PidModel, SpeciesModel, point_mass_targets
 
@@ -115,7 +115,7 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
                 if model.is_muon is None
                 else model.is_muon.save(directory / f"pid.{name}.isMuon.json.gz"),
                 "point_masses": {
-                    t: s.save(directory / f"pid.{name}.{t}{POINT_MASS_SUFFIX}.json.gz")
+                    t: s.save(directory / f"pid.{name}.{point_mass_flag(t)}.json.gz")
                     for t, s in model.point_masses.items()
                 },
                 "response": model.response.save(directory / f"pid.{name}.response.pt"),

@@ -64,7 +64,7 @@ import torch
 from flashsim import __version__
 from flashsim.exceptions import ExportCheckError, ExportError, OutputError
 from flashsim.models.base import TorchModel
-from flashsim.spec import POINT_MASS_SUFFIX
+from flashsim.spec import point_mass_flag
 
 __all__ = [
     "CHECK_ROWS",
@@ -483,7 +483,7 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
             for target in model.point_masses:
                 extra.append(
                     {
-                        "name": f"{target}{POINT_MASS_SUFFIX}",
+                        "name": point_mass_flag(target),
                         "transforms": [],
                         "values": [0, 1],
                         "description": f"1: {target} takes its point_mass value (sampled by its "

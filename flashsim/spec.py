@@ -24,7 +24,6 @@ from flashsim.preprocessing import build_chain
 
 __all__ = [
     "FEATURE_KINDS",
-    "POINT_MASS_SUFFIX",
     "SPEC_VERSION",
     "TARGET_KINDS",
     "CollectionSpec",
@@ -42,6 +41,7 @@ __all__ = [
     "WeightSpec",
     "load_spec",
     "parse_spec",
+    "point_mass_flag",
 ]
 
 SPEC_VERSION = 1
@@ -89,8 +89,14 @@ _XGBOOST_KEYS = (
 _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
 _MODELS = ("flow", "gan")
 NEGATIVE_WEIGHTS = ("raw", "regressed")
-POINT_MASS_SUFFIX = "_atPointMass"
-"""A PID target ``X`` with a ``point_mass`` is modelled with a 0/1 column ``X_atPointMass``."""
+
+
+def point_mass_flag(target: str) -> str:
+    """The name of a PID target's point-mass flag (its BDT's label and file name, a condition
+    of the response model): ``DLLK`` -> ``DLLK_atPointMass``."""
+    return f"{target}_atPointMass"
+
+
 """Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
 DERIVED = {"p": ("pt", "eta"), "pt": ("p", "eta")}
 """Fields a collection may derive from its targets after sampling, and what each needs."""

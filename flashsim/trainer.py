@@ -49,13 +49,12 @@ from flashsim.pipeline import (
     response_context,
 )
 from flashsim.preprocessing import TablePreprocessor, build_chain
-from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
+from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target, point_mass_flag
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
 from flashsim.stages.pid import (
     PidModel,
     SpeciesModel,
     encode_pid_targets,
-    flag_name,
     point_mass_targets,
 )
 from flashsim.weights import bdt_safe_weights, resolve_weights
@@ -433,7 +432,7 @@ class _Trainer:
             point_masses = {}
             for k, target in enumerate(point_mass_targets(spec)):
                 point_masses[target.name] = self.efficiency(
-                    f"{label}.{flag_name(target)}",
+                    f"{label}.{point_mass_flag(target.name)}",
                     context,
                     flags[:, k].astype(np.int64),
                     np.zeros(n, dtype=np.int64),

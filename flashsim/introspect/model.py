@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.introspect.text import INDENT, compact, number, pairs, plural, wrap, wrap_text
-from flashsim.spec import POINT_MASS_SUFFIX
+from flashsim.spec import point_mass_flag
 
 if TYPE_CHECKING:
     from flashsim.spec import (
@@ -278,11 +278,11 @@ def _pid_stage(
 
     flags = [
         _efficiency(
-            f"{name}{POINT_MASS_SUFFIX}",
+            point_mass_flag(name),
             stage,
             outcomes(name),
             targets[name].point_mass_params if name in targets else {},
-            metrics.pop(f"{label}.{name}{POINT_MASS_SUFFIX}.efficiency", {}),
+            metrics.pop(f"{label}.{point_mass_flag(name)}.efficiency", {}),
         )
         for name, stage in entry.get("point_masses", {}).items()
     ]
@@ -297,7 +297,7 @@ def _pid_stage(
             pid.response,
             metrics.pop(f"{label}.response", {}),
             (["isMuon"] if efficiency is not None else [])
-            + [f"{t}{POINT_MASS_SUFFIX}" for t in entry.get("point_masses", {})],
+            + [point_mass_flag(t) for t in entry.get("point_masses", {})],
         ),
     )
 

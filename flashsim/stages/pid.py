@@ -20,7 +20,7 @@ import numpy as np
 from flashsim.domain import DomainGuard
 from flashsim.exceptions import InputError
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import POINT_MASS_SUFFIX, Column, PidSpec, SpeciesSpec
+from flashsim.spec import Column, PidSpec, SpeciesSpec
 from flashsim.stages.efficiency import EfficiencyStage
 from flashsim.stages.response import ResponseStage
 
@@ -31,7 +31,6 @@ __all__ = [
     "condition_columns",
     "decode_pid_targets",
     "encode_pid_targets",
-    "flag_name",
     "point_mass_targets",
 ]
 
@@ -46,11 +45,6 @@ POINT_MASS_TOLERANCE = 1e-6
 def point_mass_targets(spec: PidSpec) -> list[Column]:
     """The targets with a ``point_mass``, in spec order: one flag BDT each."""
     return [t for t in spec.targets if t.point_mass is not None]
-
-
-def flag_name(target: Column) -> str:
-    """The name of a point-mass target's flag (BDT label, response context column)."""
-    return f"{target.name}{POINT_MASS_SUFFIX}"
 
 
 def encode_pid_targets(
