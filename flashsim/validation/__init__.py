@@ -2,7 +2,8 @@
 
 Metrics in :mod:`.metrics`; reading files in :mod:`.samples`; one-variable comparisons in
 :mod:`.comparison`; physics summaries in :mod:`.physics`; the whole comparison
-(``flashsim validate``) in :mod:`.validate`; the report in :mod:`.report` (figures:
+(``flashsim validate``) in :mod:`.validate` (its parts in :mod:`.validator`, binnings and labels
+in :mod:`.binning`, what it returns in :mod:`.result`); the report in :mod:`.report` (figures:
 :mod:`.plots`); pass/fail thresholds in :mod:`.gate`.
 """
 

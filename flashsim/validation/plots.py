@@ -2,7 +2,7 @@
 
 Every figure compares flash (coloured) with full simulation (black points), and histograms and
 efficiencies carry a ratio panel flash / full whose error bars combine both samples' errors.
-:func:`draw` dispatches on :attr:`Plot.kind <flashsim.validation.validate.Plot>`.
+:func:`draw` dispatches on :attr:`Plot.kind <flashsim.validation.result.Plot>`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from flashsim.validation.validate import Plot
+    from flashsim.validation.result import Plot
 
 __all__ = ["draw", "save"]
 
@@ -275,7 +275,7 @@ _KINDS = {
 
 
 def draw(plot: Plot) -> Figure:
-    """The matplotlib figure of a :class:`~flashsim.validation.validate.Plot`.
+    """The matplotlib figure of a :class:`~flashsim.validation.result.Plot`.
 
     The figure is made without pyplot, so it does not change the backend or the style of the
     calling program; in a notebook show it with ``display(fig)``.

@@ -29,7 +29,7 @@ from flashsim import __version__
 from flashsim.exceptions import OutputError
 from flashsim.validation.gate import DEFAULT_THRESHOLDS, METRICS, Check, Threshold, failed_checks
 from flashsim.validation.plots import save
-from flashsim.validation.validate import Plot, Section, ValidationResult
+from flashsim.validation.result import Plot, Section, ValidationResult
 
 __all__ = ["jsonable", "write_report"]
 
