@@ -27,9 +27,9 @@ from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import parse_spec, point_mass_flag
+from flashsim.spec import parse_spec, point_mass_flag, split_flag
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
-from flashsim.stages.pid import PidModel, SpeciesModel, point_mass_targets
+from flashsim.stages.pid import PidModel, SpeciesModel, point_mass_targets, split_targets
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -117,6 +117,10 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
                 "point_masses": {
                     t: s.save(directory / f"pid.{name}.{point_mass_flag(t)}.json.gz")
                     for t, s in model.point_masses.items()
+                },
+                "splits": {
+                    t: s.save(directory / f"pid.{name}.{split_flag(t)}.json.gz")
+                    for t, s in model.splits.items()
                 },
                 "response": model.response.save(directory / f"pid.{name}.response.pt"),
             }
@@ -277,15 +281,22 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
                         target: EfficiencyStage.load(path, stage)
                         for target, stage in entry.get("point_masses", {}).items()
                     },
+                    splits={
+                        target: EfficiencyStage.load(path, stage)
+                        for target, stage in entry.get("splits", {}).items()
+                    },
                 )
-                expected = [t.name for t in point_mass_targets(spec.pid)]
-                if list(species[sp.name].point_masses) != expected:
-                    msg = (
-                        f"model bundle {path}: PID species {sp.name!r} has point-mass BDTs for "
-                        f"{list(species[sp.name].point_masses)}, its spec asks for {expected}; "
-                        "retrain it"
-                    )
-                    raise ModelError(msg)
+                for kind, have, targets in (
+                    ("point-mass", species[sp.name].point_masses, point_mass_targets(spec.pid)),
+                    ("split", species[sp.name].splits, split_targets(spec.pid)),
+                ):
+                    expected = [t.name for t in targets]
+                    if list(have) != expected:
+                        msg = (
+                            f"model bundle {path}: PID species {sp.name!r} has {kind} BDTs "
+                            f"for {list(have)}, its spec asks for {expected}; retrain it"
+                        )
+                        raise ModelError(msg)
             pid = PidModel(spec.pid, species)
     except (KeyError, TypeError, ValueError, SpecError) as err:
         msg = f"model bundle {path} is inconsistent ({type(err).__name__}: {err}); retrain it"

@@ -64,7 +64,7 @@ import torch
 from flashsim import __version__
 from flashsim.exceptions import ExportCheckError, ExportError, OutputError
 from flashsim.models.base import TorchModel
-from flashsim.spec import point_mass_flag
+from flashsim.spec import point_mass_flag, split_flag
 
 __all__ = [
     "CHECK_ROWS",
@@ -410,7 +410,7 @@ def _targets(
     record: Mapping[str, Any], spec_targets: Sequence[Any]
 ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     by_name = {t.name: t for t in spec_targets}
-    keys = ("kind", "range", "dtype", "select_min", "column", "relative_to", "point_mass")
+    keys = ("kind", "range", "dtype", "select_min", "column", "relative_to", "point_mass", "split")
     modelled = []
     for column in record["targets"]["columns"]:
         entry = {"name": column["name"], "transforms": column["transforms"]}
@@ -489,6 +489,17 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
                         "description": f"1: {target} takes its point_mass value (sampled by its "
                         "BDT, which sees the columns before it); the model's sample of "
                         f"{target} is then replaced by that value",
+                    }
+                )
+            for target in model.splits:
+                extra.append(
+                    {
+                        "name": split_flag(target),
+                        "transforms": [],
+                        "values": [0, 1],
+                        "description": f"1: {target} lies above its split value (sampled by its "
+                        "BDT, which sees the columns before it); the model samples the distance "
+                        f"|{target} - split|, put on the flag's side",
                     }
                 )
             add(f"pid.{species}.response", model.response, record["pid"][species], pid_spec, extra)

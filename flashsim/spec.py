@@ -42,6 +42,7 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "point_mass_flag",
+    "split_flag",
 ]
 
 SPEC_VERSION = 1
@@ -95,6 +96,12 @@ def point_mass_flag(target: str) -> str:
     """The name of a PID target's point-mass flag (its BDT's label and file name, a condition
     of the response model): ``DLLK`` -> ``DLLK_atPointMass``."""
     return f"{target}_atPointMass"
+
+
+def split_flag(target: str) -> str:
+    """The name of a PID target's split flag (1: above its ``split`` value), as
+    :func:`point_mass_flag`: ``DLLK`` -> ``DLLK_aboveSplit``."""
+    return f"{target}_aboveSplit"
 
 
 """Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
@@ -220,6 +227,12 @@ class Column:
     response model (:func:`flashsim.stages.pid.encode_pid_targets`)."""
     point_mass_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """xgboost settings of that flag's BDT."""
+    split: float | None = None
+    """For a PID target: a BDT samples the side of this value (a 0/1 flag, after the point-mass
+    flags) and the response model the distance to it, so the fraction above it (the efficiency
+    of a cut such as DLLK > 0) is a classifier's, not the tail of a density."""
+    split_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """xgboost settings of the split flag's BDT."""
 
 
 @dataclass(frozen=True)
@@ -484,7 +497,10 @@ class _Parser:
 
     def column(self, value: Any, where: str) -> Column:
         d = self.mapping(
-            value, where, ["name", "column"], ["transform", "range", "relative_to", "point_mass"]
+            value,
+            where,
+            ["name", "column"],
+            ["transform", "range", "relative_to", "point_mass", "split"],
         )
         rng = d.get("range", [None, None])
         if not (isinstance(rng, list) and len(rng) == 2):
@@ -495,9 +511,16 @@ class _Parser:
             m = self.mapping(point_mass, f"{where}.point_mass", ["value"], ["efficiency"])
             point_mass = m["value"]
             params = self.xgboost(m.get("efficiency", {}), f"{where}.point_mass.efficiency")
+        what = "a number, or {value: V, efficiency: {xgboost settings}}"
         if point_mass is not None:
-            what = "a number, or {value: V, efficiency: {xgboost settings}}"
             point_mass = float(self.typed(point_mass, f"{where}.point_mass", (int, float), what))
+        split, split_params = d.get("split"), {}
+        if isinstance(split, Mapping):
+            m = self.mapping(split, f"{where}.split", ["value"], ["efficiency"])
+            split = m["value"]
+            split_params = self.xgboost(m.get("efficiency", {}), f"{where}.split.efficiency")
+        if split is not None:
+            split = float(self.typed(split, f"{where}.split", (int, float), what))
         return Column(
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             column=self.typed(d["column"], f"{where}.column", str, "a branch name"),
@@ -508,6 +531,8 @@ class _Parser:
             else self.typed(relative, f"{where}.relative_to", str, "a target name"),
             point_mass=point_mass,
             point_mass_params=params,
+            split=split,
+            split_params=split_params,
         )
 
     def pid(self, value: Any, where: str, collections: Mapping[str, Any]) -> PidSpec:
@@ -574,7 +599,7 @@ class _Parser:
                 )
         conditions = self.sequence(d["conditions"], f"{where}.conditions", self.column)
         for i, c in enumerate(conditions):
-            for key in ("relative_to", "point_mass"):
+            for key in ("relative_to", "point_mass", "split"):
                 if getattr(c, key) is not None:
                     raise self.fail(f"{where}.conditions[{i}].{key}", "applies to targets only")
         return PidSpec(

@@ -49,13 +49,21 @@ from flashsim.pipeline import (
     response_context,
 )
 from flashsim.preprocessing import TablePreprocessor, build_chain
-from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target, point_mass_flag
+from flashsim.spec import (
+    Feature,
+    PipelineSpec,
+    ResponseSpec,
+    Target,
+    point_mass_flag,
+    split_flag,
+)
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
 from flashsim.stages.pid import (
     PidModel,
     SpeciesModel,
     encode_pid_targets,
     point_mass_targets,
+    split_targets,
 )
 from flashsim.weights import bdt_safe_weights, resolve_weights
 
@@ -442,6 +450,19 @@ class _Trainer:
                     validation=val,
                 )
                 context = np.column_stack([context, flags[:, k].astype(np.float32)])
+            splits = {}
+            for k, target in enumerate(split_targets(spec), start=len(point_masses)):
+                splits[target.name] = self.efficiency(
+                    f"{label}.{split_flag(target.name)}",
+                    context,
+                    flags[:, k].astype(np.int64),
+                    np.zeros(n, dtype=np.int64),
+                    2,
+                    target.split_params,
+                    weights=bdt_weights,
+                    validation=val,
+                )
+                context = np.column_stack([context, flags[:, k].astype(np.float32)])
             response = self.response(
                 label,
                 spec.targets,
@@ -452,7 +473,7 @@ class _Trainer:
                 weights=weights,
                 validation=val,
             )
-            species[sp.name] = SpeciesModel(sp, cond, is_muon, response, point_masses)
+            species[sp.name] = SpeciesModel(sp, cond, is_muon, response, point_masses, splits)
         return PidModel(spec, species)
 
     def event(self) -> EventModel:

@@ -80,7 +80,10 @@ def _train(files: dict[str, Any], model: str, output: Path) -> Any:
     from flashsim.spec import parse_spec
     from flashsim.trainer import read_training_data, train_pipeline
 
-    spec = parse_spec(tiny_lhcb_spec(model), origin="tiny_lhcb")
+    raw = tiny_lhcb_spec(model)
+    if model == "gan":  # the GAN run also covers a split flag (DLLK > 0 sampled by a BDT)
+        raw["pid"]["targets"][2].update(split=0, transform=[{"log": {"offset": 0.01}}])
+    spec = parse_spec(raw, origin="tiny_lhcb")
     data = read_training_data(spec, [files["sample"]], progress=False)
     assert spec.pid is not None
     for species in spec.pid.species:
@@ -120,11 +123,23 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
 
     info = model_info(bundle)
     kaon = next(stage for stage in info.stages if stage.name == "pid.kaon")
-    assert [f.role for f in kaon.flags] == ["DLLK_atPointMass", "DLLp_atPointMass"]
+    assert [f.role for f in kaon.flags][:2] == ["DLLK_atPointMass", "DLLp_atPointMass"]
+    assert len(kaon.flags) == (3 if model == "gan" else 2)
     assert kaon.flags[1].outcomes == ["DLLp - DLLK continuous", "DLLp - DLLK = 0"]
     assert "trees" in kaon.flags[0].metrics
     assert "DLLp_atPointMass" in kaon.response.extra_inputs
     assert "DLLK_atPointMass: xgboost" in format_model_info(info)
+    if model == "gan":
+        assert list(record["pid"]["kaon"]["splits"]) == ["DLLK"]
+        assert (bundle / "pid.kaon.DLLK_aboveSplit.json.gz").exists()
+        assert kaon.flags[2].role == "DLLK_aboveSplit"
+        assert kaon.flags[2].outcomes == ["DLLK <= 0", "DLLK > 0"]
+        assert "DLLK_aboveSplit" in kaon.response.extra_inputs
+        data["pid"]["kaon"]["point_masses"] = record["pid"]["kaon"]["point_masses"]
+        del data["pid"]["kaon"]["splits"]["DLLK"]
+        record_path.write_text(json.dumps(data))
+        with pytest.raises(ModelError, match=r"'kaon' has split BDTs for \[\], its spec"):
+            load_bundle(edited)
 
     # the PID weights are part of the bundle's identity and completeness
     from flashsim.bundle import bundle_hash
@@ -300,9 +315,42 @@ def test_point_masses_are_flags_beside_the_continuum() -> None:
     np.testing.assert_array_equal(decode_pid_targets(spec, encoded, flags)[:5, 2:], 0.0)
 
 
+def test_split_flag_gives_the_side_and_the_model_the_distance() -> None:
+    """A ``split`` value V: the flag says which side of V (0 on a point mass), the modelled
+    value is |x - V|, and decoding puts any sampled distance on the flag's side."""
+    from flashsim.spec import parse_spec, split_flag
+    from flashsim.stages.pid import decode_pid_targets, encode_pid_targets, split_targets
+
+    data = tiny_lhcb_spec()
+    data["pid"]["targets"][2]["split"] = {"value": 0.5, "efficiency": {"max_depth": 2}}
+    spec = parse_spec(data, origin="t").pid
+    assert spec is not None
+    assert [t.name for t in split_targets(spec)] == ["DLLK"]
+    assert spec.targets[2].split_params == {"max_depth": 2}
+    assert split_flag("DLLK") == "DLLK_aboveSplit"
+    rng = np.random.default_rng(8)
+    n = 3000
+    dllk = np.where(rng.random(n) < 0.3, 0.0, rng.normal(1.0, 3.0, n))
+    dllp = dllk + rng.normal(-3.0, 5.0, n)
+    raw = np.column_stack([rng.normal(0, 5, n), rng.normal(0, 5, n), dllk, dllp])
+    encoded, flags = encode_pid_targets(spec, raw, np.random.default_rng(4))
+    assert flags.shape == (n, 3)  # DLLK = 0, DLLp - DLLK = 0, DLLK > 0.5
+    on_k = dllk == 0.0
+    np.testing.assert_array_equal(flags[:, 0], on_k)
+    np.testing.assert_array_equal(flags[:, 2], (dllk > 0.5) & ~on_k)
+    np.testing.assert_allclose(encoded[~on_k, 2], np.abs(dllk[~on_k] - 0.5))
+    np.testing.assert_allclose(decode_pid_targets(spec, encoded, flags), raw, atol=1e-12)
+    # a sampled distance of either sign lands on the flag's side; the point mass still wins
+    values = np.column_stack([np.zeros(4), np.zeros(4), [-2.0, 2.0, -2.0, 2.0], np.zeros(4)])
+    sampled = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 0], [1, 0, 1]], dtype=np.uint8)
+    assert decode_pid_targets(spec, values, sampled)[:, 2].tolist() == [2.5, 2.5, -1.5, 0.0]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        (lambda pid: pid["targets"][2].update(split="zero"), r"split: expected a number"),
+        (lambda pid: pid["conditions"][0].update(split=0), r"conditions\[0\]\.split"),
         (lambda pid: pid["targets"][2].update(point_mass="zero"), r"point_mass: expected a numb"),
         (lambda pid: pid["conditions"][0].update(point_mass=0), r"conditions\[0\]\.point_mass"),
         (

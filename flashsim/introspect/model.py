@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.introspect.text import INDENT, compact, number, pairs, plural, wrap, wrap_text
-from flashsim.spec import point_mass_flag
+from flashsim.spec import point_mass_flag, split_flag
 
 if TYPE_CHECKING:
     from flashsim.spec import (
@@ -77,7 +77,7 @@ class StageInfo:
     efficiency: EfficiencyInfo | None
     response: ResponseInfo
     flags: list[EfficiencyInfo] = dataclasses.field(default_factory=list)
-    """Further BDTs run before the response model (PID: the point-mass flags)."""
+    """Further BDTs run before the response model (PID: the point-mass and split flags)."""
 
 
 @dataclass
@@ -286,6 +286,24 @@ def _pid_stage(
         )
         for name, stage in entry.get("point_masses", {}).items()
     ]
+
+    def sides(name: str) -> list[str]:
+        t = targets.get(name)
+        if t is None:
+            return []
+        what = name if t.relative_to is None else f"{name} - {t.relative_to}"
+        return [f"{what} <= {number(t.split)}", f"{what} > {number(t.split)}"]
+
+    flags += [
+        _efficiency(
+            split_flag(name),
+            stage,
+            sides(name),
+            targets[name].split_params if name in targets else {},
+            metrics.pop(f"{label}.{split_flag(name)}.efficiency", {}),
+        )
+        for name, stage in entry.get("splits", {}).items()
+    ]
     return StageInfo(
         flags=flags,
         name=label,
@@ -297,7 +315,8 @@ def _pid_stage(
             pid.response,
             metrics.pop(f"{label}.response", {}),
             (["isMuon"] if efficiency is not None else [])
-            + [point_mass_flag(t) for t in entry.get("point_masses", {})],
+            + [point_mass_flag(t) for t in entry.get("point_masses", {})]
+            + [split_flag(t) for t in entry.get("splits", {})],
         ),
     )
 

@@ -32,6 +32,7 @@ __all__ = [
     "decode_pid_targets",
     "encode_pid_targets",
     "point_mass_targets",
+    "split_targets",
 ]
 
 PROBE_PREFIX = "probe_"
@@ -45,6 +46,11 @@ POINT_MASS_TOLERANCE = 1e-6
 def point_mass_targets(spec: PidSpec) -> list[Column]:
     """The targets with a ``point_mass``, in spec order: one flag BDT each."""
     return [t for t in spec.targets if t.point_mass is not None]
+
+
+def split_targets(spec: PidSpec) -> list[Column]:
+    """The targets with a ``split``, in spec order: one flag BDT each, after the point masses."""
+    return [t for t in spec.targets if t.split is not None]
 
 
 def encode_pid_targets(
@@ -67,9 +73,17 @@ def encode_pid_targets(
     DLLK = 0), and a dequantized flag among the flow's targets leaked the noise into the
     unflagged rows (a tail to DLLK = -60 for 15% of 3-10 GeV kaons).
 
+    A target with a ``split`` value V has a second flag, "above V" (0 on the point mass), sampled
+    by a BDT after the point-mass flags; the response model learns the distance ``|x - V|``
+    given it, and decoding puts the value on the flag's side of V. The fraction above V then is
+    a classifier's estimate, as isMuon's: near the pion Cherenkov threshold (2.6-2.8 GeV) a
+    pion with no detected photon has DLLK equal to its expected photon yield, a small positive
+    value that moves with p; a flow smeared that moving peak across 0 and gave half the
+    reference's DLLK > 0 efficiency there (0.19 vs 0.39).
+
     Returns:
-        the modelled targets ``(n, len(spec.targets))`` and the flags ``(n, n_point_masses)``
-        (uint8).
+        the modelled targets ``(n, len(spec.targets))`` and the flags ``(n, n_point_masses +
+        n_splits)`` (uint8): the point-mass flags, then the split flags, each in spec order.
     """
     raw = np.asarray(raw, dtype=np.float64)
     out = raw.copy()
@@ -77,31 +91,47 @@ def encode_pid_targets(
     for j, t in enumerate(spec.targets):
         if t.relative_to is not None:
             out[:, j] = raw[:, j] - raw[:, names.index(t.relative_to)]
-    flags = np.zeros((len(raw), len(point_mass_targets(spec))), dtype=np.uint8)
-    k = 0
-    for j, t in enumerate(spec.targets):
-        if t.point_mass is None:
-            continue
-        on = np.abs(out[:, j] - t.point_mass) <= POINT_MASS_TOLERANCE * max(1.0, abs(t.point_mass))
+    masses, splits = point_mass_targets(spec), split_targets(spec)
+    flags = np.zeros((len(raw), len(masses) + len(splits)), dtype=np.uint8)
+    on_mass = {}
+    for k, t in enumerate(masses):
+        j = names.index(t.name)
+        assert t.point_mass is not None
+        tolerance = POINT_MASS_TOLERANCE * max(1.0, abs(t.point_mass))
+        on_mass[t.name] = flags[:, k] = np.abs(out[:, j] - t.point_mass) <= tolerance
+    for k, t in enumerate(splits):
+        j = names.index(t.name)
+        above = out[:, j] > t.split
+        if t.name in on_mass:
+            above &= ~on_mass[t.name]
+        flags[:, len(masses) + k] = above
+        out[:, j] = np.abs(out[:, j] - t.split)
+    for t in masses:
+        j, on = names.index(t.name), on_mass[t.name]
         rest = out[~on & np.isfinite(out[:, j]), j]
-        mean, std = (float(rest.mean()), float(rest.std())) if rest.size else (t.point_mass, 1.0)
+        empty = (t.point_mass if t.split is None else 0.0, 1.0)
+        mean, std = (float(rest.mean()), float(rest.std())) if rest.size else empty
         n = int(on.sum())
         noise = np.zeros(n) if rng is None else rng.standard_normal(n)
         out[on, j] = mean + (std if std > 0 else 1.0) * noise
-        flags[:, k] = on
-        k += 1
     return out, flags
 
 
 def decode_pid_targets(
     spec: PidSpec, encoded: np.ndarray, flags: np.ndarray | None = None
 ) -> np.ndarray:
-    """Inverse of :func:`encode_pid_targets`: flagged rows take the point mass, differences are
-    added back (targets are relative to earlier ones only)."""
+    """Inverse of :func:`encode_pid_targets`: split targets go to their flag's side of the
+    split value, flagged rows take the point mass, differences are added back (targets are
+    relative to earlier ones only)."""
     out = np.array(encoded, dtype=np.float64, copy=True)
     names = [t.name for t in spec.targets]
     if flags is not None:
-        for k, t in enumerate(point_mass_targets(spec)):
+        masses = point_mass_targets(spec)
+        for k, t in enumerate(split_targets(spec)):
+            j = names.index(t.name)
+            side = np.where(np.asarray(flags[:, len(masses) + k]) > 0, 1.0, -1.0)
+            out[:, j] = t.split + side * np.abs(out[:, j])
+        for k, t in enumerate(masses):
             out[np.asarray(flags[:, k]) > 0, names.index(t.name)] = t.point_mass
     for j, t in enumerate(spec.targets):
         if t.relative_to is not None:
@@ -111,14 +141,15 @@ def decode_pid_targets(
 
 @dataclass
 class SpeciesModel:
-    """The trained PID models of one species: isMuon BDT, point-mass flag BDTs (by target
-    name, in spec order; each also sees the flags before it), response model."""
+    """The trained PID models of one species: isMuon BDT, point-mass then split flag BDTs (by
+    target name, in spec order; each also sees the flags before it), response model."""
 
     spec: SpeciesSpec
     conditions: TablePreprocessor
     is_muon: EfficiencyStage | None
     response: ResponseStage
     point_masses: dict[str, EfficiencyStage] = field(default_factory=dict)
+    splits: dict[str, EfficiencyStage] = field(default_factory=dict)
 
     def apply(
         self,
@@ -127,9 +158,9 @@ class SpeciesModel:
         guard: DomainGuard | None = None,
         event: np.ndarray | None = None,
     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        """``(isMuon or None, modelled PID variables, point-mass flags)`` for raw condition
-        rows of this species (:func:`decode_pid_targets` turns the last two into the PID
-        variables).
+        """``(isMuon or None, modelled PID variables, point-mass then split flags)`` for raw
+        condition rows of this species (:func:`decode_pid_targets` turns the last two into the
+        PID variables).
 
         ``guard`` applies the out-of-domain policy (default: clamp, each row its own event);
         ``event`` is each row's event in the guard's chunk (``None``: the rows are events).
@@ -141,8 +172,9 @@ class SpeciesModel:
         if self.is_muon is not None:
             is_muon = self.is_muon.apply(c, rng).astype(np.uint8)
             c = np.column_stack([c, is_muon.astype(np.float32)])
-        flags = np.zeros((len(c), len(self.point_masses)), dtype=np.uint8)
-        for k, stage in enumerate(self.point_masses.values()):
+        stages = [*self.point_masses.values(), *self.splits.values()]
+        flags = np.zeros((len(c), len(stages)), dtype=np.uint8)
+        for k, stage in enumerate(stages):
             flags[:, k] = stage.apply(c, rng)
             c = np.column_stack([c, flags[:, k].astype(np.float32)])
         return is_muon, self.response.apply(c, rng), flags
