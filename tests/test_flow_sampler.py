@@ -107,6 +107,40 @@ def test_spline_kernel_is_independent_of_threads() -> None:
     assert torch.equal(one[y.abs() > 5], y[y.abs() > 5])  # identity outside the bound
 
 
+def test_kernel_exponential_is_accurate_over_its_range() -> None:
+    from flashsim.models.spline_kernel import EXP_RANGE, _exp
+
+    x = np.linspace(-EXP_RANGE, EXP_RANGE, 20001)
+    approx = np.array([_exp(v) for v in x])
+    np.testing.assert_allclose(approx, np.exp(x), rtol=5e-8, atol=0)
+
+
+def test_spline_kernel_matches_the_tensor_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from flashsim.models import flow_sampler
+    from flashsim.models.spline_kernel import rqs_inverse
+
+    gen = torch.Generator().manual_seed(11)
+    y = 3 * torch.randn(4000, 5, generator=gen)
+    phi = 2 * torch.randn(4000, 5, 23, generator=gen)
+    step = SimpleNamespace(kind="spline", slope=1e-3, bound=5.0, total=23)
+    kernel = rqs_inverse(y, phi, 5.0, 1e-3)
+    monkeypatch.setattr(flow_sampler, "_tracing", lambda: True)  # as under ONNX export
+    # in float64: in float32 the tensor path's quadratic root loses up to 1e-4 to cancellation
+    tensor = flow_sampler._Step._invert(step, y.double(), phi.double())
+    assert torch.equal(kernel[y.abs() > 5], y[y.abs() > 5])
+    np.testing.assert_allclose(kernel.numpy(), tensor.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_spline_kernel_refuses_slopes_beyond_its_exponential() -> None:
+    from flashsim.models.spline_kernel import rqs_inverse
+
+    y, phi = torch.zeros(3, 2), torch.zeros(3, 2, 23)
+    with pytest.raises(ValueError, match="spline kernel's range"):
+        rqs_inverse(y, phi, 5.0, 1e-9)
+
+
 def test_blocks_of_rows_give_the_same_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large batches go through in blocks of rows; the rows come out as in one block."""
     torch.manual_seed(6)

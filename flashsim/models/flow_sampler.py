@@ -38,7 +38,7 @@ import math
 import torch
 from torch import nn
 
-from flashsim.models.spline_kernel import rqs_inverse
+from flashsim.models.spline_kernel import EXP_RANGE, rqs_inverse
 
 __all__ = ["ROWS_PER_BLOCK", "FlowSampler", "UnsupportedFlowError"]
 
@@ -239,7 +239,7 @@ class _Step(nn.Module):
             shift, scale = phi[..., 0], phi[..., 1]
             log_scale = scale / (1 + torch.abs(scale / log_slope))
             return (y - shift) * torch.exp(-log_scale)
-        if y.device.type == "cpu" and not _tracing():
+        if y.device.type == "cpu" and not _tracing() and -log_slope <= EXP_RANGE:
             return rqs_inverse(y.detach(), phi.detach(), self.bound, self.slope)
         bins = (self.total + 1) // 3
         widths = phi[..., :bins]

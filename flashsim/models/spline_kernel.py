@@ -5,7 +5,10 @@ thirty element-wise operations over ``(rows, features, bins)`` tensors, each a p
 about 60% of the sampling time of the default jet flow. This kernel does the same arithmetic in
 one pass per value (knots, bin search, the quadratic root of Durkan et al., eq. 29-32), with
 intermediate values in float64, rows spread over threads; it samples the default jet flow
-1.5 times faster.
+1.5 times faster. The 16 exponentials of the bin widths and heights, half of the kernel's time
+with the C library's ``exp``, are a polynomial the compiler vectorizes (:func:`_exp`), and the
+bin search counts in cumulative-height units, so only the two knots of the chosen bin are
+normalised: 116 -> 56 ns per value on one thread.
 
 Its results equal the torch path's up to float32 rounding (both are compared with zuko in
 ``tests/test_flow_sampler.py``); rows are independent, so they do not depend on the number of
@@ -27,10 +30,33 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["rqs_inverse"]
+__all__ = ["EXP_RANGE", "rqs_inverse"]
 
 
-@numba.njit(cache=True, parallel=True)
+EXP_RANGE = 16.0
+"""The kernel's exponential is exact to float64 rounding times 30 for ``|x| <= EXP_RANGE``:
+zuko's soft clamp keeps its arguments within ``|log(slope)|`` (6.9 for the default slope
+1e-3), so it serves every slope down to ``exp(-16) = 1.1e-7``."""
+
+
+@numba.njit(inline="always", fastmath=True)
+def _exp(x: float) -> float:  # pragma: no cover - compiled
+    """exp(x) for ``|x| <= EXP_RANGE`` as ``(Taylor_7(x / 64)) ** 64``: arithmetic only, so
+    the compiler vectorizes it (numba has no vector exp without Intel's SVML); relative error
+    below 3e-8 (the truncation, 0.25^8 / 8! = 4e-10, grows 64-fold by the squarings)."""
+    t = x * 0.015625
+    p = 1.0 + t * (
+        1.0 + t * (0.5 + t * (1 / 6 + t * (1 / 24 + t * (1 / 120 + t * (1 / 720 + t / 5040)))))
+    )
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
 def _rqs_inverse(
     y: np.ndarray, phi: np.ndarray, bins: int, bound: float, slope: float
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through rqs_inverse
@@ -39,40 +65,47 @@ def _rqs_inverse(
     clamp_knots = 2.0 / abs(math.log(slope))
     clamp_derivatives = 1.0 / abs(math.log(slope))
     for i in numba.prange(n):
-        kx = np.empty(bins + 1)
-        ky = np.empty(bins + 1)
+        e = np.empty(2 * bins)  # exp of the clamped widths, then heights
         for j in range(m):
             p = phi[i, j]
             value = float(y[i, j])
+            for b in range(2 * bins):  # vectorized: no dependence between iterations
+                w = float(p[b])
+                e[b] = _exp(w / (1.0 + abs(w) * clamp_knots))
             sum_x = 0.0
             sum_y = 0.0
-            kx[0] = 0.0
-            ky[0] = 0.0
             for b in range(bins):
-                w = float(p[b])
-                h = float(p[bins + b])
-                sum_x += math.exp(w / (1.0 + abs(w) * clamp_knots))
-                sum_y += math.exp(h / (1.0 + abs(h) * clamp_knots))
-                kx[b + 1] = sum_x
-                ky[b + 1] = sum_y
-            k = -1
-            for b in range(bins + 1):
-                kx[b] = bound * (2.0 * kx[b] / sum_x - 1.0)
-                ky[b] = bound * (2.0 * ky[b] / sum_y - 1.0)
-                if ky[b] < value:
-                    k += 1
-            if k < 0 or k >= bins:  # outside the spline: the identity
+                sum_x += e[b]
+                sum_y += e[bins + b]
+            # Bin search in cumulative-height units: k = number of inner knots below value.
+            target = (value + bound) * sum_y / (2.0 * bound)
+            if target <= 0.0 or target > sum_y:  # outside the spline: the identity
                 out[i, j] = value
                 continue
+            k = 0
+            cum = 0.0
+            for b in range(bins - 1):
+                cum += e[bins + b]
+                k += cum < target
+            cum_x = 0.0
+            cum_y = 0.0
+            for b in range(k):
+                cum_x += e[b]
+                cum_y += e[bins + b]
+            scale_x = 2.0 * bound / sum_x
+            scale_y = 2.0 * bound / sum_y
+            x0 = cum_x * scale_x - bound
+            x1 = (cum_x + e[k]) * scale_x - bound
+            y0 = cum_y * scale_y - bound
+            y1 = (cum_y + e[bins + k]) * scale_y - bound
             d0 = 1.0
             d1 = 1.0
             if k > 0:
                 d = float(p[2 * bins + k - 1])
-                d0 = math.exp(d / (1.0 + abs(d) * clamp_derivatives))
+                d0 = _exp(d / (1.0 + abs(d) * clamp_derivatives))
             if k < bins - 1:
                 d = float(p[2 * bins + k])
-                d1 = math.exp(d / (1.0 + abs(d) * clamp_derivatives))
-            x0, x1, y0, y1 = kx[k], kx[k + 1], ky[k], ky[k + 1]
+                d1 = _exp(d / (1.0 + abs(d) * clamp_derivatives))
             dy = y1 - y0
             s = dy / (x1 - x0)
             shifted = value - y0
@@ -96,7 +129,14 @@ def rqs_inverse(y: torch.Tensor, phi: torch.Tensor, bound: float, slope: float) 
 
     Returns:
         ``(n, m)`` float32; runs on as many threads as torch (``torch.get_num_threads()``).
+
+    Raises:
+        ValueError: ``|log(slope)| > EXP_RANGE``, beyond the kernel's exponential (use the
+            tensor path of :class:`~flashsim.models.flow_sampler.FlowSampler` then).
     """
+    if abs(math.log(slope)) > EXP_RANGE:
+        msg = f"slope {slope:g} is below exp(-{EXP_RANGE:g}), the spline kernel's range"
+        raise ValueError(msg)
     bins = (phi.shape[-1] + 1) // 3
     threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     if numba.get_num_threads() != threads:
