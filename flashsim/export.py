@@ -64,7 +64,7 @@ import torch
 from flashsim import __version__
 from flashsim.exceptions import ExportCheckError, ExportError, OutputError
 from flashsim.models.base import TorchModel
-from flashsim.spec import point_mass_flag, split_flag
+from flashsim.spec import pid_flags
 
 __all__ = [
     "CHECK_ROWS",
@@ -480,26 +480,13 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
                         "description": "the isMuon decision sampled by the isMuon model",
                     }
                 )
-            for target in model.point_masses:
+            for flag in pid_flags(pid_spec):
                 extra.append(
                     {
-                        "name": point_mass_flag(target),
+                        "name": flag.name,
                         "transforms": [],
                         "values": [0, 1],
-                        "description": f"1: {target} takes its point_mass value (sampled by its "
-                        "BDT, which sees the columns before it); the model's sample of "
-                        f"{target} is then replaced by that value",
-                    }
-                )
-            for target in model.splits:
-                extra.append(
-                    {
-                        "name": split_flag(target),
-                        "transforms": [],
-                        "values": [0, 1],
-                        "description": f"1: {target} lies above its split value (sampled by its "
-                        "BDT, which sees the columns before it); the model samples the distance "
-                        f"|{target} - split|, put on the flag's side",
+                        "description": flag.description,
                     }
                 )
             add(f"pid.{species}.response", model.response, record["pid"][species], pid_spec, extra)

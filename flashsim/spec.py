@@ -32,6 +32,7 @@ __all__ = [
     "EventSpec",
     "FakesSpec",
     "Feature",
+    "PidFlag",
     "PidSpec",
     "PipelineSpec",
     "ResponseSpec",
@@ -41,6 +42,7 @@ __all__ = [
     "WeightSpec",
     "load_spec",
     "parse_spec",
+    "pid_flags",
     "point_mass_flag",
     "split_flag",
 ]
@@ -266,6 +268,63 @@ class PidSpec:
     weight: WeightSpec | None
     occupancy: tuple[str, str, tuple[int, ...]] | None
     validation_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class PidFlag:
+    """A 0/1 flag a BDT samples before the response model, which takes it as a condition:
+    ``point_mass`` (the target takes its point-mass value) or ``split`` (the target lies above
+    its split value)."""
+
+    target: Column
+    kind: str
+
+    @property
+    def name(self) -> str:
+        """Its BDT's label and file name, and its context column: ``DLLK_atPointMass``."""
+        t = self.target.name
+        return point_mass_flag(t) if self.kind == "point_mass" else split_flag(t)
+
+    @property
+    def record_key(self) -> str:
+        """Where the bundle record lists these flags' BDTs (by target name)."""
+        return "point_masses" if self.kind == "point_mass" else "splits"
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The xgboost settings of its BDT."""
+        t = self.target
+        return t.point_mass_params if self.kind == "point_mass" else t.split_params
+
+    @property
+    def outcomes(self) -> list[str]:
+        """What flag 0 and flag 1 mean."""
+        t = self.target
+        what = t.name if t.relative_to is None else f"{t.name} - {t.relative_to}"
+        if self.kind == "point_mass":
+            return [f"{what} continuous", f"{what} = {t.point_mass:g}"]
+        return [f"{what} <= {t.split:g}", f"{what} > {t.split:g}"]
+
+    @property
+    def description(self) -> str:
+        """What the flag does, for exported model descriptions."""
+        t = self.target.name
+        if self.kind == "point_mass":
+            return (
+                f"1: {t} takes its point_mass value (sampled by its BDT, which sees the columns "
+                f"before it); the model's sample of {t} is then replaced by that value"
+            )
+        return (
+            f"1: {t} lies above its split value (sampled by its BDT, which sees the columns "
+            f"before it); the model samples the distance |{t} - split|, put on the flag's side"
+        )
+
+
+def pid_flags(spec: PidSpec) -> list[PidFlag]:
+    """Every flag, in the order their BDTs run: the point masses, then the splits (spec order)."""
+    return [PidFlag(t, "point_mass") for t in spec.targets if t.point_mass is not None] + [
+        PidFlag(t, "split") for t in spec.targets if t.split is not None
+    ]
 
 
 @dataclass(frozen=True)

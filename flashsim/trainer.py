@@ -49,21 +49,12 @@ from flashsim.pipeline import (
     response_context,
 )
 from flashsim.preprocessing import TablePreprocessor, build_chain
-from flashsim.spec import (
-    Feature,
-    PipelineSpec,
-    ResponseSpec,
-    Target,
-    point_mass_flag,
-    split_flag,
-)
+from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target, pid_flags
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
 from flashsim.stages.pid import (
     PidModel,
     SpeciesModel,
     encode_pid_targets,
-    point_mass_targets,
-    split_targets,
 )
 from flashsim.weights import bdt_safe_weights, resolve_weights
 
@@ -437,28 +428,15 @@ class _Trainer:
                     validation=val,
                 )
             targets, flags = encode_pid_targets(spec, table.targets, rng)
-            point_masses = {}
-            for k, target in enumerate(point_mass_targets(spec)):
-                point_masses[target.name] = self.efficiency(
-                    f"{label}.{point_mass_flag(target.name)}",
+            stages: dict[str, dict[str, EfficiencyStage]] = {"point_mass": {}, "split": {}}
+            for k, flag in enumerate(pid_flags(spec)):
+                stages[flag.kind][flag.target.name] = self.efficiency(
+                    f"{label}.{flag.name}",
                     context,
                     flags[:, k].astype(np.int64),
                     np.zeros(n, dtype=np.int64),
                     2,
-                    target.point_mass_params,
-                    weights=bdt_weights,
-                    validation=val,
-                )
-                context = np.column_stack([context, flags[:, k].astype(np.float32)])
-            splits = {}
-            for k, target in enumerate(split_targets(spec), start=len(point_masses)):
-                splits[target.name] = self.efficiency(
-                    f"{label}.{split_flag(target.name)}",
-                    context,
-                    flags[:, k].astype(np.int64),
-                    np.zeros(n, dtype=np.int64),
-                    2,
-                    target.split_params,
+                    flag.params,
                     weights=bdt_weights,
                     validation=val,
                 )
@@ -473,7 +451,9 @@ class _Trainer:
                 weights=weights,
                 validation=val,
             )
-            species[sp.name] = SpeciesModel(sp, cond, is_muon, response, point_masses, splits)
+            species[sp.name] = SpeciesModel(
+                sp, cond, is_muon, response, stages["point_mass"], stages["split"]
+            )
         return PidModel(spec, species)
 
     def event(self) -> EventModel:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.introspect.text import INDENT, compact, number, pairs, plural, wrap, wrap_text
-from flashsim.spec import point_mass_flag, split_flag
 
 if TYPE_CHECKING:
     from flashsim.spec import (
@@ -256,7 +255,9 @@ def _fakes_stage(
 def _pid_stage(
     species: SpeciesSpec, pid: PidSpec, entry: Mapping[str, Any], metrics: dict[str, Any]
 ) -> StageInfo:
-    """One PID species: the isMuon BDT (if any) and the PID response model."""
+    """One PID species: the isMuon BDT (if any), the flag BDTs and the PID response model."""
+    from flashsim.spec import pid_flags
+
     label = f"pid.{species.name}"
     efficiency = None
     if entry.get("is_muon") is not None:
@@ -267,42 +268,16 @@ def _pid_stage(
             pid.is_muon_params,
             metrics.pop(f"{label}.isMuon.efficiency", {}),
         )
-    targets = {t.name: t for t in pid.targets}
-
-    def outcomes(name: str) -> list[str]:
-        t = targets.get(name)
-        if t is None:
-            return []
-        what = name if t.relative_to is None else f"{name} - {t.relative_to}"
-        return [f"{what} continuous", f"{what} = {number(t.point_mass)}"]
-
     flags = [
         _efficiency(
-            point_mass_flag(name),
-            stage,
-            outcomes(name),
-            targets[name].point_mass_params if name in targets else {},
-            metrics.pop(f"{label}.{point_mass_flag(name)}.efficiency", {}),
+            flag.name,
+            entry[flag.record_key][flag.target.name],
+            flag.outcomes,
+            flag.params,
+            metrics.pop(f"{label}.{flag.name}.efficiency", {}),
         )
-        for name, stage in entry.get("point_masses", {}).items()
-    ]
-
-    def sides(name: str) -> list[str]:
-        t = targets.get(name)
-        if t is None:
-            return []
-        what = name if t.relative_to is None else f"{name} - {t.relative_to}"
-        return [f"{what} <= {number(t.split)}", f"{what} > {number(t.split)}"]
-
-    flags += [
-        _efficiency(
-            split_flag(name),
-            stage,
-            sides(name),
-            targets[name].split_params if name in targets else {},
-            metrics.pop(f"{label}.{split_flag(name)}.efficiency", {}),
-        )
-        for name, stage in entry.get("splits", {}).items()
+        for flag in pid_flags(pid)
+        if flag.target.name in entry.get(flag.record_key, {})
     ]
     return StageInfo(
         flags=flags,
@@ -314,9 +289,7 @@ def _pid_stage(
             entry["response"],
             pid.response,
             metrics.pop(f"{label}.response", {}),
-            (["isMuon"] if efficiency is not None else [])
-            + [point_mass_flag(t) for t in entry.get("point_masses", {})]
-            + [split_flag(t) for t in entry.get("splits", {})],
+            (["isMuon"] if efficiency is not None else []) + [f.role for f in flags],
         ),
     )
 
