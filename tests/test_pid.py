@@ -140,6 +140,16 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
         record_path.write_text(json.dumps(data))
         with pytest.raises(ModelError, match=r"'kaon' has split BDTs for \[\], its spec"):
             load_bundle(edited)
+    # exported context: conditions, isMuon, then the flags in the order their BDTs run
+    from flashsim.export import response_models
+
+    exported = {m.name: m for m in response_models(bundle)}["pid.kaon.response"]
+    appended = [c["name"] for c in exported.context if "values" in c]
+    flags = ["DLLK_atPointMass", "DLLp_atPointMass"] + (
+        ["DLLK_aboveSplit"] if model == "gan" else []
+    )
+    assert appended == ["isMuon", *flags]
+    assert len(exported.context) == exported.model.n_context
 
     # the PID weights are part of the bundle's identity and completeness
     from flashsim.bundle import bundle_hash
