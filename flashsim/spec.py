@@ -92,6 +92,9 @@ _XGBOOST_KEYS = (
 _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
 _MODELS = ("flow", "gan")
 NEGATIVE_WEIGHTS = ("raw", "regressed")
+"""Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
+DERIVED = {"p": ("pt", "eta"), "pt": ("p", "eta")}
+"""Fields a collection may derive from its targets after sampling, and what each needs."""
 
 
 def point_mass_flag(target: str) -> str:
@@ -104,11 +107,6 @@ def split_flag(target: str) -> str:
     """The name of a PID target's split flag (1: above its ``split`` value), as
     :func:`point_mass_flag`: ``DLLK`` -> ``DLLK_aboveSplit``."""
     return f"{target}_aboveSplit"
-
-
-"""Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
-DERIVED = {"p": ("pt", "eta"), "pt": ("p", "eta")}
-"""Fields a collection may derive from its targets after sampling, and what each needs."""
 
 
 @dataclass(frozen=True)
@@ -565,21 +563,8 @@ class _Parser:
         if not (isinstance(rng, list) and len(rng) == 2):
             raise self.fail(f"{where}.range", "expected [low, high] (null for no bound)")
         relative = d.get("relative_to")
-        point_mass, params = d.get("point_mass"), {}
-        if isinstance(point_mass, Mapping):
-            m = self.mapping(point_mass, f"{where}.point_mass", ["value"], ["efficiency"])
-            point_mass = m["value"]
-            params = self.xgboost(m.get("efficiency", {}), f"{where}.point_mass.efficiency")
-        what = "a number, or {value: V, efficiency: {xgboost settings}}"
-        if point_mass is not None:
-            point_mass = float(self.typed(point_mass, f"{where}.point_mass", (int, float), what))
-        split, split_params = d.get("split"), {}
-        if isinstance(split, Mapping):
-            m = self.mapping(split, f"{where}.split", ["value"], ["efficiency"])
-            split = m["value"]
-            split_params = self.xgboost(m.get("efficiency", {}), f"{where}.split.efficiency")
-        if split is not None:
-            split = float(self.typed(split, f"{where}.split", (int, float), what))
+        point_mass, params = self.flag_value(d.get("point_mass"), f"{where}.point_mass")
+        split, split_params = self.flag_value(d.get("split"), f"{where}.split")
         return Column(
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             column=self.typed(d["column"], f"{where}.column", str, "a branch name"),
@@ -593,6 +578,19 @@ class _Parser:
             split=split,
             split_params=split_params,
         )
+
+    def flag_value(self, value: Any, where: str) -> tuple[float | None, dict[str, Any]]:
+        """A PID target's ``point_mass``/``split``: ``V`` or ``{value: V, efficiency: {...}}``,
+        as (V or None, its BDT's xgboost settings)."""
+        params: dict[str, Any] = {}
+        if isinstance(value, Mapping):
+            m = self.mapping(value, where, ["value"], ["efficiency"])
+            value = m["value"]
+            params = self.xgboost(m.get("efficiency", {}), f"{where}.efficiency")
+        if value is None:
+            return None, params
+        what = "a number, or {value: V, efficiency: {xgboost settings}}"
+        return float(self.typed(value, where, (int, float), what)), params
 
     def pid(self, value: Any, where: str, collections: Mapping[str, Any]) -> PidSpec:
         d = self.mapping(
