@@ -19,6 +19,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim.exceptions import InputError
+from flashsim.neighbours import cone_sums, nearest_neighbours
 from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target
 
 __all__ = [
@@ -166,33 +167,43 @@ def _computed(
         msg = f"condition {feature.name!r}: feature {kind!r} needs a source collection"
         raise InputError(msg)
     objs = source.objects
+    eta, phi = _flat(objs.eta), _flat(objs.phi)
+    pt = _flat(objs.pt)
     if kind == "cone_sum":
         parts = _collection(events, "GenPart")
         keep = _isin(abs(parts.pdgId), params.get("pdgId", [11, 13])) & (parts.status == 1)
         parts = parts[keep]
-        pairs = ak.cartesian([objs, parts], nested=True)
-        dr = _delta_r(pairs["0"], pairs["1"])
-        inside = dr < params.get("radius", 0.4)
-        total = ak.sum(ak.where(inside, pairs["1"].pt, 0.0), axis=2)
-        return np.asarray(ak.flatten(total / objs.pt), dtype=np.float64)
+        total = cone_sums(
+            eta,
+            phi,
+            source.counts,
+            _flat(parts.eta),
+            _flat(parts.phi),
+            _flat(parts.pt),
+            np.asarray(ak.num(parts), dtype=np.int64),
+            params.get("radius", 0.4),
+        )
+        return total / pt.astype(np.float64)
     other = _collection(events, other_name)
-    pairs = ak.cartesian([objs, other], nested=True)
-    dr = _delta_r(pairs["0"], pairs["1"])
-    if other_name == source.collection:
-        own = ak.unflatten(source.index, source.counts)[:, :, np.newaxis]
-        dr = ak.where(ak.local_index(dr, axis=2) == own, np.inf, dr)
+    skip = source.index if other_name == source.collection else None
+    other_pt = _flat(other.pt)
+    dr, which = nearest_neighbours(
+        eta,
+        phi,
+        source.counts,
+        _flat(other.eta),
+        _flat(other.phi),
+        np.asarray(ak.num(other), dtype=np.int64),
+        skip,
+    )
     if kind == "nearest_dr":
-        nearest = ak.fill_none(ak.min(dr, axis=2), _NO_NEIGHBOUR_DR)
-        return np.minimum(np.asarray(ak.flatten(nearest), dtype=np.float64), _NO_NEIGHBOUR_DR)
-    best = ak.argmin(dr, axis=2, keepdims=True)
-    pt = ak.fill_none(ak.firsts(pairs["1"].pt[best], axis=2), 0.0)
-    alone = ~np.isfinite(np.asarray(ak.flatten(ak.fill_none(ak.min(dr, axis=2), np.inf))))
-    return np.where(alone, 0.0, np.asarray(ak.flatten(pt / objs.pt), dtype=np.float64))
+        return np.minimum(dr.astype(np.float64), _NO_NEIGHBOUR_DR)
+    ratio = other_pt[np.maximum(which, 0)].astype(np.float64) / pt.astype(np.float64)
+    return np.where(which < 0, 0.0, ratio)
 
 
-def _delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
-    dphi = (a.phi - b.phi + np.pi) % (2 * np.pi) - np.pi
-    return np.sqrt((a.eta - b.eta) ** 2 + dphi**2)
+def _flat(values: ak.Array) -> np.ndarray:
+    return np.asarray(ak.flatten(values, axis=1))
 
 
 # -- targets --------------------------------------------------------------------------------

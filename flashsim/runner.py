@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,10 +150,12 @@ def run_file(
         bar = tqdm(
             total=entries - entry_start, desc="flashsim run", unit=" events", disable=not progress
         )
-        with NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer:
-            for first in range(entry_start, entries, step_size):
-                stop = min(first + step_size, entries)
-                arrays = read_entries(tree, branches, first, stop)
+        ranges = [(a, min(a + step_size, entries)) for a in range(entry_start, entries, step_size)]
+        with (
+            NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer,
+            _Overlapped(writer) as io,
+        ):
+            for (first, stop), arrays in io.read(tree, branches, ranges):
                 arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
                 summary.dropped_events += (stop - first) - len(arrays)
                 if len(arrays):
@@ -166,9 +170,10 @@ def run_file(
                         policy,
                         summary,
                     )
-                    writer.extend(chunk)
+                    io.write(chunk)
                 summary.input_events += stop - first
                 bar.update(stop - first)
+            io.flush()
             if writer.n_events == 0:
                 msg = (
                     f"every one of the {summary.input_events} events of {input_path} that were "
@@ -189,6 +194,54 @@ def run_file(
     finally:
         tree.file.close()
     return summary
+
+
+class _Overlapped:
+    """Reading and writing in background threads, overlapped with the simulation.
+
+    While chunk ``k`` is simulated, chunk ``k + 1`` is read and chunk ``k - 1`` written (one
+    thread each; decompression and compression release the GIL), so a run holds at most three
+    chunks. Chunks are read, and written, in order, and an error of either thread is raised in
+    the caller at the next :meth:`read` step, :meth:`write` or :meth:`flush`; on exit the
+    threads finish what they started, before the file is closed.
+    """
+
+    def __init__(self, writer: NanoAODWriter) -> None:
+        self._writer = writer
+        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="flashsim-read")
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="flashsim-write")
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> _Overlapped:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader_pool.shutdown(wait=True, cancel_futures=True)
+        self._writer_pool.shutdown(wait=True)
+
+    def read(
+        self, tree: Any, branches: list[str], ranges: list[tuple[int, int]]
+    ) -> Iterator[tuple[tuple[int, int], ak.Array]]:
+        """Each range's arrays, in order, the next one read while the caller works."""
+        if not ranges:
+            return
+        ahead = self._reader_pool.submit(read_entries, tree, branches, *ranges[0])
+        for k, entries in enumerate(ranges):
+            arrays = ahead.result()
+            if k + 1 < len(ranges):
+                ahead = self._reader_pool.submit(read_entries, tree, branches, *ranges[k + 1])
+            yield entries, arrays
+
+    def write(self, chunk: dict[str, Any]) -> None:
+        """Append ``chunk`` to the output after the previous chunk's write has finished."""
+        self.flush()
+        self._pending = self._writer_pool.submit(self._writer.extend, chunk)
+
+    def flush(self) -> None:
+        """Wait for the last write (raising its error, if any)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
 
 def _finite_events(

@@ -156,3 +156,47 @@ def test_blocks_of_rows_give_the_same_samples(monkeypatch: pytest.MonkeyPatch) -
     assert blocked.shape == (1000, 4)
     np.testing.assert_allclose(blocked.numpy(), whole.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(blocked.numpy(), expected.numpy(), atol=2e-4, rtol=1e-4)
+
+
+def test_spline_kernel_serial_and_parallel_agree() -> None:
+    """Small inputs run on one thread (no thread start-up); the values are the same."""
+    from flashsim.models import spline_kernel
+
+    gen = torch.Generator().manual_seed(9)
+    y = 3 * torch.randn(3000, 3, generator=gen)
+    phi = torch.randn(3000, 3, 23, generator=gen)
+    assert y.numel() >= spline_kernel.SERIAL_BELOW  # this size runs in parallel
+    args = (y.numpy(), phi.numpy(), 8, 5.0, 1e-3)
+    np.testing.assert_array_equal(
+        spline_kernel._rqs_inverse(*args), spline_kernel._rqs_inverse_serial(*args)
+    )
+    few = spline_kernel.rqs_inverse(y[:10], phi[:10], 5.0, 1e-3)  # the serial kernel
+    np.testing.assert_array_equal(few.numpy(), spline_kernel._rqs_inverse(*args)[:10])
+
+
+def test_few_rows_run_on_one_thread_with_the_same_values() -> None:
+    torch.manual_seed(6)
+    flow = _perturbed(zuko.flows.NSF(4, 3, transforms=2, passes=2, hidden_features=[32]), 7)
+    sampler = FlowSampler(flow, 4, 3)
+    gen = torch.Generator().manual_seed(8)
+    n = flow_sampler.ONE_THREAD_BELOW + 200
+    z, c = torch.randn(n, 4, generator=gen), torch.randn(n, 3, generator=gen)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            many = sampler(z, c)
+            seen: list[int] = []
+            original = sampler._inverse
+
+            def spy(*args: torch.Tensor) -> torch.Tensor:
+                seen.append(torch.get_num_threads())
+                return original(*args)
+
+            sampler._inverse = spy  # type: ignore[method-assign]
+            few = sampler(z[:100], c[:100])
+        assert seen == [1]
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_allclose(few.numpy(), many[:100].numpy(), rtol=1e-6, atol=1e-6)

@@ -156,3 +156,49 @@ def test_existing_output_needs_overwrite(pipeline, ttbar_file, tmp_path):
     with pytest.raises(OutputError, match="--overwrite"):
         run_file(pipeline, ttbar_file, out, progress=False)
     assert out.read_bytes() == b"precious"
+
+
+class _NormalResponse:
+    """A response stand-in: one target ~ N(context[:, 0], 1); counts the rows of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def apply(self, conditions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self.calls.append(len(conditions))
+        return rng.normal(conditions[:, :1], 1.0)
+
+
+def test_rejection_sampling_draws_the_truncated_distribution() -> None:
+    from scipy import stats
+
+    from flashsim.pipeline import MAX_RESAMPLING_ROUNDS, sample_above_thresholds
+    from flashsim.spec import Target
+
+    targets = [Target("pt", "value", (), select_min=1.0)]
+    context = np.zeros((20_000, 1))
+    context[-1] = -100.0  # never above the threshold
+    response = _NormalResponse()
+    fields = sample_above_thresholds(response, targets, context, {}, np.random.default_rng(2))
+    pt = fields["pt"]
+    assert (pt[:-1] >= 1.0).all()
+    assert pt[-1] < 1.0
+    truncated = stats.truncnorm(1.0, np.inf)
+    assert abs(pt[:-1].mean() - truncated.mean()) < 4 * truncated.std() / np.sqrt(len(pt))
+    assert stats.kstest(pt[:-1], truncated.cdf).pvalue > 1e-3
+    assert len(response.calls) == MAX_RESAMPLING_ROUNDS + 1  # the hopeless row used every round
+    assert response.calls[-1] >= 64  # one row left: many candidates in one call
+
+
+def test_rejection_sampling_of_one_row_takes_one_call_per_round_needed() -> None:
+    from flashsim.pipeline import sample_above_thresholds
+    from flashsim.spec import Target
+
+    targets = [Target("pt", "value", (), select_min=1.0)]
+    response = _NormalResponse()
+    # P(x > 1) = 16%: 64 candidates at once all fail with probability 1e-5
+    fields = sample_above_thresholds(
+        response, targets, np.zeros((1, 1)), {}, np.random.default_rng(3)
+    )
+    assert fields["pt"][0] >= 1.0
+    assert len(response.calls) <= 2

@@ -174,6 +174,38 @@ def test_corrupted_basket_is_an_input_error(pipeline, columns, tmp_path) -> None
     assert_nothing_written(tmp_path, source)
 
 
+def test_background_write_error_reaches_the_caller(
+    pipeline, columns, tmp_path, monkeypatch
+) -> None:
+    """Writing runs in a thread beside the simulation; its error is raised by run_file."""
+    from flashsim.exceptions import OutputError
+    from flashsim.io import NanoAODWriter
+
+    source = write_columns(tmp_path / "gen.root", columns)
+    original = NanoAODWriter.extend
+    written: list[int] = []
+
+    def failing(self: NanoAODWriter, chunk: dict) -> None:
+        if written:
+            raise OutputError("disk full")
+        written.append(len(next(iter(chunk.values()))))
+        original(self, chunk)
+
+    monkeypatch.setattr(NanoAODWriter, "extend", failing)
+    with pytest.raises(OutputError, match="disk full"):
+        run(pipeline, source, tmp_path)
+    assert written == [16]  # the first chunk, then the error at the second
+
+
+def test_chunks_are_written_in_order(pipeline, columns, tmp_path) -> None:
+    source = write_columns(tmp_path / "gen.root", columns)
+    output, summary = run(pipeline, source, tmp_path)
+    assert summary.output_events == N_EVENTS
+    with uproot.open(output) as file:
+        events = file["Events"]["event"].array(library="np")
+    np.testing.assert_array_equal(events, np.asarray(columns["event"]))
+
+
 def test_work_items_apply_and_record_the_policy(tiny_model, columns, tmp_path) -> None:
     source = write_columns(tmp_path / "gen.root", with_values(columns, "GenMET_pt", [2], np.nan))
     outdir = tmp_path / "out"

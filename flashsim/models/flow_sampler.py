@@ -40,11 +40,17 @@ from torch import nn
 
 from flashsim.models.spline_kernel import EXP_RANGE, rqs_inverse
 
-__all__ = ["ROWS_PER_BLOCK", "FlowSampler", "UnsupportedFlowError"]
+__all__ = ["ONE_THREAD_BELOW", "ROWS_PER_BLOCK", "FlowSampler", "UnsupportedFlowError"]
 
 ROWS_PER_BLOCK = 8192
 """Rows per block on the CPU: 80k-row batches ran 1.3x slower per row than 8k-row blocks
 (a [128]-unit network's activations of 40k rows are 20 MB, far beyond the caches)."""
+
+ONE_THREAD_BELOW = 1024
+"""Rows below which the CPU samples on one thread: each of the hundred-odd operations of a
+call wakes the other threads (OpenMP's passive wait policy), which made a 500-row call of the
+default muon flow take 15 ms on two threads and 7 ms on one; from about 1,500 rows two threads
+are faster."""
 
 
 class UnsupportedFlowError(ValueError):
@@ -193,44 +199,47 @@ class _Step(nn.Module):
 
     def forward(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         n = y.shape[0]
+        widths = [bounds[self.n_groups] for bounds in self.bounds]
+        # Each layer's activations fill one buffer, block after block (a pass writes its units'
+        # columns with ``out=``; BLAS reads and writes the column slices in place), instead of
+        # concatenating the blocks of every pass.
         if context is not None and self.n_context > 0:
-            base = torch.addmm(self.b_first, context, self.w_c)
+            first = torch.addmm(self.b_first[: widths[0]], context, self.w_c[:, : widths[0]])
         else:
-            base = self.b_first.expand(n, -1)
-        hidden: list[torch.Tensor | None] = [None] * (self.n_hidden + 1)
-        x = torch.zeros_like(y)
+            first = self.b_first[: widths[0]].expand(n, -1).clone()
+        hidden = [first] + [y.new_empty((n, width)) for width in widths[1:]]
+        x = torch.zeros_like(y) if self.n_groups > 1 else y
         for p in range(self.n_groups):
             for layer in range(self.n_hidden + 1):
                 lo, hi = self.bounds[layer][p], self.bounds[layer][p + 1]
                 if hi == lo:
                     continue
+                block = hidden[layer][:, lo:hi]
                 if layer == 0:
-                    block = base[:, lo:hi]
                     if self.x_input and p > 0:
-                        block = torch.addmm(block, x, self._buffer(f"w_x_{p}"))
-                    block = torch.relu(block)
+                        block.addmm_(x, self._buffer(f"w_x_{p}"))
                 else:
-                    below = hidden[layer - 1]
                     i = layer - 1
                     weight, bias = self._buffer(f"w_h{i}_{p}"), self._buffer(f"b_h{i}_{p}")
-                    if below is None:  # units without inputs (all weights masked)
-                        block = torch.relu(bias).expand(n, -1)
+                    seen = self.bounds[i][p + 1]
+                    if seen == 0:  # units without inputs (all weights masked)
+                        block.copy_(bias.expand(n, -1))
                     else:
-                        block = torch.addmm(bias, below, weight).relu_()
-                done = hidden[layer]
-                hidden[layer] = block if done is None else torch.cat((done, block), dim=1)
-            last = hidden[-1]
-            if last is None:  # no unit feeds this group: its parameters are the biases
+                        torch.addmm(bias, hidden[i][:, :seen], weight, out=block)
+                block.relu_()
+            seen = self.bounds[-1][p + 1]
+            if seen == 0:  # no unit feeds this group: its parameters are the biases
                 phi = self._buffer(f"b_out{p}").expand(n, -1)
             else:
-                phi = torch.addmm(self._buffer(f"b_out{p}"), last, self._buffer(f"w_out{p}"))
+                phi = torch.addmm(
+                    self._buffer(f"b_out{p}"), hidden[-1][:, :seen], self._buffer(f"w_out{p}")
+                )
             idx = self._buffer(f"idx{p}")
             phi = phi.reshape(n, idx.shape[0], self.total)
-            y_p = y.index_select(1, idx)
-            x_p = self._invert(y_p, phi)
+            x_p = self._invert(y.index_select(1, idx), phi)
             if self.n_groups == 1:
                 return x_p
-            x = x.index_copy(1, idx, x_p)
+            x.index_copy_(1, idx, x_p)
         return x
 
     def _invert(self, y: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
@@ -321,9 +330,17 @@ class FlowSampler(nn.Module):
         """x for standard-normal noise ``z`` (``(n, n_features)``) and ``context``.
 
         On the CPU the rows go through in blocks of :data:`ROWS_PER_BLOCK`, so that each
-        transform's hidden activations stay in the cache (the result is the same row by row).
+        transform's hidden activations stay in the cache (the result is the same row by row),
+        and fewer than :data:`ONE_THREAD_BELOW` rows on one thread.
         """
         n = z.shape[0]
+        if n < ONE_THREAD_BELOW and z.device.type == "cpu" and not _tracing():
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return self._inverse(z, context)
+            finally:
+                torch.set_num_threads(threads)
         if n <= ROWS_PER_BLOCK or z.device.type != "cpu" or _tracing():
             return self._inverse(z, context)
         blocks = []
