@@ -244,7 +244,9 @@ class SimulateItem:
     """The work-item function: simulate one :class:`WorkItem` into ``outdir`` (picklable).
 
     Every executor calls the same instance; the pipeline is loaded from ``model`` once per
-    process. Torch runs on one thread so that the output does not depend on where an item runs.
+    process. Torch runs on one thread so that the output does not depend on where an item runs,
+    and reading and writing stay in the item's thread: an item keeps to one core, and a machine
+    runs as many workers as it has cores.
 
     Arguments:
         model: the model bundle directory (absolute: workers may run elsewhere).
@@ -293,6 +295,7 @@ class SimulateItem:
                 entry_start=item.entry_start,
                 entry_stop=item.entry_stop,
                 policy=self.policy,
+                background_io=False,  # one core per item: no reading or writing beside it
             )
         return ItemResult(
             summary.input_events, summary.output_events, summary.seconds, summary.counters

@@ -81,6 +81,7 @@ def run_file(
     entry_start: int = 0,
     entry_stop: int | None = None,
     policy: InputPolicy | None = None,
+    background_io: bool = True,
 ) -> RunSummary:
     """Simulate every event of ``input_path`` and write the NanoAOD-style ``output_path``.
 
@@ -97,6 +98,9 @@ def run_file(
         entry_stop: one past the last input entry to simulate (default: the end of the file).
         policy: what to do with non-finite inputs and conditions outside the training domain
             (:class:`flashsim.domain.InputPolicy`; default: the spec's ``inputs:`` section).
+        background_io: read the next chunk and write the previous one in background threads
+            while a chunk is simulated (the output is the same either way); work items, which
+            each keep to one core, read and write in line.
 
     Raises:
         InputError: the input is missing, unreadable or corrupted, lacks a needed branch or
@@ -153,7 +157,7 @@ def run_file(
         ranges = [(a, min(a + step_size, entries)) for a in range(entry_start, entries, step_size)]
         with (
             NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer,
-            _Overlapped(writer) as io,
+            _Overlapped(writer, background=background_io) as io,
         ):
             for (first, stop), arrays in io.read(tree, branches, ranges):
                 arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
@@ -203,11 +207,13 @@ class _Overlapped:
     thread each; decompression and compression release the GIL), so a run holds at most three
     chunks. Chunks are read, and written, in order, and an error of either thread is raised in
     the caller at the next :meth:`read` step, :meth:`write` or :meth:`flush`; on exit the
-    threads finish what they started, before the file is closed.
+    threads finish what they started, before the file is closed. With ``background=False``
+    both happen in the caller's thread, in the same order.
     """
 
-    def __init__(self, writer: NanoAODWriter) -> None:
+    def __init__(self, writer: NanoAODWriter, *, background: bool = True) -> None:
         self._writer = writer
+        self._background = background
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="flashsim-read")
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="flashsim-write")
         self._pending: Future[None] | None = None
@@ -223,6 +229,10 @@ class _Overlapped:
         self, tree: Any, branches: list[str], ranges: list[tuple[int, int]]
     ) -> Iterator[tuple[tuple[int, int], ak.Array]]:
         """Each range's arrays, in order, the next one read while the caller works."""
+        if not self._background:
+            for entries in ranges:
+                yield entries, read_entries(tree, branches, *entries)
+            return
         if not ranges:
             return
         ahead = self._reader_pool.submit(read_entries, tree, branches, *ranges[0])
@@ -235,6 +245,9 @@ class _Overlapped:
     def write(self, chunk: dict[str, Any]) -> None:
         """Append ``chunk`` to the output after the previous chunk's write has finished."""
         self.flush()
+        if not self._background:
+            self._writer.extend(chunk)
+            return
         self._pending = self._writer_pool.submit(self._writer.extend, chunk)
 
     def flush(self) -> None:

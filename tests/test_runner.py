@@ -197,13 +197,21 @@ def test_background_write_error_reaches_the_caller(
     assert written == [16]  # the first chunk, then the error at the second
 
 
-def test_chunks_are_written_in_order(pipeline, columns, tmp_path) -> None:
+def test_chunks_are_written_in_order_with_or_without_background_io(
+    pipeline, columns, tmp_path
+) -> None:
     source = write_columns(tmp_path / "gen.root", columns)
     output, summary = run(pipeline, source, tmp_path)
     assert summary.output_events == N_EVENTS
-    with uproot.open(output) as file:
-        events = file["Events"]["event"].array(library="np")
-    np.testing.assert_array_equal(events, np.asarray(columns["event"]))
+    inline = tmp_path / "inline.root"
+    run_file(pipeline, source, inline, progress=False, step_size=16, background_io=False)
+    with uproot.open(output) as file, uproot.open(inline) as other:
+        events = file["Events"].arrays()
+        again = other["Events"].arrays()
+    np.testing.assert_array_equal(events["event"], np.asarray(columns["event"]))
+    assert events.fields == again.fields
+    for name in events.fields:
+        assert ak.all(events[name] == again[name]), name
 
 
 def test_work_items_apply_and_record_the_policy(tiny_model, columns, tmp_path) -> None:
