@@ -259,20 +259,6 @@ def test_calibration_table(channel: str, probe: str) -> None:
         assert abs(np.sum(pdf(grid)) * (grid[1] - grid[0]) - 1) < 2e-3
 
 
-def test_calibration_forward_probes_fill_the_fast_forward_corner() -> None:
-    """D* probes have a fast, forward part (where the bb tracks above 70 GeV are)."""
-    forward = CHANNELS["dstar"].signal["K"].forward
-    assert forward is not None
-    table = calibration_table("dstar", 40000, background_fraction=0.0, seed=5, probe="K")
-    p, eta = table["probe_p"], table["probe_eta"]
-    fast = p > 70
-    assert fast.mean() > 0.6 * forward.fraction
-    assert eta[fast].mean() > 4.0  # 3.6 without the forward part (p and eta independent)
-    assert np.mean((eta > 4.5) & fast) > 0.03  # 0.01 without it
-    assert np.mean(p < 3) > 0.03  # the slow probes are still there
-    assert CHANNELS["lambda"].signal["p"].forward is None
-
-
 def test_calibration_pid_is_the_reference_pid() -> None:
     table = calibration_table("jpsi", 20000, background_fraction=0.0, seed=2)
     # inside the muon system (eta < 4.6, with a soft edge) and above its momentum threshold

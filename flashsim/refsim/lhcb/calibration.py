@@ -34,7 +34,6 @@ __all__ = [
     "CHANNELS",
     "PROBES",
     "Channel",
-    "Forward",
     "Kinematics",
     "MassModel",
     "calibration_table",
@@ -131,28 +130,10 @@ class MassModel:
 
 
 @dataclass(frozen=True)
-class Forward:
-    """A second probe spectrum, fast and forward, for a ``fraction`` of the probes: ln p ~
-    N(ln p_median, log_sigma), eta ~ N(eta_mean, eta_sigma) (the same truncation).
-
-    In b-hadron decays the fast tracks are the forward ones (p > 70 GeV at a mean eta of 4.6 in
-    the refsim bb sample), a corner that independent p and eta spectra fill poorly: there
-    the calibration would hold a few hundred probes, and the PID models trained on it would
-    extrapolate. Real calibration samples get there with dedicated high-pT trigger lines.
-    """
-
-    fraction: float
-    p_median: float
-    log_sigma: float
-    eta_mean: float
-    eta_sigma: float
-
-
-@dataclass(frozen=True)
 class Kinematics:
     """Probe spectrum: ln p ~ N(ln p_median, log_sigma), eta ~ N(eta_mean, eta_sigma), truncated to
     :data:`PROBE_P_RANGE`, :data:`PROBE_ETA_RANGE` and pT > :data:`PROBE_PT_MIN`; ``Event_nTracks``
-    ~ Gamma(shape, scale), rounded, at least 1; optionally a :class:`Forward` part."""
+    ~ Gamma(shape, scale), rounded, at least 1."""
 
     p_median: float
     log_sigma: float
@@ -160,7 +141,6 @@ class Kinematics:
     eta_sigma: float
     ntracks_shape: float = 4.5
     ntracks_scale: float = 20.0
-    forward: Forward | None = None
 
 
 @dataclass(frozen=True)
@@ -182,8 +162,6 @@ class Channel:
 
 
 _BACKGROUND = Kinematics(p_median=10.0, log_sigma=0.85, eta_mean=3.5, eta_sigma=0.7)
-#: 15% of the D* kaon and pion probes at p ~ 80 GeV and eta ~ 4.5 (the bb tracks above 70 GeV).
-_FORWARD = Forward(fraction=0.15, p_median=80.0, log_sigma=0.5, eta_mean=4.5, eta_sigma=0.35)
 
 #: The channels, by name.
 CHANNELS: dict[str, Channel] = {
@@ -191,8 +169,8 @@ CHANNELS: dict[str, Channel] = {
         name="dstar",
         mass=MassModel(1810.0, 1920.0, 1864.84, 7.5, 1.6, 3.0, 2.0, 5.0, slope=-0.004),
         signal={
-            "K": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0, _FORWARD),
-            "pi": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0, _FORWARD),
+            "K": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0),
+            "pi": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0),
         },
         background=_BACKGROUND,
         mixture={"pi": 0.75, "K": 0.15, "p": 0.06, "mu": 0.02, "e": 0.02},
@@ -261,19 +239,10 @@ def _kinematics(kin: Kinematics, n: int, rng: np.random.Generator) -> tuple[np.n
     """Momentum, pseudorapidity and nTracks of ``n`` probes (truncated by resampling)."""
     p = np.empty(n)
     eta = np.empty(n)
-    p_median = np.full(n, kin.p_median)
-    log_sigma = np.full(n, kin.log_sigma)
-    eta_mean = np.full(n, kin.eta_mean)
-    eta_sigma = np.full(n, kin.eta_sigma)
-    if kin.forward is not None:
-        fwd = kin.forward
-        forward = rng.random(n) < fwd.fraction
-        p_median[forward], log_sigma[forward] = fwd.p_median, fwd.log_sigma
-        eta_mean[forward], eta_sigma[forward] = fwd.eta_mean, fwd.eta_sigma
     todo = np.arange(n)
     while len(todo):
-        p[todo] = p_median[todo] * np.exp(log_sigma[todo] * rng.standard_normal(len(todo)))
-        eta[todo] = eta_mean[todo] + eta_sigma[todo] * rng.standard_normal(len(todo))
+        p[todo] = kin.p_median * np.exp(kin.log_sigma * rng.standard_normal(len(todo)))
+        eta[todo] = kin.eta_mean + kin.eta_sigma * rng.standard_normal(len(todo))
         ok = (
             (p[todo] > PROBE_P_RANGE[0])
             & (p[todo] < PROBE_P_RANGE[1])
