@@ -4,10 +4,11 @@ Prints four tables for a generator-level (or refsim) file:
 
 1. **End to end**: ``flashsim run`` as users run it (a child process, ``--quiet``): wall time
    including start-up and model loading, events/s, jets/s, peak resident memory.
-2. **Where the time goes**: the same run in this process with timers around the reading of each
-   chunk, every stage of every collection (efficiency BDT, response sampling, fakes, event), the
-   assembly of the output records and the writing. Reading and writing run in background
-   threads while the simulation goes on, so their times overlap the others.
+2. **Where the time goes**: the same run in this process (twice; the faster is shown) with
+   timers around the reading of each chunk, every stage of every collection (efficiency BDT,
+   response sampling, fakes, event), the assembly of the output records and the writing.
+   Reading and writing run in background threads while the simulation goes on, so their
+   times overlap the others.
 3. **I/O floor**: uproot reading the same input branches chunk by chunk and writing the same
    output branches (those of the flash output of table 1, held in memory beforehand) with the
    same writer, without any model: the limit a faster model could approach.
@@ -124,7 +125,12 @@ def breakdown(path: Path, model: Path, max_events: int | None, work: Path) -> di
     pipeline = load_bundle(model)
     start = time.perf_counter()
     runner_module.run_file(
-        pipeline, path, work / "warm_up.root", progress=False, max_events=WARM_UP_EVENTS
+        pipeline,
+        path,
+        work / "warm_up.root",
+        progress=False,
+        max_events=WARM_UP_EVENTS,
+        overwrite=True,
     )
     warm_up = time.perf_counter() - start
     for name, coll in pipeline.collections.items():
@@ -160,7 +166,12 @@ def breakdown(path: Path, model: Path, max_events: int | None, work: Path) -> di
     try:
         start = time.perf_counter()
         runner_module.run_file(
-            pipeline, path, work / "breakdown.root", progress=False, max_events=max_events
+            pipeline,
+            path,
+            work / "breakdown.root",
+            progress=False,
+            max_events=max_events,
+            overwrite=True,
         )
         total = time.perf_counter() - start
     finally:
@@ -241,7 +252,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--max-events", type=int, default=None)
     parser.add_argument("--step-size", type=int, default=10_000, help="for the I/O floor")
-    parser.add_argument("--refsim-events", type=int, default=500)
+    parser.add_argument("--refsim-events", type=int, default=1000)
     parser.add_argument("--process", default="ttbar")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -259,12 +270,17 @@ def main() -> None:
         print(f"   jets/s            {e2e['jets_per_s']:.0f}")
         print(f"   peak RSS          {e2e['peak_rss_mb']:.0f} MB")
 
-        parts = breakdown(args.input, args.model, args.max_events, work)
+        # The faster of two runs: other work on the machine only ever slows a run down.
+        runs = [breakdown(args.input, args.model, args.max_events, work) for _ in range(2)]
+        parts = min(runs, key=lambda r: r["total"])
         results["breakdown_seconds"] = parts
+        results["in_process_totals"] = [r["total"] for r in runs]
         total = parts["total"]
+        both = ", ".join(f"{r['total']:.1f}" for r in runs)
         print(
-            f"\n2. where the time goes (in process, {total:.1f} s, after a warm-up run on "
-            f"{WARM_UP_EVENTS} events: {parts['warm_up']:.1f} s)"
+            f"\n2. where the time goes (in process, {total:.1f} s, the faster of two runs "
+            f"({both} s), each after a warm-up run on {WARM_UP_EVENTS} events: "
+            f"{parts['warm_up']:.1f} s)"
         )
         for label, sec in sorted(parts.items(), key=lambda kv: -kv[1]):
             if label not in ("total", "warm_up"):
