@@ -200,3 +200,17 @@ def test_few_rows_run_on_one_thread_with_the_same_values() -> None:
     finally:
         torch.set_num_threads(previous)
     np.testing.assert_allclose(few.numpy(), many[:100].numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_in_place_and_functional_passes_agree() -> None:
+    """Eager CPU sampling writes activations in place; tracing (ONNX) uses the functional twin."""
+    torch.manual_seed(4)
+    flow = _perturbed(zuko.flows.NSF(5, 3, transforms=3, passes=2, hidden_features=[32, 32]), 5)
+    sampler = FlowSampler(flow, 5, 3)
+    gen = torch.Generator().manual_seed(2)
+    y, c = torch.randn(300, 5, generator=gen), torch.randn(300, 3, generator=gen)
+    with torch.inference_mode():
+        for step in sampler.steps:
+            in_place = step._forward_in_place(y, c)
+            functional = step._forward_functional(y, c)
+            np.testing.assert_allclose(in_place.numpy(), functional.numpy(), rtol=1e-6, atol=1e-6)

@@ -198,6 +198,11 @@ class _Step(nn.Module):
         return self.get_buffer(name)
 
     def forward(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        if y.device.type == "cpu" and not _tracing():
+            return self._forward_in_place(y, context)
+        return self._forward_functional(y, context)
+
+    def _forward_in_place(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         n = y.shape[0]
         widths = [bounds[self.n_groups] for bounds in self.bounds]
         # Each layer's activations fill one buffer, block after block (a pass writes its units'
@@ -240,6 +245,49 @@ class _Step(nn.Module):
             if self.n_groups == 1:
                 return x_p
             x.index_copy_(1, idx, x_p)
+        return x
+
+    def _forward_functional(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """The same computation without in-place writes into views, which tracing (ONNX
+        export) does not follow: each pass's blocks are concatenated."""
+        n = y.shape[0]
+        if context is not None and self.n_context > 0:
+            base = torch.addmm(self.b_first, context, self.w_c)
+        else:
+            base = self.b_first.expand(n, -1)
+        hidden: list[torch.Tensor | None] = [None] * (self.n_hidden + 1)
+        x = torch.zeros_like(y)
+        for p in range(self.n_groups):
+            for layer in range(self.n_hidden + 1):
+                lo, hi = self.bounds[layer][p], self.bounds[layer][p + 1]
+                if hi == lo:
+                    continue
+                if layer == 0:
+                    block = base[:, lo:hi]
+                    if self.x_input and p > 0:
+                        block = torch.addmm(block, x, self._buffer(f"w_x_{p}"))
+                    block = torch.relu(block)
+                else:
+                    below = hidden[layer - 1]
+                    i = layer - 1
+                    weight, bias = self._buffer(f"w_h{i}_{p}"), self._buffer(f"b_h{i}_{p}")
+                    if below is None:  # units without inputs (all weights masked)
+                        block = torch.relu(bias).expand(n, -1)
+                    else:
+                        block = torch.addmm(bias, below, weight).relu()
+                done = hidden[layer]
+                hidden[layer] = block if done is None else torch.cat((done, block), dim=1)
+            last = hidden[-1]
+            if last is None:  # no unit feeds this group: its parameters are the biases
+                phi = self._buffer(f"b_out{p}").expand(n, -1)
+            else:
+                phi = torch.addmm(self._buffer(f"b_out{p}"), last, self._buffer(f"w_out{p}"))
+            idx = self._buffer(f"idx{p}")
+            phi = phi.reshape(n, idx.shape[0], self.total)
+            x_p = self._invert(y.index_select(1, idx), phi)
+            if self.n_groups == 1:
+                return x_p
+            x = x.index_copy(1, idx, x_p)
         return x
 
     def _invert(self, y: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
