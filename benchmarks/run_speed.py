@@ -123,16 +123,15 @@ def breakdown(path: Path, model: Path, max_events: int | None, work: Path) -> di
     """
     timers = Timers()
     pipeline = load_bundle(model)
-    start = time.perf_counter()
-    runner_module.run_file(
-        pipeline,
-        path,
-        work / "warm_up.root",
-        progress=False,
-        max_events=WARM_UP_EVENTS,
-        overwrite=True,
-    )
-    warm_up = time.perf_counter() - start
+
+    def run(output: str, events: int | None) -> float:
+        start = time.perf_counter()
+        runner_module.run_file(
+            pipeline, path, work / output, progress=False, max_events=events, overwrite=True
+        )
+        return time.perf_counter() - start
+
+    warm_up = run("warm_up.root", WARM_UP_EVENTS)
     for name, coll in pipeline.collections.items():
         timers.wrap(coll.efficiency, "apply", f"{name}: efficiency")
         timers.wrap(coll.response, "apply", f"{name}: response sampling")
@@ -164,16 +163,7 @@ def breakdown(path: Path, model: Path, max_events: int | None, work: Path) -> di
     runner_module.open_events = timed_open
     NanoAODWriter.extend = timed_extend  # type: ignore[method-assign]
     try:
-        start = time.perf_counter()
-        runner_module.run_file(
-            pipeline,
-            path,
-            work / "breakdown.root",
-            progress=False,
-            max_events=max_events,
-            overwrite=True,
-        )
-        total = time.perf_counter() - start
+        total = run("breakdown.root", max_events)
     finally:
         runner_module.open_events = original_open
         NanoAODWriter.extend = original_extend  # type: ignore[method-assign]
