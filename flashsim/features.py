@@ -168,7 +168,6 @@ def _computed(
         raise InputError(msg)
     objs = source.objects
     eta, phi = _flat(objs.eta), _flat(objs.phi)
-    pt = _flat(objs.pt)
     if kind == "cone_sum":
         parts = _collection(events, "GenPart")
         keep = _isin(abs(parts.pdgId), params.get("pdgId", [11, 13])) & (parts.status == 1)
@@ -183,10 +182,9 @@ def _computed(
             np.asarray(ak.num(parts), dtype=np.int64),
             params.get("radius", 0.4),
         )
-        return total / pt.astype(np.float64)
+        return total / _flat(objs.pt).astype(np.float64)
     other = _collection(events, other_name)
     skip = source.index if other_name == source.collection else None
-    other_pt = _flat(other.pt)
     dr, which = nearest_neighbours(
         eta,
         phi,
@@ -198,7 +196,8 @@ def _computed(
     )
     if kind == "nearest_dr":
         return np.minimum(dr.astype(np.float64), _NO_NEIGHBOUR_DR)
-    ratio = other_pt[np.maximum(which, 0)].astype(np.float64) / pt.astype(np.float64)
+    nearest_pt = _flat(other.pt)[np.maximum(which, 0)].astype(np.float64)
+    ratio = nearest_pt / _flat(objs.pt).astype(np.float64)
     return np.where(which < 0, 0.0, ratio)
 
 
