@@ -198,7 +198,7 @@ class _Step(nn.Module):
         return self.get_buffer(name)
 
     def forward(self, y: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        if y.device.type == "cpu" and not _tracing():
+        if _eager_cpu(y):
             return self._forward_in_place(y, context)
         return self._forward_functional(y, context)
 
@@ -296,7 +296,7 @@ class _Step(nn.Module):
             shift, scale = phi[..., 0], phi[..., 1]
             log_scale = scale / (1 + torch.abs(scale / log_slope))
             return (y - shift) * torch.exp(-log_scale)
-        if y.device.type == "cpu" and not _tracing() and -log_slope <= EXP_RANGE:
+        if _eager_cpu(y) and -log_slope <= EXP_RANGE:
             return rqs_inverse(y.detach(), phi.detach(), self.bound, self.slope)
         bins = (self.total + 1) // 3
         widths = phi[..., :bins]
@@ -328,6 +328,12 @@ class _Step(nn.Module):
 def _tracing() -> bool:
     """Whether torch is tracing or compiling (ONNX export): use tensor operations then."""
     return bool(torch.jit.is_tracing() or torch.compiler.is_compiling())
+
+
+def _eager_cpu(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is on the CPU outside tracing: where the in-place passes, the spline
+    kernel, the row blocks and the one-thread small calls apply."""
+    return tensor.device.type == "cpu" and not _tracing()
 
 
 def _knots(unconstrained: torch.Tensor, bound: float) -> torch.Tensor:
@@ -382,14 +388,15 @@ class FlowSampler(nn.Module):
         and fewer than :data:`ONE_THREAD_BELOW` rows on one thread.
         """
         n = z.shape[0]
-        if n < ONE_THREAD_BELOW and z.device.type == "cpu" and not _tracing():
+        eager = _eager_cpu(z)
+        if n < ONE_THREAD_BELOW and eager:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
                 return self._inverse(z, context)
             finally:
                 torch.set_num_threads(threads)
-        if n <= ROWS_PER_BLOCK or z.device.type != "cpu" or _tracing():
+        if n <= ROWS_PER_BLOCK or not eager:
             return self._inverse(z, context)
         blocks = []
         for start in range(0, n, ROWS_PER_BLOCK):
