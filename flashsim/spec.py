@@ -212,6 +212,19 @@ class WeightSpec:
 
 
 @dataclass(frozen=True)
+class BalanceSpec:
+    """Reweighting of the PID training rows in one condition (see :func:`flashsim.weights.
+    balance_factors`): a row's weight is multiplied by ``(n_max / n_bin) ** power``, at most
+    ``max_factor``, where ``n_bin`` counts the rows in its bin of the condition (``bins`` equal
+    bins of the condition after its transforms) and ``n_max`` those of the fullest bin."""
+
+    condition: str
+    power: float = 1.0
+    max_factor: float = 10.0
+    bins: int = 30
+
+
+@dataclass(frozen=True)
 class Column:
     """A column of a flat (calibration) table with its preprocessing chain."""
 
@@ -266,6 +279,10 @@ class PidSpec:
     weight: WeightSpec | None
     occupancy: tuple[str, str, tuple[int, ...]] | None
     validation_fraction: float = 0.2
+    balance: BalanceSpec | None = None
+    """Condition-only reweighting of the training rows: it moves the models' attention along
+    the calibration's spectrum (e.g. to the few fast probes) without changing what they learn,
+    a distribution or an efficiency given the conditions."""
 
 
 @dataclass(frozen=True)
@@ -552,6 +569,25 @@ class _Parser:
             negative=self.choice(d.get("negative", "raw"), f"{where}.negative", NEGATIVE_WEIGHTS),
         )
 
+    def balance(self, value: Any, where: str, conditions: Sequence[Column]) -> BalanceSpec:
+        d = self.mapping(value, where, ["condition"], ["power", "max_factor", "bins"])
+        names = [c.name for c in conditions]
+        condition = self.typed(d["condition"], f"{where}.condition", str, "a condition name")
+        if condition not in names:
+            raise self.fail(f"{where}.condition", f"{condition!r} is not one of {names}")
+        power = float(self.typed(d.get("power", 1.0), f"{where}.power", (int, float), "a number"))
+        max_factor = float(
+            self.typed(d.get("max_factor", 10.0), f"{where}.max_factor", (int, float), "a number")
+        )
+        bins = self.typed(d.get("bins", 30), f"{where}.bins", int, "an integer")
+        if not 0.0 < power <= 1.0:
+            raise self.fail(f"{where}.power", f"must lie in (0, 1], got {power}")
+        if max_factor < 1.0:
+            raise self.fail(f"{where}.max_factor", f"must be at least 1, got {max_factor}")
+        if bins < 2:
+            raise self.fail(f"{where}.bins", f"must be at least 2, got {bins}")
+        return BalanceSpec(condition, power, max_factor, bins)
+
     def column(self, value: Any, where: str) -> Column:
         d = self.mapping(
             value,
@@ -597,7 +633,7 @@ class _Parser:
             value,
             where,
             ["collection", "conditions", "targets", "species", "response"],
-            ["is_muon", "weight", "occupancy", "validation_fraction"],
+            ["is_muon", "weight", "occupancy", "validation_fraction", "balance"],
         )
         collection = self.typed(d["collection"], f"{where}.collection", str, "a name")
         if collection not in collections:
@@ -659,7 +695,11 @@ class _Parser:
             for key in ("relative_to", "point_mass", "split"):
                 if getattr(c, key) is not None:
                     raise self.fail(f"{where}.conditions[{i}].{key}", "applies to targets only")
+        balance = None
+        if d.get("balance") is not None:
+            balance = self.balance(d["balance"], f"{where}.balance", conditions)
         return PidSpec(
+            balance=balance,
             collection=collection,
             conditions=conditions,
             targets=targets,

@@ -56,7 +56,7 @@ from flashsim.stages.pid import (
     SpeciesModel,
     encode_pid_targets,
 )
-from flashsim.weights import bdt_safe_weights, resolve_weights
+from flashsim.weights import balance_factors, bdt_safe_weights, resolve_weights
 
 __all__ = ["TrainingData", "read_training_data", "train_pipeline"]
 
@@ -414,6 +414,19 @@ class _Trainer:
                 self.log(
                     f"[{label}] {n} calibration rows, weights {spec.weight.column} "
                     f"({spec.weight.negative}): sum {weights.sum():.1f}, {negative} negative"
+                )
+            if spec.balance is not None:
+                b = spec.balance
+                column = [c.name for c in spec.conditions].index(b.condition)
+                factors = balance_factors(
+                    conditions[:, column], bins=b.bins, power=b.power, max_factor=b.max_factor
+                )
+                weights = factors if weights is None else weights * factors
+                bdt_weights = factors if bdt_weights is None else bdt_weights * factors
+                effective = factors.sum() ** 2 / np.square(factors).sum() / n
+                self.log(
+                    f"[{label}] balanced in {b.condition}: factors {factors.min():.2f}-"
+                    f"{factors.max():.2f}, effective rows {effective:.0%}"
                 )
             is_muon = None
             if table.is_muon is not None:

@@ -367,6 +367,15 @@ def test_split_flag_gives_the_side_and_the_model_the_distance() -> None:
             lambda pid: pid["targets"][2].update(point_mass={"value": 0, "trees": 3}),
             r"targets\[2\]\.point_mass\.trees: unknown key; allowed: value, efficiency",
         ),
+        (
+            lambda pid: pid.update(balance={"condition": "pt"}),
+            r"balance\.condition: 'pt' is not one of \['p', 'eta', 'nTracks'\]",
+        ),
+        (lambda pid: pid.update(balance={"condition": "p", "power": 2}), r"balance\.power"),
+        (
+            lambda pid: pid.update(balance={"condition": "p", "max_factor": 0.5}),
+            r"balance\.max_factor: must be at least 1",
+        ),
     ],
 )
 def test_point_mass_spec_errors(change: Any, message: str) -> None:

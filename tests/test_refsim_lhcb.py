@@ -24,7 +24,8 @@ from flashsim.refsim.lhcb import (
     generate_lhcb_sample,
     pid_response,
 )
-from flashsim.refsim.lhcb.calibration import BRANCHES, PROBES
+from flashsim.refsim.lhcb.calibration import BRANCHES, PROBE_ETA_RANGE, PROBES
+from flashsim.refsim.lhcb.detector import LHCbLikeDetector
 from flashsim.refsim.processes import process_settings
 
 N_EVENTS = 240
@@ -257,6 +258,25 @@ def test_calibration_table(channel: str, probe: str) -> None:
     grid = np.linspace(model.low, model.high, 4001)
     for pdf in (model.signal_pdf, model.background_pdf):
         assert abs(np.sum(pdf(grid)) * (grid[1] - grid[0]) - 1) < 2e-3
+
+
+def test_calibration_probes_cover_the_tracks_acceptance() -> None:
+    """Probes are reconstructed tracks: they reach into the acceptance's soft edge beyond eta = 5
+    (where RICH2 loses its photons), and the fast ones are forward, as in the bb-bar sample."""
+    table = calibration_table("dstar", 60000, background_fraction=0.0, seed=5, probe="K")
+    eta, p = table["probe_eta"], table["probe_p"]
+    detector = LHCbLikeDetector()
+    assert eta.min() > PROBE_ETA_RANGE[0]
+    assert eta.max() < PROBE_ETA_RANGE[1]
+    beyond = eta > 5.0
+    assert 50 < beyond.sum() < 0.02 * len(eta)
+    # thinned by the acceptance: a probe at 5.1 is ten times rarer than one at 4.9
+    near = np.histogram(eta, bins=[4.85, 4.95, 5.05, 5.15])[0]
+    ratio = detector.acceptance(np.array([4.9, 5.0, 5.1]))
+    assert near[2] / near[0] < 3 * ratio[2] / ratio[0]
+    # ln p and eta correlate as for bb-bar tracks (0.6 before truncation)
+    assert 0.4 < np.corrcoef(np.log(p), eta)[0, 1] < 0.7
+    assert np.mean(eta[p > 70]) > 4.3
 
 
 def test_calibration_pid_is_the_reference_pid() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from flashsim.exceptions import InputError
-from flashsim.weights import check_weights, regressed_weights, resolve_weights
+from flashsim.weights import balance_factors, check_weights, regressed_weights, resolve_weights
 
 
 def _contaminated(rng: np.random.Generator, n: int = 20_000) -> tuple[np.ndarray, ...]:
@@ -68,3 +68,19 @@ def test_resolve_weights(rng: np.random.Generator) -> None:
     assert resolve_weights(x[:, None], w, "regressed", seed=0, what="t").min() >= 0
     with pytest.raises(ValueError, match="unknown negative-weight strategy"):
         resolve_weights(x[:, None], w, "clip", seed=0, what="t")
+
+
+def test_balance_factors_flatten_one_condition(rng: np.random.Generator) -> None:
+    x = rng.normal(size=200_000)
+    f = balance_factors(x, bins=20, power=1.0, max_factor=1e9)
+    assert abs(f.mean() - 1) < 1e-12
+    weighted = np.histogram(x, bins=20, weights=f)[0]
+    np.testing.assert_allclose(weighted, weighted.mean(), rtol=1e-9)  # flat
+    capped = balance_factors(x, bins=20, power=1.0, max_factor=5.0)
+    assert capped.max() / capped.min() == pytest.approx(5.0)
+    half = balance_factors(x, bins=20, power=0.5, max_factor=1e9)
+    np.testing.assert_allclose(half / half.min(), np.sqrt(f / f.min()))
+    # a uniform condition, a constant one and no rows need no reweighting
+    np.testing.assert_allclose(balance_factors(np.arange(1000.0), bins=10), 1.0)
+    np.testing.assert_array_equal(balance_factors(np.full(5, 3.0)), 1.0)
+    assert len(balance_factors(np.array([]))) == 0

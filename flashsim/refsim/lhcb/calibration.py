@@ -8,8 +8,9 @@ tracks of a channel-specific species mixture with a softer spectrum.
 The sample is built so that the sPlot technique (M. Pivk, F. R. Le Diberder, NIM A 555 (2005) 356,
 arXiv:physics/0402083) applies exactly: within signal and within background the mass is drawn
 independently of the probe's kinematics, occupancy and PID. Kinematics and occupancy are
-parametric (log-normal momentum, Gaussian pseudorapidity, Gamma-distributed ``Event_nTracks``
-close to the ``refsim generate --detector lhcb_like`` sample); the PID comes from
+parametric (log-normal momentum and Gaussian pseudorapidity, correlated so that fast probes are
+forward, thinned by the detector's acceptance; Gamma-distributed ``Event_nTracks``; all close to
+the ``refsim generate --detector lhcb_like`` sample); the PID comes from
 :func:`flashsim.refsim.lhcb.detector.pid_response`, the very function ``generate`` uses, so a PID
 model trained on these samples applies to generated events. No Pythia is needed.
 """
@@ -44,13 +45,19 @@ __all__ = [
 PROBES: dict[str, int] = {"e": 11, "mu": 13, "pi": 211, "K": 321, "p": 2212}
 #: Rows simulated per random stream: the output depends on the seed, never on how it is written.
 CHUNK = 200_000
-#: Probes need this much transverse momentum (GeV) and momentum (GeV), and 2 < eta < 5. No pT
-#: requirement: generated tracks reach pT = 2 GeV / cosh(5) = 27 MeV, and a PID model cannot
-#: learn where the calibration has no probes (a 0.25 GeV cut left 7% of the bb-bar pions, all
-#: below 10 GeV at eta > 3.5, in cells with at most two calibration probes).
+#: Probes need this much transverse momentum (GeV) and momentum (GeV). No pT requirement:
+#: generated tracks reach pT = 2 GeV / cosh(5) = 27 MeV, and a PID model cannot learn where the
+#: calibration has no probes (a 0.25 GeV cut left 7% of the bb-bar pions, all below 10 GeV at
+#: eta > 3.5, in cells with at most two calibration probes).
 PROBE_PT_MIN = 0.0
 PROBE_P_RANGE = (2.0, 500.0)
-PROBE_ETA_RANGE = (2.0, 5.0)
+#: Probes are drawn in this pseudorapidity range (the generator-level range of ``refsim
+#: generate``) and kept with the detector's acceptance probability: a probe is a reconstructed
+#: track, so the calibration reaches as far into the acceptance's soft edges as the tracks a
+#: PID model is applied to. (A hard 2 < eta < 5 left the 7% of bb-bar long tracks above 70 GeV
+#: that lie beyond eta = 5, where RICH2 loses its photons and DLLK narrows to 0, outside the
+#: calibration: the domain guard clamped them to eta = 5.)
+PROBE_ETA_RANGE = (1.8, 5.3)
 
 
 def _dscb(t: np.ndarray, alpha_l: float, n_l: float, alpha_r: float, n_r: float) -> np.ndarray:
@@ -131,9 +138,10 @@ class MassModel:
 
 @dataclass(frozen=True)
 class Kinematics:
-    """Probe spectrum: ln p ~ N(ln p_median, log_sigma), eta ~ N(eta_mean, eta_sigma), truncated to
-    :data:`PROBE_P_RANGE`, :data:`PROBE_ETA_RANGE` and pT > :data:`PROBE_PT_MIN`; ``Event_nTracks``
-    ~ Gamma(shape, scale), rounded, at least 1."""
+    """Probe spectrum: (ln p, eta) bivariate normal, ln p ~ N(ln p_median, log_sigma), eta ~
+    N(eta_mean, eta_sigma) with correlation ``correlation``, truncated to :data:`PROBE_P_RANGE`,
+    :data:`PROBE_ETA_RANGE` and pT > :data:`PROBE_PT_MIN`, then thinned by the detector's
+    acceptance; ``Event_nTracks`` ~ Gamma(shape, scale), rounded, at least 1."""
 
     p_median: float
     log_sigma: float
@@ -141,6 +149,9 @@ class Kinematics:
     eta_sigma: float
     ntracks_shape: float = 4.5
     ntracks_scale: float = 20.0
+    #: Correlation of ln p and eta: probes come from a falling pT spectrum, so the fast ones are
+    #: forward (0.62-0.66 for the pions and kaons of the bb-bar sample).
+    correlation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,8 +180,8 @@ CHANNELS: dict[str, Channel] = {
         name="dstar",
         mass=MassModel(1810.0, 1920.0, 1864.84, 7.5, 1.6, 3.0, 2.0, 5.0, slope=-0.004),
         signal={
-            "K": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0),
-            "pi": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0),
+            "K": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0, correlation=0.6),
+            "pi": Kinematics(12.0, 1.1, 3.7, 1.0, 4.5, 21.0, correlation=0.6),
         },
         background=_BACKGROUND,
         mixture={"pi": 0.75, "K": 0.15, "p": 0.06, "mu": 0.02, "e": 0.02},
@@ -181,7 +192,7 @@ CHANNELS: dict[str, Channel] = {
             1095.0, 1140.0, 1115.683, 1.6, 1.5, 3.0, 1.8, 4.0, threshold=1077.842, power=0.45
         ),
         signal={
-            "p": Kinematics(15.0, 1.0, 3.7, 1.0),
+            "p": Kinematics(15.0, 1.0, 3.7, 1.0, correlation=0.6),
             "pi": Kinematics(6.0, 0.6, 3.3, 0.55),
         },
         background=_BACKGROUND,
@@ -190,7 +201,7 @@ CHANNELS: dict[str, Channel] = {
     "jpsi": Channel(
         name="jpsi",
         mass=MassModel(3000.0, 3200.0, 3096.9, 13.5, 1.5, 2.5, 2.2, 6.0, slope=-0.0015),
-        signal={"mu": Kinematics(15.0, 1.0, 3.7, 1.0, 4.5, 21.0)},
+        signal={"mu": Kinematics(15.0, 1.0, 3.7, 1.0, 4.5, 21.0, correlation=0.6)},
         background=_BACKGROUND,
         mixture={"pi": 0.55, "mu": 0.25, "K": 0.15, "p": 0.05},
     ),
@@ -199,7 +210,7 @@ CHANNELS: dict[str, Channel] = {
     "jpsi_ee": Channel(
         name="jpsi_ee",
         mass=MassModel(2700.0, 3300.0, 3096.9, 45.0, 1.0, 3.0, 2.0, 6.0, slope=-0.002),
-        signal={"e": Kinematics(12.0, 1.0, 3.7, 1.0, 4.5, 21.0)},
+        signal={"e": Kinematics(12.0, 1.0, 3.7, 1.0, 4.5, 21.0, correlation=0.6)},
         background=_BACKGROUND,
         mixture={"pi": 0.70, "K": 0.12, "e": 0.10, "p": 0.05, "mu": 0.03},
     ),
@@ -235,20 +246,26 @@ def _channel_and_probe(channel: str, probe: str | None) -> tuple[Channel, str]:
     return chan, probe
 
 
-def _kinematics(kin: Kinematics, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Momentum, pseudorapidity and nTracks of ``n`` probes (truncated by resampling)."""
+def _kinematics(
+    kin: Kinematics, n: int, rng: np.random.Generator, detector: LHCbLikeDetector
+) -> tuple[np.ndarray, ...]:
+    """Momentum, pseudorapidity and nTracks of ``n`` probes (truncated by resampling; each kept
+    with the detector's acceptance probability at its eta)."""
     p = np.empty(n)
     eta = np.empty(n)
     todo = np.arange(n)
     while len(todo):
-        p[todo] = kin.p_median * np.exp(kin.log_sigma * rng.standard_normal(len(todo)))
-        eta[todo] = kin.eta_mean + kin.eta_sigma * rng.standard_normal(len(todo))
+        z_p, z_eta = rng.standard_normal((2, len(todo)))
+        rho = kin.correlation
+        p[todo] = kin.p_median * np.exp(kin.log_sigma * z_p)
+        eta[todo] = kin.eta_mean + kin.eta_sigma * (rho * z_p + np.sqrt(1.0 - rho**2) * z_eta)
         ok = (
             (p[todo] > PROBE_P_RANGE[0])
             & (p[todo] < PROBE_P_RANGE[1])
             & (eta[todo] > PROBE_ETA_RANGE[0])
             & (eta[todo] < PROBE_ETA_RANGE[1])
             & (p[todo] / np.cosh(eta[todo]) > PROBE_PT_MIN)
+            & (rng.random(len(todo)) < detector.acceptance(eta[todo]))
         )
         todo = todo[~ok]
     ntracks = np.maximum(np.rint(rng.gamma(kin.ntracks_shape, kin.ntracks_scale, n)), 1)
@@ -275,7 +292,7 @@ def _chunk(
     ntracks = np.empty(n)
     for flag, kin in ((True, chan.signal[probe]), (False, chan.background)):
         sel = signal == flag
-        p[sel], eta[sel], ntracks[sel] = _kinematics(kin, int(sel.sum()), rng)
+        p[sel], eta[sel], ntracks[sel] = _kinematics(kin, int(sel.sum()), rng, detector)
     charge = np.where(rng.random(n) < 0.5, 1, -1)
     phi = rng.uniform(-np.pi, np.pi, n)
     # mass: independent of everything else within signal and within background
