@@ -106,6 +106,8 @@ class TestShapes:
             (BACKGROUND_SHAPES, "exp", (0.004,)),
             (BACKGROUND_SHAPES, "exp", (0.0,)),
             (BACKGROUND_SHAPES, "poly1", (-0.7,)),
+            (BACKGROUND_SHAPES, "threshold", (4900.0, 0.45, 250.0)),
+            (BACKGROUND_SHAPES, "threshold", (4000.0, 2.0, 30.0)),  # far above the mode
         ],
     )
     def test_normalised_on_the_range_and_cdf_consistent(
@@ -161,6 +163,32 @@ class TestFitAndWeights:
         assert fit.valid
         assert -1.0 <= fit.values["c1"] < 0.0  # the exponential falls
         assert abs(pull(fit.yields["signal"], N_SIGNAL)) < 3
+
+    def test_threshold_background_closes_on_lambda(self) -> None:
+        """Lambda -> p pi calibration: the background rises from m_p + m_pi; the threshold shape
+        with m0 fixed recovers the yield and its power and scale."""
+        from flashsim.refsim.lhcb.calibration import CHANNELS, calibration_table
+
+        model = CHANNELS["lambda"].mass
+        table = calibration_table("lambda", 40000, background_fraction=0.4, seed=3, probe="p")
+        fit = fit_mass(
+            table["mass"].astype(np.float64),
+            signal="dcb",
+            background="threshold",
+            range=(model.low, model.high),
+            fixed={
+                "threshold": model.threshold,
+                "beta_left": model.alpha_l,
+                "m_left": model.n_l,
+                "beta_right": model.alpha_r,
+                "m_right": model.n_r,
+            },
+        )
+        truth = int(table["true_signal"].sum())
+        assert abs(pull(fit.yields["signal"], truth)) < 3
+        assert fit.values["threshold"] == model.threshold
+        assert abs(fit.values["power"] - model.power) < 0.3
+        assert abs(fit.values["scale"] - model.scale) < 8
 
     def test_summary_is_json(self, gauss_toy: dict[str, np.ndarray]) -> None:
         fit = fit_mass(gauss_toy["mass"], range=(LO, HI))

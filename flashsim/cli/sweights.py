@@ -109,10 +109,11 @@ def _read_flat_tree(path: Path, tree_name: str, needed: Sequence[str]) -> dict[s
 )
 @click.option(
     "--background",
-    type=click.Choice(["exp", "poly1"]),
+    type=click.Choice(["exp", "poly1", "threshold"]),
     default="exp",
     show_default=True,
-    help="Background shape: exponential or first-order polynomial.",
+    help="Background shape: exponential, first-order polynomial, or a threshold shape "
+    "(m - m0)^a exp(-(m - m0)/c) (fix m0 with --fix threshold=M0).",
 )
 @click.option(
     "--range",

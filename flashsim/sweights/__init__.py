@@ -12,7 +12,8 @@ arXiv:2112.04574); the fit is an extended unbinned maximum-likelihood fit with i
 
 - :mod:`~flashsim.sweights.shapes`: the signal and background shapes, all normalised on the fit
   range: signal ``"gauss"`` (Gaussian) or ``"dcb"`` (double-sided Crystal Ball), background
-  ``"exp"`` (exponential) or ``"poly1"`` (straight line) (:data:`SIGNAL_SHAPES`,
+  ``"exp"`` (exponential), ``"poly1"`` (straight line) or ``"threshold"`` (a two-body
+  threshold shape) (:data:`SIGNAL_SHAPES`,
   :data:`BACKGROUND_SHAPES`).
 - :mod:`~flashsim.sweights.fit`: :func:`fit_mass` fits signal + background and returns a
   :class:`MassFit`.

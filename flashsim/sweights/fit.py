@@ -191,7 +191,8 @@ def fit_mass(
     Arguments:
         mass: the discriminating variable, one value per event; must be finite.
         signal: a key of :data:`SIGNAL_SHAPES`: ``"gauss"`` or ``"dcb"``.
-        background: a key of :data:`BACKGROUND_SHAPES`: ``"exp"`` or ``"poly1"``.
+        background: a key of :data:`BACKGROUND_SHAPES`: ``"exp"``, ``"poly1"`` or
+            ``"threshold"`` (fix its ``threshold`` parameter).
         range: the fit range ``(lo, hi)``.
         initial: starting values by parameter name (``n_signal``, ``n_background``, ``mu``,
             ``sigma``, ...), replacing the guesses from the data (the mode of the histogram and

@@ -139,6 +139,32 @@ def _poly1_cdf(x: Any, lo: float, hi: float, c1: float) -> np.ndarray:
     return 0.5 * ((t + 1.0) + 0.5 * c1 * (t * t - 1.0))
 
 
+def _threshold_mass(a: float, u_from: Any, u_to: Any) -> Any:
+    """The Gamma(a + 1) probability between ``u_from`` and ``u_to``, from the lower incomplete
+    gamma function below the mode and the upper one above it (no cancellation of two values
+    near 1 far above the threshold)."""
+    if np.min(u_from) > a + 1.0:
+        return special.gammaincc(a + 1.0, u_from) - special.gammaincc(a + 1.0, u_to)
+    return special.gammainc(a + 1.0, u_to) - special.gammainc(a + 1.0, u_from)
+
+
+def _threshold_pdf(x: Any, lo: float, hi: float, m0: float, a: float, c: float) -> np.ndarray:
+    u = np.maximum(np.asarray(x, dtype=float) - m0, 1e-300) / c
+    mass = float(_threshold_mass(a, max(lo - m0, 0.0) / c, max(hi - m0, 0.0) / c))
+    log_norm = math.log(c) + special.gammaln(a + 1.0) + math.log(max(mass, 1e-300))
+    return np.exp(a * np.log(u) - u - log_norm)
+
+
+def _threshold_cdf(x: Any, lo: float, hi: float, m0: float, a: float, c: float) -> np.ndarray:
+    u_lo, u_hi = max(lo - m0, 0.0) / c, max(hi - m0, 0.0) / c
+    u = np.maximum(np.asarray(x, dtype=float) - m0, 0.0) / c
+    return _threshold_mass(a, u_lo, u) / max(float(_threshold_mass(a, u_lo, u_hi)), 1e-300)
+
+
+def _threshold_guess(x: np.ndarray, lo: float, hi: float) -> dict[str, float]:
+    return {"threshold": lo - 0.25 * (hi - lo), "power": 0.5, "scale": 0.5 * (hi - lo)}
+
+
 def _peak_guess(x: np.ndarray, lo: float, hi: float) -> dict[str, float]:
     """Starting values for a peak: the mode of a smoothed histogram and its half width."""
     counts, edges = np.histogram(x, bins=40, range=(lo, hi))
@@ -240,7 +266,27 @@ BACKGROUND_SHAPES: dict[str, _Shape] = {
         limits=lambda lo, hi: {"c1": (-1.0, 1.0)},
         steps=lambda lo, hi: {"c1": 0.05},
     ),
+    "threshold": _Shape(
+        names=("threshold", "power", "scale"),
+        pdf=_threshold_pdf,
+        cdf=_threshold_cdf,
+        guess=_threshold_guess,
+        limits=lambda lo, hi: {
+            "threshold": (lo - 10.0 * (hi - lo), lo - 1e-6 * (hi - lo)),
+            "power": (0.0, 10.0),
+            "scale": (1e-3 * (hi - lo), 100.0 * (hi - lo)),
+        },
+        steps=lambda lo, hi: {
+            "threshold": 0.01 * (hi - lo),
+            "power": 0.05,
+            "scale": 0.05 * (hi - lo),
+        },
+    ),
 }
-"""Background shapes by name: ``exp``, ``exp(slope * m)`` (``slope`` per unit of ``m``), and
+"""Background shapes by name: ``exp``, ``exp(slope * m)`` (``slope`` per unit of ``m``);
 ``poly1``, ``1 + c1 * t`` with ``t`` running from -1 to 1 over the range (``|c1| <= 1`` keeps it
-positive). Both are normalised on the fit range."""
+positive); and ``threshold``, ``(m - threshold) ** power * exp(-(m - threshold) / scale)``, the
+combinatorial background of a two-body mass near its kinematic threshold (a Lambda -> p pi
+candidate above m_p + m_pi = 1077.84 MeV; LHCb's D0-mass-difference background has this form):
+fix ``threshold`` at the known value (``fixed={"threshold": ...}``, ``--fix threshold=...``),
+which a fit range above it barely constrains. All are normalised on the fit range."""
