@@ -182,6 +182,11 @@ class NanoAODWriter:
             _unlink_quietly(self._tmp)
             msg = f"cannot write {self.path}: {err.strerror or err}"
             raise OutputError(msg) from err
+        except BaseException:
+            # e.g. SIGTERM (Terminated) while uproot creates the file: __exit__ will not run
+            # for a failed __enter__, so the temporary file is removed here.
+            _unlink_quietly(self._tmp)
+            raise
         return self
 
     def extend(self, chunk: Mapping[str, np.ndarray | ak.Array]) -> None:

@@ -172,6 +172,25 @@ def test_exception_leaves_no_output_and_no_temporary(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_termination_while_creating_the_file_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (Terminated) can land inside uproot.recreate, after the temporary file exists:
+    a failed __enter__ gets no __exit__, so __enter__ itself removes it."""
+    from flashsim.exceptions import Terminated
+
+    created = uproot.recreate
+
+    def recreate_then_terminate(path: Path, **kwargs: object) -> None:
+        created(path, **kwargs).close()
+        raise Terminated
+
+    monkeypatch.setattr(uproot, "recreate", recreate_then_terminate)
+    with pytest.raises(Terminated), NanoAODWriter(tmp_path / "out.root"):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_existing_output_is_kept_without_overwrite(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
