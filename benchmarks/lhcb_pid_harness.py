@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import os
 import time
 from pathlib import Path
@@ -48,12 +47,12 @@ def dllk(
 
 def per_bin(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> list[tuple[float, float]]:
     """(flash - reference, statistical error of the difference) of DLLK > 0 per p bin."""
-    out = []
-    for lo, hi in itertools.pairwise(P_EDGES):
-        sel = (p > lo) & (p < hi)
-        f, r = np.mean(flash[sel] > 0), np.mean(ref[sel] > 0)
-        out.append((f - r, float(np.sqrt(2 * r * (1 - r) / max(sel.sum(), 1)))))
-    return out
+    from flashsim.validation.metrics import binned_efficiency
+
+    edges = np.asarray(P_EDGES, dtype=np.float64)
+    f, r = (binned_efficiency(p, dll > 0, edges) for dll in (flash, ref))
+    diff, error = f.efficiency - r.efficiency, np.hypot(f.error, r.error)
+    return [(float(d), float(e)) for d, e in zip(diff, error, strict=True)]
 
 
 def main() -> None:
