@@ -522,8 +522,12 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 def _write_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, path)
+    except BaseException:  # e.g. SIGTERM (Terminated) mid-write: leave no temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _output_events(path: Path) -> int | None:

@@ -313,3 +313,23 @@ class TestErrors:
         report = RunReport(tmp_path, tmp_path / MANIFEST_NAME, items=3, failed=[(item, "E: boom")])
         with pytest.raises(ItemsFailedError, match=r"1 of 3 items failed \(x.0-10.root: E: boom\)"):
             report.raise_for_failures()
+
+
+def test_interrupted_manifest_write_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (Terminated) while the manifest is written: the old manifest stays, no temporary."""
+    from flashsim import executor
+    from flashsim.exceptions import Terminated
+
+    path = tmp_path / "flashsim-manifest.json"
+    executor._write_manifest(path, {"items": []})
+
+    def replace_then_terminate(src: Path, dst: Path) -> None:
+        raise Terminated
+
+    monkeypatch.setattr(executor.os, "replace", replace_then_terminate)
+    with pytest.raises(Terminated):
+        executor._write_manifest(path, {"items": [{"status": "done"}]})
+    assert [p.name for p in tmp_path.iterdir()] == ["flashsim-manifest.json"]
+    assert json.loads(path.read_text()) == {"items": []}
