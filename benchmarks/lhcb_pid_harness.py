@@ -34,15 +34,27 @@ P_EDGES = [2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200]
 PDG = {"kaon": 321, "pion": 211}
 
 
-def dllk(
+def sample(
     model: SpeciesModel, spec: PidSpec, conditions: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Sampled DLLK of condition rows (p, eta, nTracks) of one species' PID model."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sampled (DLLK, isMuon) of condition rows (p, eta, nTracks) of one species' PID model."""
     from flashsim.stages.pid import decode_pid_targets
 
-    _, values, flags = model.apply(conditions, rng)
+    is_muon, values, flags = model.apply(conditions, rng)
     column = [c.name for c in spec.targets].index("DLLK")
-    return decode_pid_targets(spec, values, flags)[:, column]
+    return decode_pid_targets(spec, values, flags)[:, column], np.asarray(is_muon, dtype=bool)
+
+
+def is_muon_chi2(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> tuple[float, int, float]:
+    """(chi2, ndf, largest |difference|) of the isMuon rates per p bin, flash vs reference."""
+    from flashsim.validation.metrics import binned_efficiency
+
+    edges = np.asarray(P_EDGES, dtype=np.float64)
+    f, r = (binned_efficiency(p, flag, edges) for flag in (flash, ref))
+    error2 = np.square(f.error) + np.square(r.error)
+    ok = error2 > 0
+    diff = (f.efficiency - r.efficiency)[ok]
+    return float(np.sum(diff**2 / error2[ok])), int(ok.sum()), float(np.abs(diff).max())
 
 
 def per_bin(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> list[tuple[float, float]]:
@@ -84,12 +96,13 @@ def main() -> None:
     model = _Trainer(spec, data, args.output, options, print).pid()
     print(f"trained in {time.monotonic() - start:.0f} s")
 
-    branches = ["Track_p", "Track_eta", "Track_type", "Track_DLLK", "Track_genPartIdx"]
+    branches = ["Track_p", "Track_eta", "Track_type", "Track_DLLK", "Track_isMuon"]
+    branches.append("Track_genPartIdx")
     with uproot.open(args.valid) as f:
         events = f["Events"].arrays([*branches, "GenPart_pdgId", "Event_nTracks"])
     pdg = np.abs(np.asarray(ak.flatten(events.GenPart_pdgId[events.Track_genPartIdx])))
     n_tracks = ak.broadcast_arrays(events.Event_nTracks, events.Track_p)[0]
-    flat = {b: np.asarray(ak.flatten(events[b])) for b in branches[:4]}
+    flat = {b: np.asarray(ak.flatten(events[b])) for b in branches[:5]}
     flat["nTracks"] = np.asarray(ak.flatten(n_tracks))
     rng = np.random.default_rng(7)
     fmt = " ".join
@@ -97,11 +110,19 @@ def main() -> None:
         sel = (pdg == PDG[name]) & (flat["Track_type"] == 1)
         p, eta = flat["Track_p"][sel], flat["Track_eta"][sel]
         conditions = np.column_stack([p, eta, flat["nTracks"][sel]]).astype(np.float64)
-        flash, ref = dllk(model.species[name], pid, conditions, rng), flat["Track_DLLK"][sel]
+        flash, flash_mu = sample(model.species[name], pid, conditions, rng)
+        ref = flat["Track_DLLK"][sel]
         bins = per_bin(p, flash, ref)
         print(f"{name} DLLK > 0, flash - reference per p bin {P_EDGES}:")
         print("  " + fmt(f"{d:+.3f}" for d, _ in bins))
         print("  " + fmt(f"{e:.3f}" for _, e in bins) + "  (statistical errors)")
+        within = sum(abs(d) <= 0.02 for d, _ in bins)
+        print(
+            f"  within 0.02: {within} of {len(bins)} bins, largest |difference| "
+            f"{max(abs(d) for d, _ in bins):.3f}"
+        )
+        chi2, ndf, largest = is_muon_chi2(p, flash_mu, flat["Track_isMuon"][sel].astype(bool))
+        print(f"  isMuon rate vs p: chi2/ndf {chi2:.1f}/{ndf}, largest |difference| {largest:.4f}")
         fast = []
         for lo, hi in ((70, 100), (100, 200)):
             for e_lo, e_hi in ((2.0, 4.4), (4.4, 4.9), (4.9, 5.4)):
@@ -117,7 +138,7 @@ def main() -> None:
         signal = table["true_signal"].astype(bool)
         rows = np.column_stack([table[c][signal] for c in columns[:3]]).astype(np.float64)
         own = per_bin(
-            rows[:, 0], dllk(model.species[name], pid, rows, rng), table["probe_DLLK"][signal]
+            rows[:, 0], sample(model.species[name], pid, rows, rng)[0], table["probe_DLLK"][signal]
         )
         print("  on the calibration's true signal: " + fmt(f"{d:+.3f}" for d, _ in own))
 

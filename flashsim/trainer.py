@@ -56,7 +56,7 @@ from flashsim.stages.pid import (
     SpeciesModel,
     encode_pid_targets,
 )
-from flashsim.weights import balance_factors, bdt_safe_weights, resolve_weights
+from flashsim.weights import balance_factors, resolve_weights
 
 __all__ = ["TrainingData", "read_training_data", "train_pipeline"]
 
@@ -325,11 +325,7 @@ class _Trainer:
             table.event[keep],
             spec.efficiency.n_classes,
             spec.efficiency.params,
-            weights=bdt_safe_weights(
-                conditions[keep],
-                self.event_weights(table.event[keep], name, conditions[keep]),
-                seed=self.spec.seed + self.stage,
-            ),
+            weights=self.event_weights(table.event[keep], name, conditions[keep]),
         )
         matched = (table.label > 0) & keep
         classes = spec.efficiency.class_field is not None
@@ -398,7 +394,7 @@ class _Trainer:
             if table.is_muon is not None:
                 context = np.column_stack([conditions, table.is_muon.astype(np.float32)])
                 features.append(table.is_muon[:, None])
-            weights = bdt_weights = None
+            weights = None
             if table.weights is not None and spec.weight is not None:
                 weights = resolve_weights(
                     np.concatenate(features, axis=1),
@@ -406,9 +402,6 @@ class _Trainer:
                     spec.weight.negative,
                     seed=self.spec.seed + self.stage,
                     what=f"{label} ({spec.weight.column}, {spec.weight.negative})",
-                )
-                bdt_weights = bdt_safe_weights(
-                    np.concatenate(features, axis=1), weights, seed=self.spec.seed + self.stage
                 )
                 negative = int((weights < 0).sum())
                 self.log(
@@ -422,7 +415,6 @@ class _Trainer:
                     conditions[:, column], bins=b.bins, power=b.power, max_factor=b.max_factor
                 )
                 weights = factors if weights is None else weights * factors
-                bdt_weights = factors if bdt_weights is None else bdt_weights * factors
                 effective = factors.sum() ** 2 / np.square(factors).sum() / n
                 self.log(
                     f"[{label}] balanced in {b.condition}: factors {factors.min():.2f}-"
@@ -437,7 +429,7 @@ class _Trainer:
                     np.zeros(n, dtype=np.int64),
                     2,
                     spec.is_muon_params,
-                    weights=bdt_weights,
+                    weights=weights,
                     validation=val,
                 )
             targets, flags = encode_pid_targets(spec, table.targets, rng)
@@ -450,7 +442,7 @@ class _Trainer:
                     np.zeros(n, dtype=np.int64),
                     2,
                     flag.params,
-                    weights=bdt_weights,
+                    weights=weights,
                     validation=val,
                 )
                 context = np.column_stack([context, flags[:, k].astype(np.float32)])

@@ -19,9 +19,9 @@ candidates. Two strategies:
     The regression is cross-fitted (each half predicted by a regressor trained on the other)
     so that no row's estimate has seen its own weight.
 
-The BDT stages (efficiencies, isMuon) always train with non-negative weights: xgboost refuses
-negative ones. Under ``raw`` they get the regressed weights (:func:`bdt_safe_weights`); the
-generative models (flows, GANs) get the raw sWeights.
+Every stage trains with the strategy's weights: the flows and GANs with signed weights in their
+losses, the BDTs (efficiencies, isMuon, PID flags) through a signed-weight objective
+(:mod:`flashsim.stages.efficiency`; xgboost itself refuses negative instance weights).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from flashsim.exceptions import InputError
 __all__ = [
     "STRATEGIES",
     "balance_factors",
-    "bdt_safe_weights",
     "check_weights",
     "regressed_weights",
     "resolve_weights",
@@ -113,15 +112,6 @@ def regressed_weights(
         )
         out[~fit_part] = booster.predict(xgb.DMatrix(x[~fit_part]))
     return np.clip(out, 0.0, 1.0)
-
-
-def bdt_safe_weights(
-    features: np.ndarray, weights: np.ndarray | None, *, seed: int
-) -> np.ndarray | None:
-    """``weights`` if none is negative, else their regressed version (xgboost needs w >= 0)."""
-    if weights is None or not np.any(np.asarray(weights) < 0):
-        return weights
-    return regressed_weights(features, weights, seed=seed)
 
 
 def resolve_weights(

@@ -238,6 +238,74 @@ def test_fit_efficiency_passes_weights() -> None:
     assert stage.probabilities(x[3000:])[:, 1].mean() == pytest.approx(0.75, abs=0.05)
 
 
+def _sideband_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Signal with efficiency 0.7 / 0.97 (x < 0 / x > 0) under a background with efficiency 0.2.
+
+    The weights subtract the background as a sideband would: +1 in the signal window (all the
+    signal, half the background), -1 in the sideband (the other half).
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 1))
+    signal = rng.random(n) < 0.6
+    y = np.where(signal, rng.random(n) < np.where(x[:, 0] > 0, 0.97, 0.7), rng.random(n) < 0.2)
+    weights = np.where(signal | (rng.random(n) < 0.5), 1.0, -1.0)
+    return x, y.astype(np.int64), weights, signal
+
+
+# Leaves must hold enough net signal: without min_child_weight the trees fit the sWeights' noise,
+# early stopping halts after 10-30 trees, and the efficiencies stay shrunk towards the mean.
+SIGNED_BDT = {**BDT, "n_estimators": 300, "learning_rate": 0.1, "min_child_weight": 200}
+
+
+def test_fit_efficiency_learns_from_signed_weights() -> None:
+    # xgboost refuses negative weights; the signed-weight objective learns the sWeighted estimate
+    # sum(w y) / sum(w), which the positive weights alone do not.
+    x, y, w, _ = _sideband_sample(40000, 3)
+    fit, val = slice(0, 30000), slice(30000, None)
+    valid = (x[val], y[val])
+    stage, metrics = fit_efficiency(
+        x[fit], y[fit], 2, SIGNED_BDT, validation=valid, weights=w[fit], validation_weights=w[val]
+    )
+    clipped, _ = fit_efficiency(
+        x[fit], y[fit], 2, SIGNED_BDT, validation=valid, weights=np.clip(w[fit], 0, None)
+    )
+    # the metrics weight the validation rows with their sWeights (an sWeighted closure)
+    assert metrics["predicted_fraction_1"] == pytest.approx(
+        metrics["observed_fraction_1"], abs=0.03
+    )
+    for side in (x[:, 0] < 0, x[:, 0] > 0):
+        direct = np.average(y[side], weights=w[side])  # the sWeighted efficiency of this half
+        assert np.average(stage.probabilities(x[side])[:, 1], weights=w[side]) == pytest.approx(
+            direct, abs=0.01
+        )
+        assert np.average(clipped.probabilities(x[side])[:, 1], weights=w[side]) < direct - 0.05
+    # The saved booster is an ordinary binary:logistic one: probabilities, not margins.
+    assert 0 < stage.probabilities(x[:100])[:, 1].min() <= stage.probabilities(x[:100]).max() < 1
+
+
+def test_fit_efficiency_signed_weights_multiclass_and_errors() -> None:
+    x, y, w, signal = _sideband_sample(40000, 4)
+    # three outcomes: lost (0), class 1 below x = 1, class 2 above (signal); background uniform
+    y = np.where(signal, y * (1 + (x[:, 0] > 1)), np.random.default_rng(5).integers(0, 3, len(y)))
+    fit, val = slice(0, 30000), slice(30000, None)
+    stage, _ = fit_efficiency(
+        x[fit],
+        y[fit],
+        3,
+        BDT,
+        validation=(x[val], y[val]),
+        weights=w[fit],
+        validation_weights=w[val],
+    )
+    probs = stage.probabilities(np.array([[-1.0], [0.5], [2.0]]))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(
+        probs, [[0.3, 0.7, 0.0], [0.03, 0.97, 0.0], [0.03, 0.0, 0.97]], atol=0.06
+    )
+    with pytest.raises(ModelError, match=r"training weights .* sum to .*all-negative sWeights"):
+        fit_efficiency(x[fit], y[fit], 3, BDT, validation=(x[val], y[val]), weights=-np.abs(w[fit]))
+
+
 # -- response ----------------------------------------------------------------------------------
 
 

@@ -4,7 +4,10 @@ The loss is the weighted mean negative log-likelihood ``-sum(w * log p(x | c)) /
 weights may be negative (sWeights). Each step normalises its batch by the mean weight of the
 *whole* training set rather than by the batch's own weight sum: the same loss on average, but a
 batch whose sWeights nearly cancel cannot blow up the step. The model with the lowest validation
-loss is kept; training stops early when it has not improved for ``patience`` epochs.
+loss is kept; training stops early when it has not improved for ``patience`` epochs. With
+``ema > 0`` the model is the exponential moving average of the trained weights (Polyak-Ruppert
+averaging): it is what is validated and kept, which damps the step-to-step noise of a training
+that stops (at a time limit) while the learning rate is still high.
 
 With a checkpoint path, the full training state is written after every epoch (atomically), and a
 run started with ``resume=True`` continues from it and ends exactly as an uninterrupted run would.
@@ -53,9 +56,15 @@ class TrainConfig:
             ``"cosine"`` anneals it to zero over ``epochs``, ``"none"`` keeps it constant.
         max_grad_norm: gradients are clipped to this total norm.
         max_minutes: stop (keeping the best state) once the wall time of the call exceeds this.
+        ema: the decay of the exponential moving average of the weights after every step (0:
+            off, the model holds the last weights). The average is validated and kept; its
+            decay ramps up as ``min(ema, (1 + t) / (10 + t))`` over the first steps ``t``.
 
     References:
-        Loshchilov, Hutter, "Decoupled Weight Decay Regularization", arXiv:1711.05101.
+        Loshchilov, Hutter, "Decoupled Weight Decay Regularization", arXiv:1711.05101; Polyak,
+        Juditsky, "Acceleration of Stochastic Approximation by Averaging", SIAM J. Control Optim.
+        30 (1992) 838; Izmailov et al., "Averaging Weights Leads to Wider Optima and Better
+        Generalization", arXiv:1803.05407.
     """
 
     epochs: int = 50
@@ -66,6 +75,7 @@ class TrainConfig:
     schedule: Literal["plateau", "cosine", "none"] = "plateau"
     max_grad_norm: float = 5.0
     max_minutes: float | None = None
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -77,18 +87,21 @@ class TrainConfig:
                 msg = f"training.{key}: expected an integer >= {minimum}, got {value!r}"
                 raise SpecError(msg)
         optional = ("max_minutes",) if self.max_minutes is None else ()
-        for key in ("learning_rate", "weight_decay", "max_grad_norm", "max_minutes"):
+        for key in ("learning_rate", "weight_decay", "max_grad_norm", "max_minutes", "ema"):
             value = getattr(self, key)
             if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
                 with contextlib.suppress(ValueError):
                     value = float(value)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            zero_ok = key == "weight_decay"
+            zero_ok = key in ("weight_decay", "ema")
             if key not in optional and not (
                 number and math.isfinite(value) and (value > 0 or (zero_ok and value == 0))
             ):
                 msg = f"training.{key}: expected a finite number {'>=' if zero_ok else '>'} 0, "
                 msg += f"got {value!r}"
+                raise SpecError(msg)
+            if key == "ema" and value >= 1:
+                msg = f"training.ema: expected a number in [0, 1), got {value!r}"
                 raise SpecError(msg)
             object.__setattr__(self, key, None if key in optional else float(value))
 
@@ -243,6 +256,50 @@ def _cpu_state(model: ConditionalFlow) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.module.state_dict().items()}
 
 
+class _WeightAverage:
+    """The exponential moving average of a module's floating-point state (see ``TrainConfig.ema``).
+
+    :meth:`update` follows each optimiser step; inside :meth:`swapped` the module holds the
+    average (to validate or save it) and afterwards its trained weights again.
+    """
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        state = module.state_dict()
+        self.keys = [k for k, v in state.items() if v.is_floating_point()]
+        self.live = [state[k] for k in self.keys]  # share storage with the module
+        self.average = [v.detach().clone() for v in self.live]
+
+    def update(self) -> None:
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.average, self.live, 1 - decay)
+
+    @contextlib.contextmanager
+    def swapped(self) -> Any:
+        trained = [v.clone() for v in self.live]
+        with torch.no_grad():
+            torch._foreach_copy_(self.live, self.average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(self.live, trained)
+
+    def state_dict(self) -> dict[str, Any]:
+        pairs = zip(self.keys, self.average, strict=True)
+        average = {k: v.detach().to("cpu", copy=True) for k, v in pairs}
+        return {"steps": self.steps, "average": average}
+
+    def load_state_dict(self, saved: Mapping[str, Any]) -> None:
+        self.steps = int(saved["steps"])
+        with torch.no_grad():
+            for key, value in zip(self.keys, self.average, strict=True):
+                value.copy_(saved["average"][key])
+
+
 @dataclass
 class _Progress:
     """The training state besides torch's objects; saved in and restored from checkpoints."""
@@ -315,6 +372,7 @@ def _run_epoch(
     generator: torch.Generator,
     config: TrainConfig,
     device: torch.device,
+    average: _WeightAverage | None,
 ) -> float:
     """One pass over the shuffled training set; returns the weighted mean NLL seen on the way."""
     mean_weight = train.total_weight / train.x.shape[0]
@@ -328,6 +386,8 @@ def _run_epoch(
         (nll_sum / (mean_weight * index.shape[0])).backward()
         torch.nn.utils.clip_grad_norm_(model.module.parameters(), config.max_grad_norm)
         optimizer.step()
+        if average is not None:
+            average.update()
         total += nll_sum.detach().double()
     model.module.eval()
     return total.item() / train.total_weight
@@ -385,9 +445,13 @@ def train_model(
     elif config.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     generator = torch.Generator().manual_seed(seed)
+    average = _WeightAverage(model.module, config.ema) if config.ema > 0 else None
+    held = average.swapped if average is not None else contextlib.nullcontext
     state = _Progress(best_state=_cpu_state(model))
     if checkpoint is not None and resume and Path(checkpoint).exists():
         ckpt = _load_checkpoint(Path(checkpoint), model, config, seed)
+        if average is not None:
+            average.load_state_dict(ckpt["average"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -403,8 +467,12 @@ def train_model(
         while state.stopped is None and state.epoch < config.epochs:
             tick = time.monotonic()
             lr = optimizer.param_groups[0]["lr"]
-            train_loss = _run_epoch(model, train, optimizer, generator, config, dev)
-            val_loss = _evaluate(model, val, max(config.batch_size, 16384), dev)
+            train_loss = _run_epoch(model, train, optimizer, generator, config, dev, average)
+            with held():  # validate (and keep) the average when there is one
+                val_loss = _evaluate(model, val, max(config.batch_size, 16384), dev)
+                improved = val_loss < state.best_loss
+                if improved:
+                    best_state = _cpu_state(model)
             state.epoch += 1
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 msg = (
@@ -414,9 +482,12 @@ def train_model(
                 )
                 model.module.load_state_dict(state.best_state)  # not the poisoned weights
                 raise ModelError(msg)
-            if val_loss < state.best_loss:
-                state.best_epoch, state.best_loss = state.epoch, val_loss
-                state.best_state = _cpu_state(model)
+            if improved:
+                state.best_epoch, state.best_loss, state.best_state = (
+                    state.epoch,
+                    val_loss,
+                    best_state,
+                )
             if config.schedule == "plateau":
                 scheduler.step(val_loss)
             elif scheduler is not None:
@@ -439,6 +510,7 @@ def train_model(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
                     "generator": generator.get_state(),
+                    "average": average.state_dict() if average is not None else {},
                 }
                 settings = {"record": model.record(), "config": config.to_dict(), "seed": seed}
                 _save_atomic({**settings, **torch_state, **vars(state)}, Path(checkpoint))

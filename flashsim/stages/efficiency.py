@@ -5,6 +5,13 @@ outcome 1 when there are no classes). The classifier is a gradient-boosted decis
 (Chen & Guestrin, arXiv:1603.02754), as the efficiency models of LHCb Lamarr
 (arXiv:2303.11428) and CMS FlashSim (arXiv:2402.13684). Sampling compares one uniform number per
 object with the cumulative class probabilities, so the sampled efficiencies are unbiased.
+
+Weights may be negative (sWeights, Pivk & Le Diberder, physics/0402083). xgboost refuses negative
+instance weights, so the weighted log-loss is then boosted through a custom objective: gradient
+``w (p - y)`` as usual, and the Hessian ``|w| p (1 - p)``, positive everywhere. Where the trees
+converge the gradient sums vanish, ``sum w (p - y) = 0`` per leaf: the sWeighted maximum-likelihood
+estimate, whatever Hessian sets the step sizes. Early stopping watches the same signed-weight
+log-loss on the validation rows.
 """
 
 from __future__ import annotations
@@ -24,6 +31,47 @@ from flashsim.exceptions import ModelError
 __all__ = ["EfficiencyStage", "fit_efficiency"]
 
 _TRAIN_KEYS = ("n_estimators", "early_stopping_rounds")
+_EPS = 1e-12
+
+
+def _probabilities(margin: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, n_classes) probabilities from xgboost's raw margins (logistic or softmax link)."""
+    if n_classes == 2:
+        p = 1.0 / (1.0 + np.exp(-np.asarray(margin, dtype=np.float64).reshape(-1)))
+        return np.stack([1.0 - p, p], axis=1)
+    z = np.asarray(margin, dtype=np.float64).reshape(-1, n_classes)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _signed_weight_objective(weights: np.ndarray, n_classes: int) -> Any:
+    """xgboost objective of the log-loss with signed weights (see the module docstring)."""
+    w = np.asarray(weights, dtype=np.float64)
+    magnitude = np.abs(w)
+
+    def objective(margin: np.ndarray, data: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
+        p = _probabilities(margin, n_classes)
+        onehot = np.eye(n_classes)[data.get_label().astype(np.int64)]
+        grad = w[:, None] * (p - onehot)
+        hess = np.maximum(magnitude[:, None] * p * (1.0 - p), _EPS)
+        if n_classes == 2:
+            return grad[:, 1], hess[:, 1]
+        return grad, hess
+
+    return objective
+
+
+def _signed_weight_logloss(weights: np.ndarray, n_classes: int) -> Any:
+    """xgboost metric: the mean log-loss with signed weights, ``-sum w log p_y / sum w``."""
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
+
+    def metric(margin: np.ndarray, data: xgb.DMatrix) -> tuple[str, float]:
+        p = _probabilities(margin, n_classes)
+        truth = p[np.arange(len(p)), data.get_label().astype(np.int64)]
+        return "logloss", float(-(w * np.log(np.clip(truth, _EPS, 1.0))).sum() / total)
+
+    return metric
 
 
 class EfficiencyStage:
@@ -105,7 +153,9 @@ def fit_efficiency(
         params: xgboost parameters from the spec (``n_estimators``, ``max_depth``,
             ``learning_rate``, ``early_stopping_rounds``, ...).
         validation: (conditions, outcome) used for early stopping and the reported metrics.
-        weights: per-row weights (e.g. sWeights); negative weights are passed to xgboost.
+        weights: per-row weights (e.g. sWeights), with a positive sum; negative ones are
+            learned through the signed-weight objective of the module docstring.
+        validation_weights: per-row weights of the validation rows, likewise.
 
     Returns:
         the stage and metrics: validation log-loss, number of trees, and for each outcome the
@@ -119,6 +169,29 @@ def fit_efficiency(
         booster_params.update(
             objective="multi:softprob", eval_metric="mlogloss", num_class=n_classes
         )
+    signed = any(w is not None and np.any(w < 0) for w in (weights, validation_weights))
+    custom: dict[str, Any] = {}
+    if signed:
+        w_train = np.ones(len(outcome)) if weights is None else np.asarray(weights, np.float64)
+        w_valid = np.ones(len(validation[1]))
+        if validation_weights is not None:
+            w_valid = np.asarray(validation_weights, dtype=np.float64)
+        for what, w in (("training", w_train), ("validation", w_valid)):
+            if not w.sum() > 0:
+                msg = (
+                    f"the {what} weights of the efficiency sum to {w.sum():.3g}: no signal left "
+                    "to learn from (all-negative sWeights?); check the sWeight fit and the sample"
+                )
+                raise ModelError(msg)
+        custom = {
+            "obj": _signed_weight_objective(w_train, n_classes),
+            "custom_metric": _signed_weight_logloss(w_valid, n_classes),
+        }
+        booster_params["disable_default_eval_metric"] = 1
+        if n_classes == 2:  # start from the weighted mean, as binary:logistic does unweighted
+            mean = float(np.average(outcome == 1, weights=w_train))
+            booster_params["base_score"] = min(max(mean, 1e-6), 1 - 1e-6)
+        weights = validation_weights = None  # the objective and the metric hold them
     train = xgb.DMatrix(conditions, label=outcome, weight=weights)
     valid = xgb.DMatrix(validation[0], label=validation[1], weight=validation_weights)
     evals: dict[str, Any] = {}
@@ -130,6 +203,7 @@ def fit_efficiency(
         early_stopping_rounds=int(params.get("early_stopping_rounds", 20)),
         evals_result=evals,
         verbose_eval=False,
+        **custom,
     )
     best = booster.best_iteration
     booster = booster[: best + 1]
@@ -138,7 +212,7 @@ def fit_efficiency(
     metric = next(iter(evals["validation"].values()))
     metrics: dict[str, float] = {"validation_logloss": float(metric[best]), "trees": best + 1}
     # With (s)weights both fractions are weighted: the model learns the weighted distribution.
-    w = None if validation_weights is None else np.asarray(validation_weights, dtype=np.float64)
+    w = w_valid if signed else validation_weights
     for k in range(n_classes):
         metrics[f"observed_fraction_{k}"] = float(np.average(validation[1] == k, weights=w))
         metrics[f"predicted_fraction_{k}"] = float(np.average(probs[:, k], weights=w))
