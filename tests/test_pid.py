@@ -81,8 +81,8 @@ def _train(files: dict[str, Any], model: str, output: Path) -> Any:
     from flashsim.trainer import read_training_data, train_pipeline
 
     raw = tiny_lhcb_spec(model)
-    if model == "gan":  # the GAN run also covers a split flag (DLLK > 0 sampled by a BDT)
-        raw["pid"]["targets"][2].update(split=0, transform=[{"log": {"offset": 0.01}}])
+    if model == "gan":  # the flow run has the spec's split flag (DLLK > 0 sampled by a BDT)
+        del raw["pid"]["targets"][2]["split"]
     spec = parse_spec(raw, origin="tiny_lhcb")
     data = read_training_data(spec, [files["sample"]], progress=False)
     assert spec.pid is not None
@@ -124,12 +124,12 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
     info = model_info(bundle)
     kaon = next(stage for stage in info.stages if stage.name == "pid.kaon")
     assert [f.role for f in kaon.flags][:2] == ["DLLK_atPointMass", "DLLp_atPointMass"]
-    assert len(kaon.flags) == (3 if model == "gan" else 2)
+    assert len(kaon.flags) == (3 if model == "flow" else 2)
     assert kaon.flags[1].outcomes == ["DLLp - DLLK continuous", "DLLp - DLLK = 0"]
     assert "trees" in kaon.flags[0].metrics
     assert "DLLp_atPointMass" in kaon.response.extra_inputs
     assert "DLLK_atPointMass: xgboost" in format_model_info(info)
-    if model == "gan":
+    if model == "flow":
         assert list(record["pid"]["kaon"]["splits"]) == ["DLLK"]
         assert (bundle / "pid.kaon.DLLK_aboveSplit.json.gz").exists()
         assert kaon.flags[2].role == "DLLK_aboveSplit"
@@ -146,7 +146,7 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
     exported = {m.name: m for m in response_models(bundle)}["pid.kaon.response"]
     appended = [c["name"] for c in exported.context if "values" in c]
     flags = ["DLLK_atPointMass", "DLLp_atPointMass"] + (
-        ["DLLK_aboveSplit"] if model == "gan" else []
+        ["DLLK_aboveSplit"] if model == "flow" else []
     )
     assert appended == ["isMuon", *flags]
     assert len(exported.context) == exported.model.n_context
@@ -286,7 +286,7 @@ def test_spec_checks_and_occupancy() -> None:
     raw = np.array([[1.0, 2.0, 30.0, 25.0], [0.0, 0.0, 5.0, 5.0]])
     encoded, flags = encode_pid_targets(spec.pid, raw)
     assert encoded[:, 3].tolist() == [-5.0, -5.0]  # DLLp - DLLK; its point mass is flagged
-    assert flags.tolist() == [[0, 0], [0, 1]]  # DLLK = 0?, DLLp - DLLK = 0?
+    assert flags.tolist() == [[0, 0, 1], [0, 1, 1]]  # DLLK = 0?, DLLp - DLLK = 0?, DLLK > 0?
     np.testing.assert_array_equal(decode_pid_targets(spec.pid, encoded, flags), raw)
 
 
@@ -297,7 +297,9 @@ def test_point_masses_are_flags_beside_the_continuum() -> None:
     from flashsim.spec import parse_spec
     from flashsim.stages.pid import decode_pid_targets, encode_pid_targets, point_mass_targets
 
-    spec = parse_spec(tiny_lhcb_spec(), origin="t").pid
+    data = tiny_lhcb_spec()
+    del data["pid"]["targets"][2]["split"]  # point masses alone (the split: next test)
+    spec = parse_spec(data, origin="t").pid
     assert spec is not None
     assert [t.name for t in point_mass_targets(spec)] == ["DLLK", "DLLp"]
     rng = np.random.default_rng(3)
