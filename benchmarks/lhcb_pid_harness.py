@@ -70,7 +70,7 @@ def per_bin(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> list[tuple[flo
 def main() -> None:
     from flashsim.calibration import read_calibration
     from flashsim.spec import load_spec
-    from flashsim.trainer import TrainingData, _Trainer
+    from flashsim.trainer import TrainingData, train_pid
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibration", type=Path, required=True, help="calib_<species>.root")
@@ -92,8 +92,7 @@ def main() -> None:
     }
     data = TrainingData({}, {}, None, n_events=1, files=[], calibration=calibration)
     start = time.monotonic()
-    options = {"device": "cpu", "resume": False, "progress": False}
-    model = _Trainer(spec, data, args.output, options, print).pid()
+    model = train_pid(spec, data, args.output, progress=False)
     print(f"trained in {time.monotonic() - start:.0f} s")
 
     branches = ["Track_p", "Track_eta", "Track_type", "Track_DLLK", "Track_isMuon"]

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from flashsim.bundle import save_bundle
 from flashsim.calibration import CalibrationTable
-from flashsim.exceptions import InputError
+from flashsim.exceptions import InputError, SpecError
 from flashsim.features import (
     CollectionTable,
     EventTable,
@@ -58,7 +58,7 @@ from flashsim.stages.pid import (
 )
 from flashsim.weights import balance_factors, resolve_weights
 
-__all__ = ["TrainingData", "read_training_data", "train_pipeline"]
+__all__ = ["TrainingData", "read_training_data", "train_pid", "train_pipeline"]
 
 Log = Callable[[str], None]
 
@@ -510,3 +510,29 @@ def train_pipeline(
     save_bundle(pipeline, output, training)
     shutil.rmtree(output / "checkpoints", ignore_errors=True)
     return pipeline
+
+
+def train_pid(
+    spec: PipelineSpec,
+    data: TrainingData,
+    output: Path,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+    log: Log = print,
+) -> PidModel:
+    """Train only the ``pid`` section of ``spec`` on ``data.calibration`` (no bundle written).
+
+    For studies of the PID models alone (``benchmarks/lhcb_pid_harness.py``): the collections
+    and the event section are not trained, so ``data`` needs only its calibration tables. The
+    stages are numbered from the PID section, so their seeds differ from those the same
+    stages get inside :func:`train_pipeline`.
+
+    Raises:
+        SpecError: the spec has no ``pid`` section.
+    """
+    if spec.pid is None:
+        msg = f"{spec.name}: the spec has no pid section to train"
+        raise SpecError(msg)
+    options = {"device": device, "resume": False, "progress": progress}
+    return _Trainer(spec, data, output, options, log).pid()

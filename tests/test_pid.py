@@ -190,6 +190,37 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
     assert set(np.unique(np.abs(ak.flatten(gen)))) <= {11, 13, 211, 321, 2212}
 
 
+def test_train_pid_alone(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
+    """``train_pid`` trains the PID section from the calibration tables only."""
+    from flashsim.calibration import read_calibration
+    from flashsim.exceptions import SpecError
+    from flashsim.spec import parse_spec
+    from flashsim.stages.pid import decode_pid_targets
+    from flashsim.trainer import TrainingData, train_pid
+
+    raw = tiny_lhcb_spec()
+    raw["pid"]["species"] = {"kaon": {"pdgId": [321]}}
+    spec = parse_spec(raw, origin="tiny_lhcb")
+    assert spec.pid is not None
+    calibration = {
+        "kaon": read_calibration(spec.pid, spec.pid.species[0], [lhcb_files["calibration"]["kaon"]])
+    }
+    data = TrainingData({}, {}, None, n_events=1, files=[], calibration=calibration)
+    lines: list[str] = []
+    pid = train_pid(spec, data, tmp_path, progress=False, log=lines.append)
+    assert list(pid.species) == ["kaon"]
+    assert any("[pid.kaon]" in line for line in lines)
+    conditions = np.array([[20.0, 3.5, 80.0], [3.0, 2.5, 40.0]])
+    is_muon, values, flags = pid.species["kaon"].apply(conditions, np.random.default_rng(0))
+    decoded = decode_pid_targets(spec.pid, values, flags)
+    assert decoded.shape == (2, 4)
+    assert np.isfinite(decoded).all()
+    assert set(np.unique(is_muon)) <= {0, 1}
+    del raw["pid"]
+    with pytest.raises(SpecError, match="no pid section"):
+        train_pid(parse_spec(raw, origin="t"), data, tmp_path, progress=False)
+
+
 def test_missing_calibration_is_a_clear_error(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
     from flashsim.spec import parse_spec
     from flashsim.trainer import read_training_data, train_pipeline
