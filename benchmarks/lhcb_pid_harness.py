@@ -29,6 +29,7 @@ import uproot
 
 from flashsim.spec import PidSpec
 from flashsim.stages.pid import SpeciesModel
+from flashsim.validation.metrics import Efficiency
 
 P_EDGES = [2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200]
 PDG = {"kaon": 321, "pion": 211}
@@ -45,24 +46,26 @@ def sample(
     return decode_pid_targets(spec, values, flags)[:, column], np.asarray(is_muon, dtype=bool)
 
 
-def is_muon_chi2(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> tuple[float, int, float]:
-    """(chi2, ndf, largest |difference|) of the isMuon rates per p bin, flash vs reference."""
+def curves(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> tuple[Efficiency, Efficiency]:
+    """The efficiency curves of two selections (flash, reference) in the p bins."""
     from flashsim.validation.metrics import binned_efficiency
 
     edges = np.asarray(P_EDGES, dtype=np.float64)
-    f, r = (binned_efficiency(p, flag, edges) for flag in (flash, ref))
-    error2 = np.square(f.error) + np.square(r.error)
-    ok = error2 > 0
-    diff = (f.efficiency - r.efficiency)[ok]
-    return float(np.sum(diff**2 / error2[ok])), int(ok.sum()), float(np.abs(diff).max())
+    return binned_efficiency(p, flash, edges), binned_efficiency(p, ref, edges)
+
+
+def is_muon_chi2(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> tuple[float, int, float]:
+    """(chi2, ndf, largest |difference|) of the isMuon rates per p bin, flash vs reference."""
+    from flashsim.validation.metrics import efficiency_chi2
+
+    f, r = curves(p, flash, ref)
+    chi2, ndf = efficiency_chi2(f, r)
+    return chi2, ndf, float(np.nanmax(np.abs(f.efficiency - r.efficiency)))
 
 
 def per_bin(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> list[tuple[float, float]]:
     """(flash - reference, statistical error of the difference) of DLLK > 0 per p bin."""
-    from flashsim.validation.metrics import binned_efficiency
-
-    edges = np.asarray(P_EDGES, dtype=np.float64)
-    f, r = (binned_efficiency(p, dll > 0, edges) for dll in (flash, ref))
+    f, r = curves(p, flash > 0, ref > 0)
     diff, error = f.efficiency - r.efficiency, np.hypot(f.error, r.error)
     return [(float(d), float(e)) for d, e in zip(diff, error, strict=True)]
 
@@ -96,12 +99,13 @@ def main() -> None:
     print(f"trained in {time.monotonic() - start:.0f} s")
 
     branches = ["Track_p", "Track_eta", "Track_type", "Track_DLLK", "Track_isMuon"]
-    branches.append("Track_genPartIdx")
     with uproot.open(args.valid) as f:
-        events = f["Events"].arrays([*branches, "GenPart_pdgId", "Event_nTracks"])
+        events = f["Events"].arrays(
+            [*branches, "Track_genPartIdx", "GenPart_pdgId", "Event_nTracks"]
+        )
     pdg = np.abs(np.asarray(ak.flatten(events.GenPart_pdgId[events.Track_genPartIdx])))
     n_tracks = ak.broadcast_arrays(events.Event_nTracks, events.Track_p)[0]
-    flat = {b: np.asarray(ak.flatten(events[b])) for b in branches[:5]}
+    flat = {b: np.asarray(ak.flatten(events[b])) for b in branches}
     flat["nTracks"] = np.asarray(ak.flatten(n_tracks))
     rng = np.random.default_rng(7)
     fmt = " ".join

@@ -25,7 +25,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -33,6 +33,9 @@ import awkward as ak
 import numpy as np
 import uproot
 import yaml
+
+if TYPE_CHECKING:
+    from flashsim.validation.metrics import Efficiency
 
 PROBES = {
     "electron": ("jpsi_ee", "e"),
@@ -43,6 +46,8 @@ PROBES = {
 }
 P_EDGES = np.array([2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200])
 ETA_EDGES = np.linspace(2.0, 5.0, 13)
+MIN_BIN_ENTRIES = 30
+"""Bins with fewer entries in either curve are left out of the comparisons."""
 
 
 def sweighted_calibration(species: str, rows: int, seed: int, work: Path) -> dict[str, Any]:
@@ -93,29 +98,26 @@ def sweighted_calibration(species: str, rows: int, seed: int, work: Path) -> dic
     }
 
 
-def _efficiency(x: np.ndarray, passed: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:
+def _efficiency(x: np.ndarray, passed: np.ndarray, edges: np.ndarray) -> Efficiency:
     from flashsim.validation.metrics import binned_efficiency
 
-    e = binned_efficiency(x, passed, edges)
-    return e.efficiency, e.error, e.total
+    return binned_efficiency(x, passed, edges)
 
 
-def compare_curves(
-    name: str, flash: tuple[np.ndarray, ...], full: tuple[np.ndarray, ...]
-) -> dict[str, Any]:
+def compare_curves(name: str, flash: Efficiency, full: Efficiency) -> dict[str, Any]:
     """χ²/ndf and the largest absolute difference of two efficiency curves (bins >= 30 entries)."""
-    (ef, sf, nf), (er, sr, nr) = flash, full
-    use = (nf >= 30) & (nr >= 30)
-    diff = np.abs(ef - er)[use]
-    var = (sf**2 + sr**2)[use]
-    chi2 = float(np.sum(diff**2 / np.maximum(var, 1e-12)))
+    from flashsim.validation.metrics import efficiency_chi2
+
+    chi2, ndf = efficiency_chi2(flash, full, min_total=MIN_BIN_ENTRIES)
+    use = (flash.total >= MIN_BIN_ENTRIES) & (full.total >= MIN_BIN_ENTRIES)
+    diff = np.abs(flash.efficiency - full.efficiency)[use]
     return {
         "curve": name,
-        "bins": int(use.sum()),
-        "chi2_ndf": chi2 / max(int(use.sum()), 1),
+        "bins": ndf,
+        "chi2_ndf": chi2 / max(ndf, 1),
         "max_abs_diff": float(diff.max(initial=0.0)),
-        "flash": np.nan_to_num(ef).round(4).tolist(),
-        "full": np.nan_to_num(er).round(4).tolist(),
+        "flash": np.nan_to_num(flash.efficiency).round(4).tolist(),
+        "full": np.nan_to_num(full.efficiency).round(4).tolist(),
     }
 
 
