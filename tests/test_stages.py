@@ -279,6 +279,12 @@ def test_fit_efficiency_learns_from_signed_weights() -> None:
             direct, abs=0.01
         )
         assert np.average(clipped.probabilities(x[side])[:, 1], weights=w[side]) < direct - 0.05
+    # The reported loss is the signed-weight log-loss of the kept trees (a built-in unweighted
+    # `logloss` of the same name once interleaved with it and was reported instead).
+    prob = stage.probabilities(x[val])[:, 1]
+    signed = -np.sum(w[val] * np.log(np.where(y[val] == 1, prob, 1 - prob))) / w[val].sum()
+    assert metrics["validation_logloss"] == pytest.approx(signed, rel=1e-4)
+    assert metrics["trees"] == stage.booster.num_boosted_rounds()
     # The saved booster is an ordinary binary:logistic one: probabilities, not margins.
     assert 0 < stage.probabilities(x[:100])[:, 1].min() <= stage.probabilities(x[:100]).max() < 1
 

@@ -187,6 +187,9 @@ def fit_efficiency(
             "obj": _signed_weight_objective(w_train, n_classes),
             "custom_metric": _signed_weight_logloss(w_valid, n_classes),
         }
+        # Only the signed metric: a built-in `logloss` beside it (same name, unweighted) would
+        # interleave its values into the same evals_result list.
+        del booster_params["eval_metric"]
         booster_params["disable_default_eval_metric"] = 1
         if n_classes == 2:  # start from the weighted mean, as binary:logistic does unweighted
             mean = float(np.average(outcome == 1, weights=w_train))
