@@ -355,6 +355,19 @@ def test_efficiency_chi2_different_curves_is_large(rng: np.random.Generator) -> 
     assert chi2 > 10 * ndf
 
 
+def test_efficiency_chi2_extra_error_in_quadrature(rng: np.random.Generator) -> None:
+    a, b = efficiency_sample(rng, 25, 6000), efficiency_sample(rng, 27, 6000)
+    chi2, ndf = efficiency_chi2(a, b)
+    extra = np.full(30, 0.05)
+    chi2_extra, ndf_extra = efficiency_chi2(a, b, extra_error=extra)
+    expected = np.sum((a.efficiency - b.efficiency) ** 2 / (a.error**2 + b.error**2 + 0.05**2))
+    assert ndf_extra == ndf == 30
+    assert chi2_extra == pytest.approx(expected)
+    assert chi2_extra < chi2
+    with pytest.raises(ValueError, match="one value per bin"):
+        efficiency_chi2(a, b, extra_error=np.ones(3))
+
+
 def test_efficiency_chi2_skips_small_bins_and_checks_edges(rng: np.random.Generator) -> None:
     a = efficiency_sample(rng, 25, 600)  # 20 entries per bin on average
     _, ndf_all = efficiency_chi2(a, a, min_total=1)

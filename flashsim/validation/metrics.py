@@ -584,12 +584,21 @@ def correlation_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return mats[0] - mats[1]
 
 
-def efficiency_chi2(a: Efficiency, b: Efficiency, *, min_total: int = 10) -> tuple[float, int]:
+def efficiency_chi2(
+    a: Efficiency,
+    b: Efficiency,
+    *,
+    min_total: int = 10,
+    extra_error: np.ndarray | None = None,
+) -> tuple[float, int]:
     """``sum (e_a - e_b)^2 / (err_a^2 + err_b^2)`` over bins with ``total >= min_total`` in both.
 
     Arguments:
         a, b: the curves, from :func:`binned_efficiency` with identical edges.
         min_total: fewest entries (sum of weights) a bin needs in both curves to be used.
+        extra_error: a further per-bin uncertainty added in quadrature to the denominator, e.g.
+            the statistical error of the calibration sample a data-driven model learned the
+            efficiency from (the model cannot be closer to the truth than its training sample).
     Returns:
         ``(chi2, ndf)``, ``ndf`` the number of bins used (``(0.0, 0)`` if none); for compatible
         curves ``chi2 / ndf`` is about 1.
@@ -600,6 +609,12 @@ def efficiency_chi2(a: Efficiency, b: Efficiency, *, min_total: int = 10) -> tup
         msg = "the two efficiencies have different bin edges; bin both the same way"
         raise ValueError(msg)
     var = a.error**2 + b.error**2
+    if extra_error is not None:
+        extra = np.asarray(extra_error, dtype=np.float64)
+        if extra.shape != var.shape:
+            msg = f"extra_error needs one value per bin ({var.shape}), got {extra.shape}"
+            raise ValueError(msg)
+        var = var + extra**2
     use = (a.total >= min_total) & (b.total >= min_total) & np.isfinite(var) & (var > 0)
     chi2 = np.sum((a.efficiency[use] - b.efficiency[use]) ** 2 / var[use])
     return float(chi2), int(use.sum())

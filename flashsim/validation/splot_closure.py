@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from flashsim.exceptions import ConfigurationError
 from flashsim.models.factory import build_model, train_response_model
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.stages.response import ResponseStage
@@ -169,6 +170,14 @@ def training_closure(
 
 
 _PID_COLUMNS = ("probe_DLLe", "probe_DLLmu", "probe_DLLK", "probe_DLLp")
+
+CLOSURE_TRANSFORMS: tuple[tuple[Any, ...], ...] = (
+    ("standardize",),
+    ("standardize",),
+    ("standardize",),
+    ({"spike": {"value": 0, "width": 2.0}}, "standardize"),
+)
+"""The default preprocessing of the closure models' targets: DLLe, DLLmu, DLLK, DLLp - DLLK."""
 _CONDITION_COLUMNS = ("probe_p", "probe_eta", "Event_nTracks")
 
 
@@ -184,6 +193,7 @@ def closure_study(
     kinds: Sequence[str] = ("flow", "gan"),
     strategies: Sequence[str] = ("raw", "regressed"),
     models: Mapping[str, Mapping[str, Any]] | None = None,
+    transforms: Sequence[Sequence[Any]] | None = None,
     seed: int = 1,
 ) -> dict[str, Any]:
     """The whole sPlot study on a refsim LHCb-like calibration sample (see the module doc).
@@ -200,6 +210,8 @@ def closure_study(
         kinds: response models to train (``flow``, ``gan``).
         strategies: negative-weight strategies.
         models: per kind, ``{"config": ..., "training": ...}`` spec settings (small defaults).
+        transforms: the preprocessing chain of each PID column (DLLe, DLLmu, DLLK, DLLp - DLLK);
+            by default :data:`CLOSURE_TRANSFORMS`.
         seed: seeds everything.
     Returns:
         ``fit`` (yields vs truth), ``splot`` (χ²/ndf per PID variable) and ``training`` (per
@@ -294,8 +306,11 @@ def closure_study(
         t[:, p] = e[:, p] + e[:, k]
         return t
 
-    transforms: list[list[Any]] = [["standardize"]] * len(_PID_COLUMNS)
-    transforms[p] = [{"spike": {"value": 0, "width": 2.0}}, "standardize"]
+    if transforms is None:
+        transforms = CLOSURE_TRANSFORMS
+    if len(transforms) != len(_PID_COLUMNS):
+        msg = f"closure_study: {len(transforms)} transform chains for {len(_PID_COLUMNS)} columns"
+        raise ConfigurationError(msg)
     for kind in kinds:
         out["training"][kind] = training_closure(
             conditions,
