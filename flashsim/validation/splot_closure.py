@@ -220,6 +220,13 @@ def closure_study(
     from flashsim.refsim.lhcb.calibration import CHANNELS, calibration_table
     from flashsim.sweights import fit_mass, sweights
 
+    transforms = CLOSURE_TRANSFORMS if transforms is None else transforms
+    if len(transforms) != len(_PID_COLUMNS):
+        msg = (
+            f"closure_study: {len(transforms)} transform chains given, one per PID column is "
+            f"needed ({len(_PID_COLUMNS)}: DLLe, DLLmu, DLLK, DLLp - DLLK)"
+        )
+        raise ConfigurationError(msg)
     table = calibration_table(
         channel, n, background_fraction=background_fraction, seed=seed, probe=probe
     )
@@ -306,11 +313,6 @@ def closure_study(
         t[:, p] = e[:, p] + e[:, k]
         return t
 
-    if transforms is None:
-        transforms = CLOSURE_TRANSFORMS
-    if len(transforms) != len(_PID_COLUMNS):
-        msg = f"closure_study: {len(transforms)} transform chains for {len(_PID_COLUMNS)} columns"
-        raise ConfigurationError(msg)
     for kind in kinds:
         out["training"][kind] = training_closure(
             conditions,
