@@ -26,7 +26,13 @@ from flashsim.stages.response import ResponseStage
 from flashsim.validation.metrics import classifier_two_sample_test
 from flashsim.weights import resolve_weights
 
-__all__ = ["sweighted_histogram_chi2", "train_response", "training_closure"]
+__all__ = [
+    "CLOSURE_TRANSFORMS",
+    "closure_study",
+    "sweighted_histogram_chi2",
+    "train_response",
+    "training_closure",
+]
 
 
 def sweighted_histogram_chi2(
@@ -178,6 +184,7 @@ CLOSURE_TRANSFORMS: tuple[tuple[Any, ...], ...] = (
     ({"spike": {"value": 0, "width": 2.0}}, "standardize"),
 )
 """The default preprocessing of the closure models' targets: DLLe, DLLmu, DLLK, DLLp - DLLK."""
+
 _CONDITION_COLUMNS = ("probe_p", "probe_eta", "Event_nTracks")
 
 
