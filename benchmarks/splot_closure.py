@@ -21,13 +21,23 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 def main() -> None:
     from flashsim.validation.report import jsonable
-    from flashsim.validation.splot_closure import closure_study
+    from flashsim.validation.splot_closure import (
+        CLOSURE_TRANSFORMS,
+        PIPELINE_TRANSFORMS,
+        closure_study,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--test-rows", type=int, default=20_000)
     parser.add_argument("--kinds", default="flow,gan")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--preprocessing",
+        choices=["pipeline", "standardize"],
+        default="pipeline",
+        help="DLL transforms: asinh as pipelines/lhcb_like.yaml (default), or standardize only",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     start = time.monotonic()
@@ -36,7 +46,9 @@ def main() -> None:
         n_test=args.test_rows,
         kinds=tuple(k for k in args.kinds.split(",") if k),
         seed=args.seed,
+        transforms=PIPELINE_TRANSFORMS if args.preprocessing == "pipeline" else CLOSURE_TRANSFORMS,
     )
+    result["preprocessing"] = args.preprocessing
     result["seconds"] = time.monotonic() - start
     text = json.dumps(jsonable(result), indent=1)
     print(text)
