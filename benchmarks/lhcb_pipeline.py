@@ -46,6 +46,8 @@ PROBES = {
 }
 P_EDGES = np.array([2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200])
 ETA_EDGES = np.linspace(2.0, 5.0, 13)
+DLLS = ("DLLe", "DLLmu", "DLLK", "DLLp")
+SPECIES = {"electrons": 11, "muons": 13, "pions": 211, "kaons": 321, "protons": 2212}
 MIN_BIN_ENTRIES = 30
 """Bins with fewer entries in either curve are left out of the comparisons."""
 
@@ -183,7 +185,8 @@ def track_table(path: Path) -> dict[str, np.ndarray]:
         "type": track("type", 0),
         "track_p": track("p", np.nan),
         "isMuon": track("isMuon", 0),
-        "DLLK": track("DLLK", np.nan),
+        **{dll: track(dll, np.nan) for dll in DLLS},
+        "event": np.repeat(np.arange(len(events)), np.asarray(ak.num(gen)))[keep],
     }
 
 
@@ -212,6 +215,44 @@ def compare(flash_path: Path, full_path: Path, work: Path) -> list[dict[str, Any
         error = calibration_error(work / f"calib_{species}.root", "probe_DLLK", "positive")
         name = f"DLLK > 0 efficiency of {label} (long tracks) vs p"
         out.append(compare_curves(name, *curves, calibration=error))
+    return out
+
+
+def pid_referee(flash_path: Path, full_path: Path) -> list[dict[str, Any]]:
+    """Per species, can a BDT tell the flash long tracks from the reference ones by (gen p,
+    gen eta, DLLe, DLLmu, DLLK, DLLp)? Held-out AUC (0.5: indistinguishable), split by event,
+    at most 200k tracks; the PID models' joint fidelity, beyond the one cut of DLLK > 0."""
+    from flashsim.validation.metrics import classifier_two_sample_test
+
+    flash, full = track_table(flash_path), track_table(full_path)
+    names = ["p", "eta", *DLLS]
+    out = []
+    for label, pdg in SPECIES.items():
+        x, groups = [], []
+        for t in (flash, full):
+            sel = (t["pdg"] == pdg) & (t["type"] == 1)
+            x.append(
+                np.column_stack([np.log(t["p"][sel]), t["eta"][sel]] + [t[d][sel] for d in DLLS])
+            )
+            groups.append(t["event"][sel])
+        r = classifier_two_sample_test(
+            x[0],
+            x[1],
+            names=names,
+            groups_a=groups[0],
+            groups_b=groups[1],
+            rng=np.random.default_rng(7),
+        )
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(r.feature_importance.items())[:3])
+        out.append(
+            {
+                "species": label,
+                "auc": r.auc,
+                "error": r.error,
+                "n_test": r.n_test,
+                "importance": top,
+            }
+        )
     return out
 
 
@@ -272,7 +313,7 @@ def main() -> None:
             "gan": {"latent_dim": 8, "generator": [64, 64, 64], "critic": [64, 64, 64]},
             "training": {
                 "epochs": 60,
-                "batch_size": 256,
+                "batch_size": 1024,
                 "generator_lr": 1e-3,
                 "critic_lr": 1e-3,
                 "critic_steps": 3,
@@ -327,13 +368,28 @@ def compare_and_print(
             diff = np.subtract(r["flash"], r["full"])
             print(f"  {r['curve']}, flash - reference per p bin {P_EDGES.tolist()}:")
             print("    " + " ".join(f"{d:+.3f}" for d in diff))
+    referee = pid_referee(flash, valid)
+    print("PID referee, flash vs reference long tracks (gen p, eta, DLLs), held-out AUC:")
+    for r in referee:
+        print(
+            f"  {r['species']:<10} {r['auc']:.3f} ± {r['error']:.3f}  ({r['n_test']} test"
+            f" tracks; largest gains: {r['importance']})"
+        )
     for k, v in times.items():
         print(f"{k:<25} {v:7.1f} s")
     if args.json:
         for c in calibration.values():
             c["path"] = str(c["path"])
         args.json.write_text(
-            json.dumps({"calibration": calibration, "curves": results, "seconds": times}, indent=1)
+            json.dumps(
+                {
+                    "calibration": calibration,
+                    "curves": results,
+                    "pid_referee": referee,
+                    "seconds": times,
+                },
+                indent=1,
+            )
         )
 
 

@@ -321,6 +321,32 @@ def test_spec_checks_and_occupancy() -> None:
     np.testing.assert_array_equal(decode_pid_targets(spec.pid, encoded, flags), raw)
 
 
+def test_commented_gan_block_is_a_valid_spec() -> None:
+    """The GAN response commented in ``lhcb_like.yaml`` (swap it in by uncommenting) parses, and
+    its training settings are those ``benchmarks/lhcb_pipeline.py --pid-model gan`` measures."""
+    from flashsim.spec import parse_spec
+
+    text = (PIPELINES / "lhcb_like.yaml").read_text()
+    lines = text.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("  #   response: {model: gan")
+    )
+    block = []
+    for line in lines[start:]:
+        block.append(line.replace("#", "", 1).rstrip())
+        if line.rstrip().endswith("}}"):
+            break
+    response = yaml.safe_load("\n".join(block))["response"]
+    data = yaml.safe_load(text)
+    data["pid"]["response"] = response
+    spec = parse_spec(data, origin="lhcb_like.yaml with the GAN")
+    assert spec.pid is not None
+    assert spec.pid.response.model == "gan"
+    bench = (Path(__file__).resolve().parents[1] / "benchmarks" / "lhcb_pipeline.py").read_text()
+    for key, value in response["training"].items():
+        assert f'"{key}": {value!r}'.replace("0.001", "1e-3") in bench, key
+
+
 def test_point_masses_are_flags_beside_the_continuum() -> None:
     """A point mass inside a continuum (DLLK = 0 without Cherenkov light) is a 0/1 flag per
     row: the continuum keeps every value, the flagged rows carry finite noise with the
