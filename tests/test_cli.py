@@ -397,7 +397,9 @@ class TestSigterm:
         assert killed.returncode == 143, killed.stderr
         assert killed.stderr.strip() == "flashsim: terminated (SIGTERM)"
         assert list(tmp_path.iterdir()) == []
-        again = run_flashsim(subprocess_env, *args)
+        # The re-run at the default step size: 5-event steps (so that SIGTERM lands mid-run)
+        # would take 200 steps here.
+        again = run_flashsim(subprocess_env, "run", str(EXAMPLE), "-o", str(out), "-q")
         assert again.returncode == 0, again.stderr
         assert [p.name for p in tmp_path.iterdir()] == ["reco.root"]
 
@@ -413,7 +415,7 @@ class TestSigterm:
             "--item-size",
             "200",
             "--step-size",
-            "5",
+            "20",
             "-q",
         ]
 
