@@ -110,24 +110,18 @@ def calibration_error(path: Path, column: str, passes: str) -> np.ndarray:
     """Per p bin, the statistical error of the sWeighted efficiency in a calibration file.
 
     ``passes``: ``"positive"`` (``column > 0``) or ``"set"`` (``column != 0``). The error is the
-    sandwich estimate ``sqrt(sum w^2 (pass - e)^2) / sum w`` of the sWeighted mean. A PID model
+    sandwich estimate of the sWeighted mean (``binned_efficiency(signed=True)``). A PID model
     learns the efficiency from this sample, so it cannot follow the truth more closely than
     this (an approximation: the model's bin average is taken on other kinematics).
     """
+    from flashsim.validation.metrics import binned_efficiency
+
     with uproot.open(path) as f:
         table = f["Events"].arrays(["probe_p", "sweight", column], library="np")
     value = table[column]
     passed = (value > 0) if passes == "positive" else (value != 0)
-    w = table["sweight"].astype(np.float64)
-    index = np.digitize(table["probe_p"], P_EDGES) - 1
-    out = np.full(len(P_EDGES) - 1, np.nan)
-    for k in range(len(out)):
-        b = index == k
-        total = w[b].sum()
-        if total > 0:
-            e = np.sum(w[b] * passed[b]) / total
-            out[k] = np.sqrt(np.sum(w[b] ** 2 * (passed[b] - e) ** 2)) / total
-    return out
+    p = table["probe_p"].astype(np.float64)
+    return binned_efficiency(p, passed, P_EDGES, weights=table["sweight"], signed=True).error
 
 
 def compare_curves(

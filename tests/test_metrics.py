@@ -430,6 +430,52 @@ class TestGroupedEfficiency:
             binned_efficiency(np.zeros(3), np.ones(3, bool), [0, 1], groups=np.zeros(2, int))
 
 
+class TestSignedEfficiency:
+    """sWeighted efficiencies (negative weights allowed) with the sandwich error."""
+
+    def test_by_hand(self) -> None:
+        x = np.array([0.5, 0.5, 0.5, 0.5, 1.5, 1.5])
+        passed = np.array([1, 1, 0, 1, 1, 0])
+        w = np.array([1.2, -0.3, 0.9, 1.1, -0.5, 0.2])
+        eff = binned_efficiency(x, passed, np.array([0.0, 1.0, 2.0]), weights=w, signed=True)
+        e = (1.2 - 0.3 + 1.1) / 2.9
+        sandwich = np.sqrt(
+            1.2**2 * (1 - e) ** 2 + 0.3**2 * (1 - e) ** 2 + 0.9**2 * e**2 + 1.1**2 * (1 - e) ** 2
+        )
+        np.testing.assert_allclose(eff.efficiency[0], e)
+        np.testing.assert_allclose(eff.error[0], sandwich / 2.9)
+        assert np.isnan(eff.efficiency[1])  # the weights sum to -0.3
+        assert np.isnan(eff.error[1])
+
+    def test_the_error_covers_the_scatter_of_sweighted_samples(
+        self, rng: np.random.Generator
+    ) -> None:
+        """Signal (passes with 0.8) plus background (0.3) and weights that subtract it, as
+        sWeights do: the sandwich error matches the spread over independent samples, which
+        the binomial error of the signal count alone underestimates."""
+        values, errors = [], []
+        for _ in range(200):
+            n_s, n_b = 400, 600
+            ok = np.concatenate([rng.random(n_s) < 0.8, rng.random(n_b) < 0.3])
+            # Background rows in and out of the "signal region": weights +1 and -1.
+            w = np.concatenate([np.ones(n_s), np.where(rng.random(n_b) < 0.5, 1.0, -1.0)])
+            eff = binned_efficiency(np.zeros(n_s + n_b), ok, [-1.0, 1.0], weights=w, signed=True)
+            values.append(eff.efficiency[0])
+            errors.append(eff.error[0])
+        assert np.mean(values) == pytest.approx(0.8, abs=0.01)
+        assert np.std(values) == pytest.approx(np.mean(errors), rel=0.15)
+        assert np.mean(errors) > 1.5 * np.sqrt(0.8 * 0.2 / 400)
+
+    def test_needs_weights_and_refuses_negative_ones_unless_signed(self) -> None:
+        x, ok = np.zeros(3), np.ones(3, dtype=bool)
+        with pytest.raises(ValueError, match="signed=True needs the weights"):
+            binned_efficiency(x, ok, [-1.0, 1.0], signed=True)
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            binned_efficiency(x, ok, [-1.0, 1.0], weights=np.array([1.0, -0.5, 1.0]))
+        with pytest.raises(ValueError, match="finite with a positive sum"):
+            binned_efficiency(x, ok, [-1.0, 1.0], weights=-np.ones(3), signed=True)
+
+
 class TestKolmogorovSmirnov:
     def test_same_and_shifted(self, rng: np.random.Generator) -> None:
         a, b = rng.normal(size=4000), rng.normal(size=4000)

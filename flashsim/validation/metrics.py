@@ -48,15 +48,16 @@ def _sample(x: np.ndarray, name: str, *, allow_empty: bool = False) -> np.ndarra
     return arr
 
 
-def _weights(w: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+def _weights(w: np.ndarray | None, n: int, name: str, *, signed: bool = False) -> np.ndarray | None:
     if w is None:
         return None
     arr = np.asarray(w, dtype=np.float64)
     if arr.shape != (n,):
         msg = f"{name} must have shape ({n},) to match its sample, got {arr.shape}"
         raise ValueError(msg)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or not arr.sum() > 0:
-        msg = f"{name} must be finite and non-negative with a positive sum"
+    if not np.all(np.isfinite(arr)) or (not signed and np.any(arr < 0)) or not arr.sum() > 0:
+        sign = "" if signed else " and non-negative"
+        msg = f"{name} must be finite{sign} with a positive sum"
         raise ValueError(msg)
     return arr
 
@@ -404,6 +405,7 @@ def binned_efficiency(
     weights: np.ndarray | None = None,
     *,
     groups: np.ndarray | None = None,
+    signed: bool = False,
 ) -> Efficiency:
     """Fraction of entries passing a selection, in bins of ``x`` (outside the edges: ignored).
 
@@ -417,11 +419,16 @@ def binned_efficiency(
             then the ratio-estimator (cluster) variance ``sum_g (p_g - e t_g)^2 / T^2`` over
             groups ``g`` with passing and total weights ``p_g``, ``t_g`` in the bin; with one
             entry per group it equals the binomial error.
+        signed: the weights may be negative (sWeights of a calibration sample): the efficiency
+            is the sWeighted one, not clipped to [0, 1], and its error the ratio-estimator
+            (sandwich) variance ``sum_i w_i^2 (pass_i - e)^2 / T^2`` (per group with
+            ``groups``); bins whose weights sum to zero or less are NaN.
     Returns:
         An :class:`Efficiency`.
     References:
         Binomial efficiency errors; Wilson, JASA 22 (1927) 209 for the floor at ``e = 0, 1``;
-        Cochran, "Sampling Techniques" (1977), ch. 6 (variance of a ratio estimator).
+        Cochran, "Sampling Techniques" (1977), ch. 6 (variance of a ratio estimator);
+        Pivk & Le Diberder, NIM A 555 (2005) 356 (sPlot).
     """
     x = _sample(x, "x", allow_empty=True)
     ok = np.asarray(passed)
@@ -438,11 +445,17 @@ def binned_efficiency(
     ):
         msg = "edges must be a strictly increasing, finite 1-D array of at least 2 values"
         raise ValueError(msg)
-    w = _weights(weights, x.size, "weights")
+    if signed and weights is None:
+        msg = "signed=True needs the weights (the sWeights of the entries)"
+        raise ValueError(msg)
+    w = _weights(weights, x.size, "weights", signed=signed)
     w = np.ones_like(x) if w is None else w
+    if signed and groups is None:
+        groups = np.arange(x.size)  # the sandwich error: each entry its own group
     total, n_pass, sumw2 = (np.histogram(x, edges, weights=v)[0] for v in (w, w * ok, w**2))
     with np.errstate(divide="ignore", invalid="ignore"):
-        eff = np.where(total > 0, np.clip(n_pass / total, 0.0, 1.0), np.nan)
+        ratio = n_pass / total if signed else np.clip(n_pass / total, 0.0, 1.0)
+        eff = np.where(total > 0, ratio, np.nan)
         if groups is None:
             n_eff = np.where(sumw2 > 0, total**2 / sumw2, 0.0)
             err = np.where(n_eff > 0, np.sqrt(eff * (1 - eff) / n_eff), np.nan)
