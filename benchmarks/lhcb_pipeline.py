@@ -326,22 +326,8 @@ def main() -> None:
 
     raw = yaml.safe_load(Path("pipelines/lhcb_like.yaml").read_text())
     raw["pid"]["weight"]["negative"] = args.negative
-    if args.pid_model == "gan":  # the settings commented in pipelines/lhcb_like.yaml
-        raw["pid"]["response"] = {
-            "model": "gan",
-            "gan": {"latent_dim": 8, "generator": [64, 64, 64], "critic": [64, 64, 64]},
-            "training": {
-                "epochs": 60,
-                "batch_size": 1024,
-                "generator_lr": 1e-3,
-                "critic_lr": 1e-3,
-                "critic_steps": 3,
-                "gp_weight": 1.0,
-                "ema": 0.98,
-                "patience": 8,
-                "max_minutes": 4,
-            },
-        }
+    if args.pid_model == "gan":
+        raw["pid"]["response"] = raw["defaults"]["gan_pid"]
     spec = parse_spec(raw, origin="pipelines/lhcb_like.yaml")
     start = time.monotonic()
     data = read_training_data(spec, [samples["train"]], progress=False)
