@@ -44,6 +44,33 @@ PROCESSES: dict[str, list[str]] = {
     ],
     # Inclusive 2 -> 2 QCD (dijets) above a pT-hat threshold.
     "qcd": ["HardQCD:all = on"],
+    # W + jet (q qbar -> W g, q g -> W q) with W -> e nu, mu nu, tau nu, pT-hat > 20 GeV: leptons
+    # with genuine MET and jets of mostly light-quark and gluon flavour.
+    "wjets": [
+        "WeakBosonAndParton:qqbar2Wg = on",
+        "WeakBosonAndParton:qg2Wq = on",
+        "24:onMode = off",
+        "24:onIfAny = 11 13 15",
+        "PhaseSpace:pTHatMin = 20.",
+    ],
+    # Z H associated production with H -> b bbar (m_H = 125 GeV) and the Z decaying inclusively
+    # (qq, ll, nu nu): b jets from a colour singlet, boosted at high Z pT.
+    "zh_bb": [
+        "HiggsSM:ffbar2HZ = on",
+        "25:m0 = 125.",
+        "25:onMode = off",
+        "25:onIfMatch = 5 -5",
+    ],
+    # A 2.5 TeV sequential-SM-like Z' -> ee, mumu (no gamma*/Z interference), for the high-pT
+    # extrapolation of the lepton models: leptons of 0.5-1.5 TeV.
+    "zprime_ll": [
+        "NewGaugeBoson:ffbar2gmZZprime = on",
+        "Zprime:gmZmode = 3",
+        "32:m0 = 2500.",
+        "32:onMode = off",
+        "32:onIfAny = 11 13",
+        "PhaseSpace:mHatMin = 1500.",
+    ],
     # b-quark pairs (gg -> bb, qq -> bb with massive b quarks) above a low pT-hat threshold, for the
     # LHCb-like detector (flashsim.refsim.lhcb); b hadrons decay inside Pythia.
     "bbbar": ["HardQCD:hardbbbar = on"],
