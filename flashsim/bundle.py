@@ -29,6 +29,7 @@ from flashsim.pipeline import CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import parse_spec, point_mass_flag, split_flag
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
+from flashsim.stages.mixed import load_response
 from flashsim.stages.pid import PidModel, SpeciesModel, point_mass_targets, split_targets
 
 __all__ = [
@@ -247,14 +248,14 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
             if "fakes" in entry:
                 fakes = FakesStage(
                     EfficiencyStage.load(path, entry["fakes"]["multiplicity"]),
-                    ResponseStage.load(path, entry["fakes"]["response"]),
+                    load_response(path, entry["fakes"]["response"]),
                 )
                 fake_conditions = TablePreprocessor.from_dict(entry["fakes"]["conditions"])
             collections[name] = CollectionModel(
                 spec=coll_spec,
                 conditions=TablePreprocessor.from_dict(entry["conditions"]),
                 efficiency=EfficiencyStage.load(path, entry["efficiency"]),
-                response=ResponseStage.load(path, entry["response"]),
+                response=load_response(path, entry["response"]),
                 fakes=fakes,
                 fake_conditions=fake_conditions,
             )
@@ -263,7 +264,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
             event = EventModel(
                 spec=spec.event,
                 conditions=TablePreprocessor.from_dict(record["event"]["conditions"]),
-                response=ResponseStage.load(path, record["event"]["response"]),
+                response=load_response(path, record["event"]["response"]),
             )
         pid = None
         if spec.pid is not None:

@@ -27,6 +27,7 @@ __all__ = [
     "EventTable",
     "FakesTable",
     "SourceObjects",
+    "cast_values",
     "collection_table",
     "concat_tables",
     "decode_targets",
@@ -275,14 +276,16 @@ def decode_targets(
         perp = out.pop("met_perpendicular")
         out["MET_pt"] = np.hypot(par, perp)
         out["MET_phi"] = wrap_phi(gen["GenMET_phi"] + np.arctan2(perp, par))
-    return {name: _cast(value, _dtype(targets, name)) for name, value in out.items()}
+    return {name: cast_values(value, _dtype(targets, name)) for name, value in out.items()}
 
 
 def _dtype(targets: Sequence[Target], name: str) -> str:
     return next((t.dtype for t in targets if t.name == name), "float32")
 
 
-def _cast(value: np.ndarray, dtype: str) -> np.ndarray:
+def cast_values(value: np.ndarray, dtype: str) -> np.ndarray:
+    """Cast float64 values to a NanoAOD dtype: floats as they are, booleans above 0.5, integers
+    rounded and clipped to the type's range."""
     if dtype in ("float32", "float64"):
         return value.astype(dtype)
     if dtype == "bool":

@@ -35,6 +35,7 @@ from flashsim.domain import (
 from flashsim.exceptions import InputError
 from flashsim.features import (
     SourceObjects,
+    cast_values,
     decode_targets,
     event_gen_values,
     feature_table,
@@ -117,6 +118,8 @@ class CollectionModel:
             values = np.asarray(spec.efficiency.class_values)
             fields[spec.efficiency.class_field] = values[outcome[keep] - 1].astype(np.uint8)
         fields[spec.match] = source.index[keep].astype(_INDEX_DTYPE)
+        for copy in spec.copy:  # truth labels of the matched gen object (fakes get 0)
+            fields[copy.name] = cast_values(source.flat(copy.field)[keep], copy.dtype)
         if spec.charge_from_pdg_id:
             fields["charge"] = charge_from_pdg_id(source.flat("pdgId")[keep])
         event = source.event[keep]
@@ -413,6 +416,7 @@ def gen_branches(spec: PipelineSpec) -> list[str]:
     for coll_spec in spec.collections.values():
         coll = coll_spec.source.collection
         fields = {"pt", "eta", "phi"} | {t.name for t in coll_spec.targets if _relative(t)}
+        fields |= {c.field for c in coll_spec.copy}
         if coll_spec.source.pdg_id is not None or coll_spec.charge_from_pdg_id:
             fields.add("pdgId")
         if coll_spec.source.status is not None:
@@ -457,12 +461,16 @@ def reco_branches(spec: PipelineSpec) -> list[str]:
 
 
 def id_flag_branches(spec: PipelineSpec) -> list[str]:
-    """The reconstructed ID-class fields (``Muon_tightId``): booleans in NanoAOD, allowed so."""
-    return sorted(
+    """The reconstructed ID-class fields (``Muon_tightId``) and ``dtype: bool`` targets
+    (``Muon_looseId``): booleans in NanoAOD, allowed so."""
+    flags = {
         f"{name}_{c.efficiency.class_field}"
         for name, c in spec.collections.items()
         if c.efficiency.class_field is not None
-    )
+    }
+    for name, c in spec.collections.items():
+        flags |= {f"{name}_{t.name}" for t in [*c.targets, *_fake_targets(c)] if t.dtype == "bool"}
+    return sorted(flags)
 
 
 def check_full_simulation_layout(tree: Any, spec: PipelineSpec) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,18 @@ class Target:
     range: tuple[float | None, float | None] = (None, None)
     dtype: str = "float32"
     select_min: float | None = None
+    categories: tuple[float, ...] = ()
+    """A discrete field (ID flag, working-point bits, small counts): the values it takes, sampled
+    as a category by a classifier before the continuous targets (:mod:`flashsim.stages.mixed`)."""
+    point_masses: tuple[float, ...] = ()
+    """Values taken exactly by a fraction of the objects inside a continuous range (the b-tag
+    score's default, energy fractions at 0): which one, or the continuum, is sampled first as a
+    category, and the continuum by the flow given it (:mod:`flashsim.stages.mixed`)."""
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the target has a discrete part (categories or point masses)."""
+        return bool(self.categories or self.point_masses)
 
 
 @dataclass(frozen=True)
@@ -172,6 +185,9 @@ class ResponseSpec:
     model: str
     config: Mapping[str, Any]
     training: Mapping[str, Any]
+    discrete: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """xgboost settings of the classifiers of the targets' discrete parts (``categories``,
+    ``point_masses``); defaults: :data:`flashsim.stages.mixed.DEFAULT_DISCRETE`."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,15 @@ class FakesSpec:
     max_count: int
     multiplicity: Mapping[str, Any]
     response: ResponseSpec
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """A reco field copied from a field of the matched generated object."""
+
+    name: str
+    field: str
+    dtype: str = "int32"
 
 
 @dataclass(frozen=True)
@@ -201,6 +226,9 @@ class CollectionSpec:
     charge_from_pdg_id: bool = False
     sum_to_one: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()
+    copy: tuple[CopySpec, ...] = ()
+    """Truth labels copied from the matched generated object (``Jet_hadronFlavour``), never
+    sampled; unmatched (fake) objects get 0."""
 
 
 @dataclass(frozen=True)
@@ -719,7 +747,7 @@ class _Parser:
             value,
             where,
             ["source", "target", "conditions", "targets", "efficiency", "response"],
-            ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived"],
+            ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived", "copy"],
         )
         tgt = self.mapping(d["target"], f"{where}.target", ["collection", "match"])
         if tgt["collection"] != name:
@@ -751,7 +779,25 @@ class _Parser:
             ),
             sum_to_one=sum_to_one,
             derived=self.derived(d.get("derived", []), f"{where}.derived", target_names),
+            copy=self.copies(d.get("copy", []), f"{where}.copy", target_names),
         )
+
+    def copies(self, value: Any, where: str, targets: Sequence[str]) -> tuple[CopySpec, ...]:
+        if value == []:
+            return ()
+
+        def item(v: Any, at: str) -> CopySpec:
+            c = self.mapping(v, at, ["name", "field"], ["dtype"])
+            name = self.typed(c["name"], f"{at}.name", str, "a field name")
+            if name in targets:
+                raise self.fail(f"{at}.name", f"{name!r} is a target; a field is sampled or copied")
+            return CopySpec(
+                name=name,
+                field=self.typed(c["field"], f"{at}.field", str, "a field name"),
+                dtype=self.choice(c.get("dtype", "int32"), f"{at}.dtype", _DTYPES),
+            )
+
+        return self.sequence(value, where, item)
 
     def derived(self, value: Any, where: str, targets: Sequence[str]) -> tuple[str, ...]:
         names = self.names(value, where)
@@ -824,10 +870,23 @@ class _Parser:
 
     def target(self, value: Any, where: str) -> Target:
         d = self.mapping(
-            value, where, ["name", "kind"], ["transform", "range", "dtype", "select_min"]
+            value,
+            where,
+            ["name", "kind"],
+            ["transform", "range", "dtype", "select_min", "categories", "point_masses"],
         )
         kind = self.choice(d["kind"], f"{where}.kind", TARGET_KINDS)
-        if kind != "uniform_phi" and "transform" not in d:
+        categories = self.discrete_values(d, "categories", where, kind)
+        point_masses = self.discrete_values(d, "point_masses", where, kind)
+        if categories and point_masses:
+            raise self.fail(
+                where, "a target takes categories (all discrete) or point_masses, not both"
+            )
+        if categories and len(categories) < 2:
+            raise self.fail(
+                f"{where}.categories", "needs at least 2 values (a single one is a constant)"
+            )
+        if kind != "uniform_phi" and "transform" not in d and not categories:
             raise self.fail(where, "missing required key 'transform'")
         rng = d.get("range", [None, None])
         if not (isinstance(rng, list) and len(rng) == 2):
@@ -847,7 +906,31 @@ class _Parser:
             range=(rng[0], rng[1]),
             dtype=self.choice(d.get("dtype", "float32"), f"{where}.dtype", _DTYPES),
             select_min=None if select_min is None else float(select_min),
+            categories=categories,
+            point_masses=point_masses,
         )
+
+    def discrete_values(
+        self, d: Mapping[str, Any], key: str, where: str, kind: str
+    ) -> tuple[float, ...]:
+        """A target's ``categories`` or ``point_masses``: distinct finite numbers, only on
+        ``kind: value`` targets (a ratio or difference to gen has no fixed value to sit on)."""
+        if key not in d:
+            return ()
+        if kind != "value":
+            raise self.fail(f"{where}.{key}", f"only `kind: value` targets take {key}")
+        value = d[key]
+        if not isinstance(value, list) or not value:
+            raise self.fail(f"{where}.{key}", "expected a non-empty list of numbers")
+        numbers = tuple(
+            float(self.typed(v, f"{where}.{key}[{i}]", (int, float), "a number"))
+            for i, v in enumerate(value)
+        )
+        if not all(math.isfinite(v) for v in numbers):
+            raise self.fail(f"{where}.{key}", "values must be finite")
+        if len(set(numbers)) != len(numbers):
+            raise self.fail(f"{where}.{key}", "values must be distinct")
+        return numbers
 
     def efficiency(self, value: Any, where: str) -> EfficiencySpec:
         params = self.xgboost(value, where, ["classes"])
@@ -867,7 +950,7 @@ class _Parser:
     def response(self, value: Any, where: str) -> ResponseSpec:
         from flashsim.models.factory import config_parsers
 
-        d = self.mapping(value, where, ["model"], [*_MODELS, "training"])
+        d = self.mapping(value, where, ["model"], [*_MODELS, "training", "discrete"])
         model = self.choice(d["model"], f"{where}.model", _MODELS)
         other = [m for m in _MODELS if m != model and m in d]
         if other:
@@ -879,7 +962,13 @@ class _Parser:
                 parse(d.get(key, {}))
             except SpecError as err:
                 raise self.fail(where, str(err)) from err
-        return ResponseSpec(model=model, config=dict(config), training=dict(d.get("training", {})))
+        discrete = self.xgboost(d.get("discrete", {}), f"{where}.discrete")
+        return ResponseSpec(
+            model=model,
+            config=dict(config),
+            training=dict(d.get("training", {})),
+            discrete=discrete,
+        )
 
     def fakes(self, value: Any, where: str) -> FakesSpec:
         d = self.mapping(

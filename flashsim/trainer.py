@@ -51,6 +51,13 @@ from flashsim.pipeline import (
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target, pid_flags
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage, fit_efficiency
+from flashsim.stages.mixed import (
+    DEFAULT_DISCRETE,
+    ConstantStep,
+    continuous_columns,
+    discrete_parts,
+    train_mixed,
+)
 from flashsim.stages.pid import (
     PidModel,
     SpeciesModel,
@@ -263,7 +270,70 @@ class _Trainer:
         weights: np.ndarray | None = None,
         validation: np.ndarray | None = None,
     ) -> ResponseStage:
-        """Train a response stage; rows split by event (or by ``validation`` if given)."""
+        """Train a response stage; rows split by event (or by ``validation`` if given).
+
+        Targets with a discrete part (``categories``, ``point_masses``) make it a
+        :class:`MixedResponseStage`: a classifier per discrete part, then the flow of the
+        continuous targets given the conditions and the codes."""
+        parts = discrete_parts([t for t in targets if isinstance(t, Target)])
+        if not parts:
+            return self.flow_response(
+                label, targets, x, context, event, response, weights=weights, validation=validation
+            )
+        keep = _finite_rows(context)
+        x, context, event = x[keep], context[keep], event[keep]
+        val = self.is_validation[event] if validation is None else validation[keep]
+        w = None if weights is None else weights[keep]
+        modelled = [t for t in targets if t.kind != "uniform_phi"]
+        params = {**DEFAULT_DISCRETE, **response.discrete}
+
+        def classify(name: str, features: np.ndarray, outcome: np.ndarray, rows: np.ndarray) -> Any:
+            seen = np.unique(outcome[rows])
+            if len(seen) < 2 or len(np.unique(outcome[rows & ~val])) < 2:
+                # e.g. no pile-up jet at the b-tag's saturation: nothing to learn
+                common = int(np.bincount(outcome[rows], minlength=2).argmax())
+                self.log(f"[{label}] discrete step {name}: one outcome only, always {common}")
+                return ConstantStep(common)
+            self.stage += 1
+            return self.efficiency(
+                f"{label}.discrete.{name}",
+                features[rows],
+                outcome[rows],
+                event[rows],
+                2,
+                params,
+                weights=None if w is None else w[rows],
+                validation=val[rows],
+            )
+
+        def respond(continuous: np.ndarray, flow_context: np.ndarray) -> ResponseStage:
+            columns = continuous_columns(parts, len(modelled))
+            return self.flow_response(
+                label,
+                [modelled[j] for j in columns],
+                continuous,
+                flow_context,
+                event,
+                response,
+                weights=w,
+                validation=val,
+            )
+
+        return train_mixed(parts, x, context, classify, respond, self.rng())
+
+    def flow_response(
+        self,
+        label: str,
+        targets: Sequence[Target],
+        x: np.ndarray,
+        context: np.ndarray,
+        event: np.ndarray,
+        response: ResponseSpec,
+        *,
+        weights: np.ndarray | None = None,
+        validation: np.ndarray | None = None,
+    ) -> ResponseStage:
+        """Train the generative model of continuous targets (see :meth:`response`)."""
         rng = self.rng()
         keep = _finite_rows(x, context)
         if not keep.all():

@@ -58,6 +58,8 @@ def tiny_spec_dict() -> dict[str, Any]:
     def shrink(response: dict[str, Any]) -> None:
         response["flow"] = {"transforms": 2, "hidden": [16, 16], "bins": 4}
         response["training"] = {"epochs": 2, "batch_size": 256, "learning_rate": 0.003}
+        if "discrete" in response:
+            response["discrete"] = {"n_estimators": 10, "max_depth": 3}
 
     for coll in data["collections"].values():
         shrink(coll["response"])
