@@ -71,7 +71,19 @@ def test_default_thresholds_are_the_acceptance_bars() -> None:
         "auc": 0.6,
         "w1_ratio": 3.0,
         "eff_chi2": 2.0,
+        "tells": 0.0,
     }
+
+
+def test_tells_gate_per_branch() -> None:
+    checks = [Check("tells", "Muon_mass", 2.0), Check("tells", "Jet_pt", 0.0)]
+    assert parse_thresholds("tells=0,tells[Jet_*]=1") == [
+        Threshold("tells", 0.0),
+        Threshold("tells", 1.0, "Jet_*"),
+    ]
+    assert [c.where for c in failed_checks(checks, parse_thresholds("tells=0"))] == ["Muon_mass"]
+    assert failed_checks(checks, parse_thresholds("tells[Jet_*]=0")) == []
+    assert failed_checks([Check("tells", "Muon_mass", 0.0)], DEFAULT_THRESHOLDS) == []
 
 
 def test_unmatched_thresholds() -> None:

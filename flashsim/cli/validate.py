@@ -70,8 +70,9 @@ def resolve_spec(pipeline: Path | None, flash: Path) -> tuple[Any, str]:
     "--fail-above",
     metavar="METRIC=VALUE,...",
     help="Gate: exit with status 3 if a metric exceeds its threshold "
-    "(auc, w1_ratio, eff_chi2, ks, corr), e.g. auc=0.6,w1_ratio=3; "
-    "metric[PATTERN]=value limits one to places like Jet/pt or Muon/*.",
+    "(auc, w1_ratio, eff_chi2, ks, corr, tells), e.g. auc=0.6,w1_ratio=3,tells=0; "
+    "metric[PATTERN]=value limits one to places like Jet/pt or Muon/* "
+    "(tells: branch names such as Muon_mass or Jet_*).",
 )
 @click.option("--collections", help="Comma-separated collections to validate (default: all).")
 @click.option(
@@ -120,8 +121,10 @@ def validate(
     """Compare a flash file with full simulation: plots, metrics and an HTML report.
 
     Writes OUTPUT/index.html (one self-contained page), OUTPUT/plots/*.png, OUTPUT/metrics.json
-    and OUTPUT/histograms.root. With --fail-above, exits with status 3 when a metric exceeds its
-    threshold, so it can gate a workflow.
+    and OUTPUT/histograms.root. Every branch both files have is also searched for exact tells:
+    values, point masses and ranges one file writes and the other never does (tells=0 gates
+    on them). With --fail-above, exits with status 3 when a metric exceeds its threshold, so it
+    can gate a workflow.
     """
     from flashsim.exceptions import ConfigurationError, OutputError
     from flashsim.validation.gate import parse_thresholds, unmatched_thresholds
@@ -178,6 +181,14 @@ def validate(
         auc_text = f"AUC {auc['value']:.3f} ± {auc['error']:.3f}, " if "value" in auc else ""
         worst = max(m["targets"].items(), key=lambda kv: kv[1]["w1_ratio"])
         log(f"{name}: {auc_text}largest W1 ratio {worst[1]['w1_ratio']:.2f} ({worst[0]})")
+    tells = result.metrics.get("tells")
+    if tells is not None:
+        log(
+            f"exact tells: {tells['n_findings']} in {len(tells['branches_compared'])} branches"
+            + "".join(
+                f"\n  {t['branch']}: {t['kind']} ({t['note']})" for t in tells["findings"][:10]
+            )
+        )
     failures = gate["failures"]
     verdict = "FAIL" if failures else "PASS"
     source = "gate" if thresholds is not None else "default thresholds"

@@ -4,7 +4,8 @@ Metrics in :mod:`.metrics`; reading files in :mod:`.samples`; one-variable compa
 :mod:`.comparison`; physics summaries in :mod:`.physics`; the whole comparison
 (``flashsim validate``) in :mod:`.validate` (its parts in :mod:`.validator`, binnings and labels
 in :mod:`.binning`, what it returns in :mod:`.result`); the report in :mod:`.report` (figures:
-:mod:`.plots`); pass/fail thresholds in :mod:`.gate`.
+:mod:`.plots`); pass/fail thresholds in :mod:`.gate`; exact tells (values, point masses and
+ranges only one sample has) in :mod:`.tells`.
 """
 
 from __future__ import annotations

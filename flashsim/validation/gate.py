@@ -11,7 +11,11 @@ exceeds a threshold that applies to it. Metrics:
 * ``eff_chi2``: chi2/ndf between the flash and full efficiency curves;
 * ``ks``: Kolmogorov-Smirnov statistic of a target (the largest CDF difference);
 * ``corr``: the largest absolute difference between the flash and full correlation matrices
-  of a collection's targets.
+  of a collection's targets;
+* ``tells``: the number of exact tells of a branch (:mod:`flashsim.validation.tells`: values,
+  point masses or ranges flash writes and full simulation never does, or the reverse), one
+  check per branch both files have, placed at the branch name (``Muon_mass``, ``nJet``);
+  ``tells=0`` fails on any.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ METRICS: Mapping[str, str] = {
     "eff_chi2": "efficiency-curve chi2/ndf",
     "ks": "Kolmogorov-Smirnov statistic",
     "corr": "largest |difference| of correlation coefficients",
+    "tells": "exact tells of a branch (values, point masses, ranges full never writes)",
 }
 """The gateable metrics and what they are."""
 
@@ -69,6 +74,7 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("auc", 0.6),
     Threshold("w1_ratio", 3.0),
     Threshold("eff_chi2", 2.0),
+    Threshold("tells", 0.0),
 )
 """The flash-pipeline acceptance bars; used to colour a report when no gate is given."""
 

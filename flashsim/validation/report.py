@@ -155,6 +155,68 @@ def _section_html(
     return "\n".join(out)
 
 
+def _value(x: Any) -> str:
+    return "never" if x is None else f"{x:.7g}" if isinstance(x, float) else str(x)
+
+
+def _fraction(f: Any, err: Any) -> str:
+    if f is None or (isinstance(f, float) and not math.isfinite(f)):
+        return "—"
+    return f"{f:.4g} ± {err:.2g}" if err else f"{f:.4g}"
+
+
+def _tells_html(tells: Mapping[str, Any], thresholds: Sequence[Threshold]) -> str:
+    """The exact-tells table (:mod:`flashsim.validation.tells`), near the top of the page."""
+    findings = tells.get("findings", [])
+    n = len(tells.get("branches_compared", []))
+    limit = next((t for t in thresholds if t.metric == "tells"), None)
+    cls = "" if limit is None else (' class="fail"' if findings else ' class="pass"')
+    out = [
+        '<h2 id="tells">Exact tells</h2>',
+        f"<p{cls}>{len(findings)} findings in {n} branches both files have (values, point "
+        "masses and ranges one sample writes and the other never does; generator-level and "
+        "bookkeeping branches skipped).</p>",
+    ]
+    header = (
+        '<table><tr><th class="l">branch</th><th class="l">tell</th><th>flash value</th>'
+        "<th>flash fraction</th><th>full value</th><th>full fraction</th><th>pull</th>"
+        "<th>significance (sigma)</th></tr>"
+    )
+
+    def rows(items: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [
+            f'<tr><td class="l">{html.escape(t["branch"])}</td>'
+            f'<td class="l">{html.escape(t["kind"])}: {html.escape(t["note"])}</td>'
+            f"<td>{_value(t['flash_value'])}</td>"
+            f"<td>{_fraction(t['flash_fraction'], t['flash_error'])}</td>"
+            f"<td>{_value(t['full_value'])}</td>"
+            f"<td>{_fraction(t['full_fraction'], t['full_error'])}</td>"
+            f"<td>{_fmt(t['pull'])}</td><td>{_fmt(t['significance'])}</td></tr>"
+            for t in items
+        ]
+
+    if findings:
+        out += [header, *rows(findings), "</table>"]
+    masses = tells.get("point_masses", [])
+    if masses:
+        out += [
+            f"<details><summary>All point masses ({len(masses)}: exact values holding a "
+            "fraction of a branch's entries)</summary>",
+            header,
+            *rows(masses),
+            "</table></details>",
+        ]
+    for role in ("flash", "full"):
+        only = tells.get(f"only_{role}", [])
+        if only:
+            out.append(
+                f'<p class="note">Branches only the {role} file has (not compared): '
+                + html.escape(", ".join(only))
+                + "</p>"
+            )
+    return "\n".join(out)
+
+
 def _describe_input(role: str, info: Mapping[str, Any]) -> str:
     text = f"{role}: <code>{html.escape(str(info['path']))}</code>, {info['events']} events"
     if info.get("replicas", 1) > 1:
@@ -206,6 +268,8 @@ def _html(
                 f"<td>{c.value:.3g}</td><td>{c.limit(thresholds):g}</td></tr>"
             )
         parts.append("</table></details>")
+    if "tells" in result.metrics:
+        parts.append(_tells_html(result.metrics["tells"], thresholds))
     parts.append(
         "<nav>"
         + "".join(
@@ -231,6 +295,12 @@ def _html(
         "and targets), ROC AUC on a held-out half of the gen events; 0.5 means "
         "indistinguishable (Lopez-Paz &amp; Oquab, arXiv:1610.06545). One replica per gen event "
         "is used.</li>"
+        "<li><b>Exact tells</b>: per branch, values one sample writes and the other never does "
+        "(integers, flags, constants), exact values holding a fraction of the entries (point "
+        "masses) far below the other sample's, and flash entries outside full's range, each "
+        "with an exact conditional test (significance of 5 sigma or more, Bonferroni "
+        "corrected), so two samples of one distribution show none; negative values where full "
+        "has none and values above 1 where full lies in [0, 1] always count.</li>"
         "<li><b>Efficiency χ²/ndf</b>: flash vs full efficiency curves, binomial (cluster) "
         "errors of both.</li>"
         "<li>Metrics: "

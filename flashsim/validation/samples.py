@@ -42,7 +42,14 @@ from flashsim.pipeline import check_full_simulation_layout
 from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH
 from flashsim.spec import PipelineSpec
 
-__all__ = ["ValidationSample", "check_compatible", "read_sample"]
+__all__ = [
+    "ValidationSample",
+    "check_compatible",
+    "common_branches",
+    "numeric_branch",
+    "read_branch",
+    "read_sample",
+]
 
 _LEPTONS = ("Muon", "Electron")
 
@@ -301,3 +308,36 @@ def check_compatible(flash: ValidationSample, full: ValidationSample) -> dict[st
             raise InputError(msg)
         common[name] = shared
     return common
+
+
+def common_branches(
+    flash: str | os.PathLike[str], full: str | os.PathLike[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """Branches of both files' ``Events`` trees: in both, only in flash, only in full (sorted)."""
+    names = []
+    for path in (flash, full):
+        tree = open_events(Path(path))
+        try:
+            names.append(set(tree.keys()))
+        finally:
+            tree.file.close()
+    a, b = names
+    return sorted(a & b), sorted(a - b), sorted(b - a)
+
+
+def read_branch(tree: Any, name: str, max_events: int | None = None) -> np.ndarray:
+    """All entries of one branch of an open ``tree`` (objects of all events flattened), as
+    stored (no type conversion); one branch at a time keeps memory bounded."""
+    stop = tree.num_entries if max_events is None else min(tree.num_entries, max_events)
+    values = read_entries(tree, [name], 0, stop)[name]
+    if values.ndim > 1:
+        values = ak.flatten(values, axis=None)
+    return np.asarray(values)
+
+
+def numeric_branch(tree: Any, name: str) -> bool:
+    """Whether branch ``name`` of ``tree`` holds numbers or booleans (flat or one per object)."""
+    interpretation = tree[name].interpretation
+    interpretation = getattr(interpretation, "content", interpretation)
+    dtype = getattr(interpretation, "from_dtype", None)
+    return dtype is not None and np.dtype(dtype).kind in "biuf"

@@ -12,7 +12,9 @@ collection of the pipeline spec:
 * every reconstructed branch of all objects (matched or not) as NanoAOD holds it;
 * unmatched (pile-up) objects, event-level targets (MET, ρ, vertices);
 * physics summaries: b-tag ROC curves (b vs light, b vs c), pT response and resolution vs gen
-  pT, and derived quantities (leading dijet mass, m(ℓℓ), HT, MET).
+  pT, and derived quantities (leading dijet mass, m(ℓℓ), HT, MET);
+* exact tells (:mod:`flashsim.validation.tells`) in every reconstructed branch both files have:
+  values, point masses and ranges flash writes and full simulation never does, or the reverse.
 
 Statistical errors use the gen event as the independent unit, so oversampled flash files
 (``--oversample K``: K correlated replicas per gen event) get correct errors, and the
@@ -29,12 +31,22 @@ from typing import Any
 
 import numpy as np
 
+from flashsim.io import open_events
 from flashsim.spec import PipelineSpec
+from flashsim.validation.gate import Check
 from flashsim.validation.result import Section, ValidationResult
-from flashsim.validation.samples import ValidationSample, check_compatible, read_sample
+from flashsim.validation.samples import (
+    ValidationSample,
+    check_compatible,
+    common_branches,
+    numeric_branch,
+    read_branch,
+    read_sample,
+)
+from flashsim.validation.tells import find_tells, skipped_branch
 from flashsim.validation.validator import _Validator
 
-__all__ = ["ValidationResult", "validate", "validate_samples"]
+__all__ = ["ValidationResult", "branch_tells_of_files", "validate", "validate_samples"]
 
 
 def validate_samples(
@@ -70,6 +82,68 @@ def validate_samples(
     return ValidationResult(metrics, sections, v.checks)
 
 
+def _in_collections(branch: str, collections: Sequence[str] | None) -> bool:
+    if collections is None:
+        return True
+    prefix = branch.partition("_")[0]
+    return prefix in collections or (branch.startswith("n") and branch[1:] in collections)
+
+
+def branch_tells_of_files(
+    flash_path: str | os.PathLike[str],
+    full_path: str | os.PathLike[str],
+    *,
+    collections: Sequence[str] | None = None,
+    max_events: int | None = None,
+    flash_replicas: int = 1,
+) -> tuple[dict[str, Any], list[Check]]:
+    """Exact tells (:func:`~flashsim.validation.tells.find_tells`) of every numeric branch the
+    two files have in common, read one branch at a time; with ``collections``, only their
+    branches (``Jet_*``, ``nJet``). Generator-level and bookkeeping branches are skipped.
+
+    Returns:
+        The ``tells`` metrics (findings, every point mass with its fractions whether a tell or
+        not, branches compared, branches only one file has) and one ``tells`` check per
+        compared branch: its number of findings.
+    """
+    both, only_flash, only_full = common_branches(flash_path, full_path)
+    f_tree, r_tree = open_events(flash_path), open_events(full_path)
+    try:
+        names = [
+            b
+            for b in both
+            if not skipped_branch(b)
+            and _in_collections(b, collections)
+            and numeric_branch(f_tree, b)
+            and numeric_branch(r_tree, b)
+        ]
+        findings = find_tells(
+            (
+                (b, read_branch(f_tree, b, max_events), read_branch(r_tree, b, max_events))
+                for b in names
+            ),
+            flash_replicas=flash_replicas,
+            point_masses=True,
+        )
+    finally:
+        f_tree.file.close()
+        r_tree.file.close()
+    counts = dict.fromkeys(names, 0)
+    for t in findings:
+        counts[t.branch] += t.tell
+    checks = [Check("tells", b, float(n)) for b, n in counts.items()]
+    shown = [b for b in (*only_flash, *only_full) if not skipped_branch(b)]
+    metrics = {
+        "n_findings": sum(t.tell for t in findings),
+        "branches_compared": names,
+        "only_flash": [b for b in only_flash if b in shown and _in_collections(b, collections)],
+        "only_full": [b for b in only_full if b in shown and _in_collections(b, collections)],
+        "findings": [t.to_dict() for t in findings if t.tell],
+        "point_masses": [t.to_dict() for t in findings if t.kind == "point_mass"],
+    }
+    return metrics, checks
+
+
 def validate(
     spec: PipelineSpec,
     flash_path: str | os.PathLike[str],
@@ -80,6 +154,7 @@ def validate(
     seed: int = 0,
     max_rows: int = 200_000,
     classifier: bool = True,
+    tells: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Read a flash and a full-simulation file and compare them (see the module docstring).
@@ -92,6 +167,8 @@ def validate(
         seed: seed of the classifier tests' subsampling and splits.
         max_rows: rows (both samples together) at most per classifier test.
         classifier: run the classifier two-sample tests (the slowest part).
+        tells: look for exact tells in every common branch (``metrics["tells"]``, checks
+            ``tells``).
         progress: called with a short message at each step.
     Raises:
         InputError: a file is unreadable or empty, or the files cannot be compared.
@@ -109,6 +186,16 @@ def validate(
     result = validate_samples(
         spec, flash, full, seed=seed, max_rows=max_rows, classifier=classifier, progress=progress
     )
+    if tells:
+        say("looking for exact tells in every common branch")
+        result.metrics["tells"], checks = branch_tells_of_files(
+            flash_path,
+            full_path,
+            collections=collections,
+            max_events=max_events,
+            flash_replicas=flash.n_replicas,
+        )
+        result.checks += checks
     result.metrics["inputs"] = {
         role: {
             "path": str(s.path),
