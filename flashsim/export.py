@@ -64,6 +64,7 @@ import torch
 from flashsim import __version__
 from flashsim.exceptions import ExportCheckError, ExportError, OutputError
 from flashsim.models.base import TorchModel
+from flashsim.response_record import flow_record
 from flashsim.spec import pid_flags
 
 __all__ = [
@@ -435,14 +436,15 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
     out: list[ResponseModel] = []
 
     def add(name: str, stage: Any, entry: Mapping[str, Any], spec: Any, extra: list) -> None:
-        targets, other = _targets(entry["response"], spec.targets)
+        response, codes = flow_record(entry["response"])  # a mixed stage: its flow
+        targets, other = _targets(response, spec.targets)
         out.append(
             ResponseModel(
                 name=name,
                 model=stage.model,
-                context=(*_conditions(entry["conditions"], spec.conditions), *extra),
+                context=(*_conditions(entry["conditions"], spec.conditions), *extra, *codes),
                 targets=targets,
-                bounds=entry["response"].get("bounds"),
+                bounds=response.get("bounds"),
                 other_targets=other,
             )
         )

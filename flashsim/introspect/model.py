@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.introspect.text import INDENT, compact, number, pairs, plural, wrap, wrap_text
+from flashsim.response_record import flow_record
 
 if TYPE_CHECKING:
     from flashsim.spec import (
@@ -315,6 +316,8 @@ def _response(
     metrics: Mapping[str, Any],
     extra_inputs: Sequence[str] = (),
 ) -> ResponseInfo:
+    entry, codes = flow_record(entry)  # a mixed stage: its flow, given the sampled codes
+    extra_inputs = [*extra_inputs, *(c["name"] for c in codes)]
     model = entry["model"]
     return ResponseInfo(
         model=str(model["kind"]),

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from flashsim.exceptions import InputError, ModelError
+from flashsim.response_record import MIXED_KIND
 from flashsim.spec import Target
 from flashsim.stages.efficiency import EfficiencyStage
 from flashsim.stages.response import ResponseStage
@@ -240,7 +241,7 @@ class MixedResponseStage:
         n_targets: number of modelled targets (columns of :meth:`apply`'s result).
     """
 
-    kind = "mixed"
+    kind = MIXED_KIND
 
     def __init__(
         self,
