@@ -387,7 +387,7 @@ def _format_training(training: Mapping[str, Any]) -> list[str]:
     known = {"files", "calibration", "events", "validation_events", "seed", "device", "seconds"}
     for key, value in training.items():
         if key not in known:
-            lines.append(f"{INDENT}{key}: {compact(value)}")
+            lines.extend(wrap_text(f"{INDENT}{key}:", compact(value)))
     return lines
 
 
