@@ -100,6 +100,8 @@ def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -
                 ),
                 "response": model.fakes.response.save(directory / f"{name}.fakes.response.pt"),
             }
+            if model.fakes.tail is not None:
+                entry["fakes"]["tail"] = model.fakes.tail.tolist()
         collections[name] = entry
     record: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
@@ -249,6 +251,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> Pipeline:
                 fakes = FakesStage(
                     EfficiencyStage.load(path, entry["fakes"]["multiplicity"]),
                     load_response(path, entry["fakes"]["response"]),
+                    entry["fakes"].get("tail"),  # bundles before the tail have none
                 )
                 fake_conditions = TablePreprocessor.from_dict(entry["fakes"]["conditions"])
             collections[name] = CollectionModel(

@@ -116,7 +116,10 @@ class CollectionModel:
         fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
         if classes:
             values = np.asarray(spec.efficiency.class_values)
-            fields[spec.efficiency.class_field] = values[outcome[keep] - 1].astype(np.uint8)
+            klass = values[outcome[keep] - 1]
+            # a 0/1 ID flag is a Bool_t in NanoAOD (Muon_tightId), a level a UChar_t (cutBased)
+            flag = set(spec.efficiency.class_values) <= {0, 1}
+            fields[spec.efficiency.class_field] = klass > 0 if flag else klass.astype(np.uint8)
         fields[spec.match] = source.index[keep].astype(_INDEX_DTYPE)
         for copy in spec.copy:  # truth labels of the matched gen object (fakes get 0)
             fields[copy.name] = cast_values(source.flat(copy.field)[keep], copy.dtype)
@@ -129,7 +132,7 @@ class CollectionModel:
             raw_fake = np.repeat(raw_fake, replicas, axis=0)
             raw_fake = guard(self.fake_conditions, raw_fake, None, f"{spec.name}.fakes")
             fake_conditions = self.fake_conditions.forward(raw_fake)
-            counts = self.fakes.multiplicity.apply(fake_conditions, rng)
+            counts = self.fakes.counts(fake_conditions, rng)
             fake = sample_above_thresholds(
                 self.fakes.response,
                 spec.fakes.targets,
@@ -193,7 +196,7 @@ def sample_above_thresholds(
     below after :data:`MAX_RESAMPLING_ROUNDS` stay, and are dropped and counted by the caller.
     """
     fields = decode_targets(targets, response.apply(context, rng), gen, rng)
-    cuts = [(t.name, t.select_min) for t in targets if t.select_min is not None]
+    cuts = [t for t in targets if _has_cut(t)]
     if not cuts:
         return fields
     above = _above(fields, cuts)
@@ -220,10 +223,25 @@ def sample_above_thresholds(
     return fields
 
 
-def _above(fields: Mapping[str, np.ndarray], cuts: Sequence[tuple[str, float]]) -> np.ndarray:
-    above = np.ones(len(fields[cuts[0][0]]), dtype=bool)
-    for name, threshold in cuts:
-        above &= fields[name] >= threshold
+def _has_cut(target: Target) -> bool:
+    return target.select_min is not None or target.select_max_abs is not None
+
+
+def _passes(target: Target, values: np.ndarray) -> np.ndarray:
+    """Whether each value passes the target's reconstruction cuts (``select_min``,
+    ``select_max_abs``: the acceptance, e.g. |eta| < 4.7 for jets)."""
+    ok = np.ones(len(values), dtype=bool)
+    if target.select_min is not None:
+        ok &= values >= target.select_min
+    if target.select_max_abs is not None:
+        ok &= np.abs(values) <= target.select_max_abs
+    return ok
+
+
+def _above(fields: Mapping[str, np.ndarray], cuts: Sequence[Target]) -> np.ndarray:
+    above = np.ones(len(fields[cuts[0].name]), dtype=bool)
+    for target in cuts:
+        above &= _passes(target, fields[target.name])
     return above
 
 
@@ -256,11 +274,12 @@ def _select(
     targets: Iterable[Target],
     counters: dict[str, int],
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Drop objects below a target's ``select_min`` (the reco threshold), counting them."""
+    """Drop objects outside a target's ``select_min``/``select_max_abs`` (the reco threshold
+    and acceptance), counting them."""
     keep = np.ones(len(event), dtype=bool)
     for target in targets:
-        if target.select_min is not None and target.name in fields:
-            keep &= fields[target.name] >= target.select_min
+        if _has_cut(target) and target.name in fields:
+            keep &= _passes(target, fields[target.name])
     counters["below_threshold"] = int((~keep).sum())
     return {k: v[keep] for k, v in fields.items()}, event[keep]
 

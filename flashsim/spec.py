@@ -141,6 +141,9 @@ class Target:
     range: tuple[float | None, float | None] = (None, None)
     dtype: str = "float32"
     select_min: float | None = None
+    select_max_abs: float | None = None
+    """The acceptance: objects with ``|value|`` above it are not reconstructed (resampled like
+    ``select_min``, e.g. jets at |eta| > 4.7), so no value piles up on a clipped bound."""
     categories: tuple[float, ...] = ()
     """A discrete field (ID flag, working-point bits, small counts): the values it takes, sampled
     as a category by a classifier before the continuous targets (:mod:`flashsim.stages.mixed`)."""
@@ -873,7 +876,15 @@ class _Parser:
             value,
             where,
             ["name", "kind"],
-            ["transform", "range", "dtype", "select_min", "categories", "point_masses"],
+            [
+                "transform",
+                "range",
+                "dtype",
+                "select_min",
+                "select_max_abs",
+                "categories",
+                "point_masses",
+            ],
         )
         kind = self.choice(d["kind"], f"{where}.kind", TARGET_KINDS)
         categories = self.discrete_values(d, "categories", where, kind)
@@ -899,6 +910,11 @@ class _Parser:
         select_min = d.get("select_min")
         if select_min is not None:
             self.typed(select_min, f"{where}.select_min", (int, float), "a number")
+        select_max_abs = d.get("select_max_abs")
+        if select_max_abs is not None:
+            self.typed(select_max_abs, f"{where}.select_max_abs", (int, float), "a number")
+            if not select_max_abs > 0:
+                raise self.fail(f"{where}.select_max_abs", "must be positive")
         return Target(
             name=self.typed(d["name"], f"{where}.name", str, "a string"),
             kind=kind,
@@ -906,6 +922,7 @@ class _Parser:
             range=(rng[0], rng[1]),
             dtype=self.choice(d.get("dtype", "float32"), f"{where}.dtype", _DTYPES),
             select_min=None if select_min is None else float(select_min),
+            select_max_abs=None if select_max_abs is None else float(select_max_abs),
             categories=categories,
             point_masses=point_masses,
         )

@@ -437,7 +437,9 @@ class _Trainer:
             np.repeat(table.event, table.count),
             spec.response,
         )
-        return FakesStage(multiplicity, response), cond
+        tail = FakesStage.fit_tail(table.count, spec.max_count)
+        self.log(f"[{label}] multiplicity beyond {spec.max_count}: excess 0..{len(tail) - 1}")
+        return FakesStage(multiplicity, response, tail), cond
 
     def pid(self) -> PidModel:
         """Per species: isMuon BDT and PID response model on the (weighted) calibration rows."""

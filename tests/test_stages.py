@@ -463,3 +463,27 @@ def test_pickle_fakes(fakes: FakesStage) -> None:
     expected = fakes.apply(conditions, np.random.default_rng(6))
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_fakes_multiplicity_has_its_tail_beyond_max_count(rng):
+    """Counts above ``max_count`` are not a wall at it: the last class gets the training
+    events' excess (Poisson(2.5) per event, classes 0..3 with "3 or more" on top)."""
+    max_count = 3
+    x = rng.uniform(-1, 1, (20000, 1)).astype(np.float32)
+    truth = rng.poisson(2.5, len(x))
+    label = np.minimum(truth, max_count)
+    stage, _ = fit_efficiency(
+        x[:16000], label[:16000], max_count + 1, {"n_estimators": 20, "max_depth": 2},
+        validation=(x[16000:], label[16000:]),
+    )  # fmt: skip
+    tail = FakesStage.fit_tail(truth, max_count)
+    assert tail[0] == pytest.approx(np.mean(truth[truth >= 3] == 3))
+    fakes = FakesStage(stage, response=None, tail=tail)
+    counts = fakes.counts(x, np.random.default_rng(1))
+    assert counts.max() > max_count + 2
+    for k in range(9):
+        assert np.mean(counts == k) == pytest.approx(np.mean(truth == k), abs=0.01)
+    # without a tail (bundles written before it) the top class stays a wall
+    assert FakesStage(stage, response=None).counts(x, np.random.default_rng(1)).max() == 3
+    with pytest.raises(ModelError, match="tail"):
+        FakesStage(stage, response=None, tail=[-1.0])

@@ -40,7 +40,6 @@ from flashsim.stages.response import ResponseStage
 
 __all__ = [
     "DEFAULT_DISCRETE",
-    "POINT_MASS_TOLERANCE",
     "ConstantStep",
     "DiscretePart",
     "MixedResponseStage",
@@ -60,10 +59,6 @@ DEFAULT_DISCRETE: dict[str, Any] = {
     "early_stopping_rounds": 15,
 }
 """xgboost settings of the discrete-part classifiers when the spec's ``discrete`` gives none."""
-
-POINT_MASS_TOLERANCE = 1e-6
-"""A value within this (relative to max(1, |value|)) of a point mass or category is on it; the
-values are stored as float32 in NanoAOD, so this is a few float32 ulps."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +109,9 @@ def discrete_parts(targets: Sequence[Target]) -> list[DiscretePart]:
 
 
 def _on(values: np.ndarray, point: float) -> np.ndarray:
-    return np.abs(values - point) <= POINT_MASS_TOLERANCE * max(1.0, abs(point))
+    """Equal in float32, the type NanoAOD stores (the b-tag score saturates on the float32
+    values just below 1, a few ulps apart)."""
+    return np.asarray(values, dtype=np.float32) == np.float32(point)
 
 
 def discrete_codes(parts: Sequence[DiscretePart], x: np.ndarray) -> np.ndarray:
