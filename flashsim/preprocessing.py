@@ -297,40 +297,58 @@ class Dequantize(Transform):
     """Integer column -> continuous: ``x + u`` with ``u ~ U[0, 1)`` (0.5 without rng).
 
     The inverse floors and clips to ``[low, high]``; a bound that is None is taken from the
-    data's minimum/maximum by :meth:`fit` (state ``fit_low``/``fit_high``).
+    data's minimum/maximum by :meth:`fit` (state ``fit_low``/``fit_high``). With ``step``, the
+    column holds multiples of ``step`` (a jet's active area: ghosts times the ghost area), which
+    are divided by it first and multiplied back by the inverse, so the values stay on the grid
+    (``low``/``high`` count steps).
     """
 
     kind = "dequantize"
     state = ("fit_low", "fit_high")
 
-    def __init__(self, *, low: float | None = None, high: float | None = None) -> None:
+    def __init__(
+        self, *, low: float | None = None, high: float | None = None, step: float = 1.0
+    ) -> None:
         self.low, self.high = _bounds(self.kind, low, high)
         for name, value in (("low", self.low), ("high", self.high)):
             if value is not None and value != math.floor(value):
                 msg = f"transform 'dequantize': {name} must be an integer, got {value}"
                 raise SpecError(msg)
+        self.step = _number(self.kind, "step", step)
+        if not self.step > 0:
+            msg = f"transform 'dequantize': step must be positive, got {step}"
+            raise SpecError(msg)
         self.fit_low: float | None = None
         self.fit_high: float | None = None
 
+    def _counts(self, x: np.ndarray) -> np.ndarray:
+        if self.step == 1.0:
+            return x
+        n = np.rint(x / self.step)
+        # float32 storage: a multiple of the step is within a few float32 ulps of it
+        return np.where(np.abs(x - n * self.step) <= 1e-5 * np.maximum(np.abs(x), 1), n, x)
+
     def fit(self, x: np.ndarray, weights: np.ndarray | None = None) -> None:
-        x = _column(x)
+        x = self._counts(_column(x))
         x = x[np.isfinite(x)]
         bad = x[x != np.floor(x)]
         if bad.size:
-            msg = f"'dequantize' expects integer values; found {bad[0]!r}"
+            what = "integer values" if self.step == 1.0 else f"multiples of {self.step}"
+            msg = f"'dequantize' expects {what}; found {bad[0] * self.step!r}"
             raise ValueError(msg)
         if x.size:
             self.fit_low, self.fit_high = float(x.min()), float(x.max())
 
     def forward(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        x = _column(x)
+        x = np.floor(self._counts(_column(x)))
         u = np.full(x.shape, 0.5) if rng is None else rng.random(x.shape)
         return np.minimum(x + u, np.nextafter(x + 1, x))  # stays below x + 1 despite rounding
 
     def inverse(self, y: np.ndarray) -> np.ndarray:
         low = self.low if self.low is not None else self.fit_low
         high = self.high if self.high is not None else self.fit_high
-        return _clip(np.floor(_column(y)), low, high)
+        counts = _clip(np.floor(_column(y)), low, high)
+        return counts if self.step == 1.0 else counts * self.step
 
 
 @_register

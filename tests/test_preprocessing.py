@@ -381,3 +381,23 @@ def test_spike_inside_the_distribution_round_trips(side: str) -> None:
     y = chain.fit_forward(x, rng)
     assert len(np.unique(y[::3])) == len(y[::3])  # the spike is spread out
     np.testing.assert_allclose(chain.inverse(y), x, rtol=0, atol=1e-12)
+
+
+def test_dequantize_with_a_step_keeps_values_on_the_grid(rng):
+    """A jet's active area is a number of ghosts times the ghost area: float32 multiples of the
+    step come back as exactly the same float32 values, never between two of them."""
+    from flashsim.preprocessing import Dequantize
+
+    step = 0.0099733
+    area = (rng.integers(30, 80, 5000) * step).astype(np.float32).astype(np.float64)
+    t = Dequantize(step=step)
+    t.fit(area)
+    y = t.forward(area, rng)
+    assert np.all((y >= 30) & (y < 80))
+    back = t.inverse(y).astype(np.float32)
+    np.testing.assert_array_equal(back, area.astype(np.float32))
+    # anything the model samples lands on the grid
+    sampled = t.inverse(rng.uniform(25, 85, 1000)).astype(np.float32)
+    assert set(sampled.tolist()) <= set((np.arange(30, 80) * step).astype(np.float32).tolist())
+    with pytest.raises(ValueError, match="multiples of"):
+        t.fit(np.array([0.5 * step]))
