@@ -43,6 +43,7 @@ from flashsim.features import (
     select_source,
 )
 from flashsim.io import check_branch_layout
+from flashsim.nanoaod import derive
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import CollectionSpec, EventSpec, Feature, PipelineSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
@@ -148,10 +149,7 @@ class CollectionModel:
         counters = {"generated": len(outcome), "reconstructed": int(keep.sum())}
         merged, event = _select(merged, event, [*spec.targets, *_fake_targets(spec)], counters)
         normalise_sum(merged, spec.sum_to_one)
-        if "p" in spec.derived:
-            merged["p"] = (merged["pt"] * np.cosh(merged["eta"])).astype(np.float32)
-        if "pt" in spec.derived:
-            merged["pt"] = (merged["p"] / np.cosh(merged["eta"])).astype(np.float32)
+        derive(spec.derived, merged)
         return _jagged(merged, event, n_events), counters
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from flashsim.domain import NON_FINITE_POLICIES, OUT_OF_DOMAIN_POLICIES, InputPolicy
 from flashsim.exceptions import SpecError
+from flashsim.nanoaod import DERIVED_FIELDS
 from flashsim.preprocessing import build_chain
 
 __all__ = [
@@ -94,8 +95,9 @@ _DTYPES = ("float32", "int32", "int16", "uint8", "bool")
 _MODELS = ("flow", "gan")
 NEGATIVE_WEIGHTS = ("raw", "regressed")
 """Strategies for negative (s)weights in training: see :mod:`flashsim.weights`."""
-DERIVED = {"p": ("pt", "eta"), "pt": ("p", "eta")}
-"""Fields a collection may derive from its targets after sampling, and what each needs."""
+DERIVED = {name: needs for name, (needs, _) in DERIVED_FIELDS.items()}
+"""Fields a collection may derive from its targets after sampling, and what each needs
+(:data:`flashsim.nanoaod.DERIVED_FIELDS`)."""
 
 
 def point_mass_flag(target: str) -> str:

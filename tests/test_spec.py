@@ -134,7 +134,12 @@ def test_cms_like_leptons(cms_like: PipelineSpec) -> None:
     assert by_name["fromTau"].flag == ("statusFlags", 5)
     assert by_name["jet_dr"].feature == "nearest_dr"
     assert dict(by_name["jet_dr"].params) == {"collection": "GenJet"}
-    assert mu.fakes is None
+    # muons without a gen muon (decays in flight): their charge and ID sampled as categories
+    assert mu.fakes is not None
+    fake = {t.name: t for t in mu.fakes.targets}
+    assert fake["charge"].categories == (-1.0, 1.0)
+    assert fake["tightId"].dtype == "bool"
+    assert fake["eta"].select_max_abs == 2.4
     el = cms_like.collections["Electron"]
     assert el.source.pdg_id == (11,)
     assert el.efficiency.class_values == (0, 1, 2, 3, 4)
