@@ -35,6 +35,7 @@ __all__ = [
     "event_table",
     "fakes_table",
     "feature_table",
+    "met_branches",
     "select_source",
     "wrap_phi",
 ]
@@ -214,6 +215,14 @@ def model_targets(targets: Sequence[Target]) -> list[Target]:
     return [t for t in targets if t.kind != "uniform_phi"]
 
 
+def met_branches(target: Target) -> tuple[str, str]:
+    """The (pt, phi) branches of a ``met_parallel``/``met_perpendicular`` target: its name's
+    prefix before the last ``_`` (``MET_upar`` -> ``MET_pt``, ``MET_phi``; ``PuppiMET_uperp``
+    -> ``PuppiMET_pt``, ``PuppiMET_phi``)."""
+    prefix = target.name.rsplit("_", 1)[0] if "_" in target.name else "MET"
+    return f"{prefix}_pt", f"{prefix}_phi"
+
+
 def encode_targets(
     targets: Sequence[Target], reco: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]
 ) -> np.ndarray:
@@ -221,12 +230,12 @@ def encode_targets(
     columns = []
     for t in model_targets(targets):
         if t.kind == "met_parallel":
-            columns.append(
-                reco["MET_pt"] * np.cos(reco["MET_phi"] - gen["GenMET_phi"]) - gen["GenMET_pt"]
-            )
+            pt, phi = met_branches(t)
+            columns.append(reco[pt] * np.cos(reco[phi] - gen["GenMET_phi"]) - gen["GenMET_pt"])
             continue
         if t.kind == "met_perpendicular":
-            columns.append(reco["MET_pt"] * np.sin(reco["MET_phi"] - gen["GenMET_phi"]))
+            pt, phi = met_branches(t)
+            columns.append(reco[pt] * np.sin(reco[phi] - gen["GenMET_phi"]))
             continue
         value = np.asarray(reco[t.name], dtype=np.float64)
         if t.kind == "ratio":
@@ -265,17 +274,18 @@ def decode_targets(
         elif t.kind == "dphi":
             value = wrap_phi(value + gen[t.name])
         elif t.kind in ("met_parallel", "met_perpendicular"):
-            out[t.kind] = value
+            out[(t.kind, met_branches(t))] = value
             continue
         low, high = t.range
         if low is not None or high is not None:
             value = np.clip(value, low, high)
         out[t.name] = value
-    if "met_parallel" in out:
-        par = gen["GenMET_pt"] + out.pop("met_parallel")
-        perp = out.pop("met_perpendicular")
-        out["MET_pt"] = np.hypot(par, perp)
-        out["MET_phi"] = wrap_phi(gen["GenMET_phi"] + np.arctan2(perp, par))
+    for key in [k for k in out if isinstance(k, tuple) and k[0] == "met_parallel"]:
+        par = gen["GenMET_pt"] + out.pop(key)
+        perp = out.pop(("met_perpendicular", key[1]))
+        pt, phi = key[1]
+        out[pt] = np.hypot(par, perp)
+        out[phi] = wrap_phi(gen["GenMET_phi"] + np.arctan2(perp, par))
     return {name: cast_values(value, _dtype(targets, name)) for name, value in out.items()}
 
 

@@ -32,6 +32,7 @@ from flashsim.features import (
     concat_tables,
     event_table,
     fakes_table,
+    met_branches,
 )
 from flashsim.io import (
     missing_field,
@@ -110,8 +111,9 @@ def training_branches(spec: PipelineSpec, available: Sequence[str]) -> list[str]
     keep |= {f"n{c}" for c in collections} | needed
     if spec.event is not None:
         keep |= {t.name for t in spec.event.targets if t.kind == "value"}
-        if any(t.kind.startswith("met_") for t in spec.event.targets):
-            keep |= {"MET_pt", "MET_phi"}
+        for t in spec.event.targets:
+            if t.kind.startswith("met_"):
+                keep |= set(met_branches(t))
     if spec.weight is not None:
         keep.add(spec.weight.column)
     return sorted(keep & names)
