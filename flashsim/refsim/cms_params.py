@@ -60,6 +60,17 @@ class CMSLikeParameters:
     track_eff_muon: float = 0.995
     tracker_layers: int = 13
     tracker_hit_efficiency: float = 0.96
+    #: Barrel layer radii (cm): 4 pixel layers (Phase-1), 4 TIB and 5 TOB strip layers. A track
+    #: produced outside a layer has no hit there (lostHits counts the missing inner layers).
+    tracker_layer_radii_cm: tuple[float, ...] = (
+        2.9, 6.8, 10.9, 16.0, 25.5, 33.9, 41.9, 49.8, 60.8, 69.2, 78.0, 86.8, 96.5
+    )  # fmt: skip
+    pixel_layers: int = 4
+    #: Conversion finder: an opposite-charge track with |delta cot theta|, |delta phi| and
+    #: |delta dz| below these flags the electron (convVeto false).
+    conversion_dcot_max: float = 0.02
+    conversion_dphi_max: float = 0.05
+    conversion_ddz_max_cm: float = 0.1
     #: sigma(1/pT)/(1/pT) = sqrt(a(eta)^2 + (b(eta) pT)^2); a, b grow as (|eta|/2.5)^2.
     track_res_a_barrel: float = 0.010
     track_res_a_slope: float = 0.010
@@ -129,6 +140,20 @@ class CMSLikeParameters:
     electron_wp_hoe: tuple[float, ...] = (0.20, 0.12, 0.08, 0.05)
     electron_wp_iso: tuple[float, ...] = (0.40, 0.20, 0.12, 0.08)
     electron_wp_dxy: tuple[float, ...] = (0.10, 0.05, 0.05, 0.05)
+    #: mvaIso = tanh(offset - a sieie_pull - b H/E - c pfRelIso03_all - d |1 - p/E| - e lostHits),
+    #: sieie_pull = (sieie - intrinsic mean) / intrinsic width (barrel or endcap, >= -2).
+    electron_mva_offset: float = 2.0
+    electron_mva_sieie: float = 0.3
+    electron_mva_hoe: float = 10.0
+    electron_mva_iso: float = 8.0
+    electron_mva_eop: float = 1.0
+    electron_mva_lost: float = 0.7
+    #: WP80 / WP90 thresholds on mvaIso per |eta| region (edges 0.8 and 1.479).
+    electron_mva_eta_edges: tuple[float, ...] = (0.8, 1.479)
+    #: Set at the 20% and 10% quantiles of mvaIso for prompt electrons with pT > 20 GeV in
+    #: 1500 ttbar events (seed 21, pile-up 25; 60-100 electrons per region).
+    electron_mva_wp80: tuple[float, ...] = (0.12, 0.05, -0.08)
+    electron_mva_wp90: tuple[float, ...] = (-0.62, -0.62, -0.88)
 
     # --- muons [MUO] ---
     muon_eta_max: float = 2.4
@@ -145,6 +170,21 @@ class CMSLikeParameters:
     punch_through_prob: float = 0.002
     punch_through_p_scale: float = 15.0
     muon_tight_chi2_max: float = 10.0
+    #: Global fit quality limit, and the medium-ID chi2/ndf of the global-muon branch.
+    muon_global_chi2_max: float = 50.0
+    muon_medium_chi2_max: float = 3.0
+    #: Probability that a track is matched to a muon segment (tracker muon).
+    muon_segment_match_eff: float = 0.995
+    #: Segment compatibility = base + per_station * (stations - 1) + N(0, sigma), minus the
+    #: kink (decay in flight) and punch-through penalties; clipped to [0, 1].
+    muon_segcomp_base: float = 0.45
+    muon_segcomp_per_station: float = 0.1
+    muon_segcomp_sigma: float = 0.08
+    muon_segcomp_kink: float = 0.2
+    muon_segcomp_punch: float = 0.35
+    #: PF muon: segment compatibility above this, or a global fit with chi2/ndf below the
+    #: medium cut.
+    muon_pf_segcomp_min: float = 0.3
     muon_tight_dxy_max_cm: float = 0.2
     muon_tight_dz_max_cm: float = 0.5
 
@@ -161,6 +201,55 @@ class CMSLikeParameters:
     btag_weights: tuple[float, ...] = (0.3, 0.4, 0.3)
     btag_offset: float = 2.5
     btag_width: float = 0.8
+    #: c tagging: displacement d = sigmoid((sum_i v_i S_i - offset) / width) over the two
+    #: largest significances; CvL = d, CvB = (1 - b) d / ((1 - b) d + b), b the b-tag score.
+    ctag_weights: tuple[float, ...] = (0.6, 0.4)
+    ctag_offset: float = 2.0
+    ctag_width: float = 0.8
+    #: Active jet area: spacing of the ghost grid in eta and phi (0 disables the ghosts).
+    jet_ghost_spacing: float = 0.2
+    #: Pile-up jet ID: puIdDisc = tanh(k_beta (beta - beta0) + (width0 - width) / width_scale),
+    #: beta the PV fraction of the charged pT in the cone (before CHS), width the pT-weighted
+    #: RMS distance of the constituents to the axis; outside the tracker only the width term.
+    puid_k_beta: float = 2.0
+    puid_beta0: float = 0.3
+    puid_width0: float = 0.2
+    puid_width0_forward: float = 0.235
+    puid_width_scale: float = 0.06
+    puid_width_scale_forward: float = 0.04
+    #: Working points per pT bin (rows: edges 15, 20, 30, 40, 50 GeV; above 50 all pass) and
+    #: |eta| bin (columns: < 2.5, 2.5-2.75, 2.75-3.0, 3.0-5.0).
+    puid_pt_edges: tuple[float, ...] = (15.0, 20.0, 30.0, 40.0, 50.0)
+    puid_eta_edges: tuple[float, ...] = (2.5, 2.75, 3.0)
+    #: Set at the 20% (tight), 10% (medium) and 5% (loose) quantiles of puIdDisc for matched
+    #: jets of 1500 ttbar events (seed 21, pile-up 25), smoothed across the forward bins.
+    puid_wp_tight: tuple[tuple[float, ...], ...] = (
+        (0.29, -0.05, -0.05, -0.20),
+        (0.55, 0.00, 0.00, -0.12),
+        (0.74, 0.15, 0.15, 0.15),
+        (0.81, 0.23, 0.23, 0.25),
+    )
+    puid_wp_medium: tuple[tuple[float, ...], ...] = (
+        (-0.03, -0.40, -0.40, -0.47),
+        (0.25, -0.30, -0.30, -0.40),
+        (0.55, -0.24, -0.24, -0.21),
+        (0.67, -0.11, -0.11, -0.10),
+    )
+    puid_wp_loose: tuple[tuple[float, ...], ...] = (
+        (-0.41, -0.60, -0.60, -0.56),
+        (-0.06, -0.45, -0.45, -0.50),
+        (0.31, -0.41, -0.41, -0.42),
+        (0.49, -0.37, -0.37, -0.40),
+    )
+    #: PUPPI: cone of alpha, and the neutral pT threshold a + b * PV_npvs inside / outside the
+    #: tracker (GeV) [CMS, JINST 15 (2020) P09018].
+    puppi_radius: float = 0.4
+    puppi_ptmin_central: tuple[float, float] = (0.2, 0.015)
+    puppi_ptmin_forward: tuple[float, float] = (2.0, 0.13)
+    #: Good vertices (PV_npvsGood): |z| < 24 cm for the primary vertex; fraction of the
+    #: reconstructed pile-up vertices that pass the quality cuts (ndof > 4, |z| < 24, rho < 2).
+    pv_good_z_max_cm: float = 24.0
+    pv_good_fraction: float = 0.92
     #: Grid of the pile-up density rho (fixedGridRhoFastjetAll): |eta| < 5, cells of about 0.55.
     rho_eta_max: float = 5.0
     rho_cell: float = 0.55

@@ -173,7 +173,16 @@ class CMSLikeDetector:
         eff = np.where(apdg == 11, eff * p.track_eff_electron_factor, eff)
         eff = np.where(apdg == 13, p.track_eff_muon, eff)
         n = len(acc)
-        hits = rng.binomial(p.tracker_layers, p.tracker_hit_efficiency, n)
+        # hit pattern: a layer inside the production radius cannot have a hit; the others are
+        # hit with the layer efficiency. lostHits = missing layers before the first hit.
+        radii = np.asarray(p.tracker_layer_radii_cm)
+        r_prod = np.hypot(part["vx"][acc], part["vy"][acc]) / 10.0
+        layer_hit = (rng.random((n, len(radii))) < p.tracker_hit_efficiency) & (
+            radii[np.newaxis, :] > r_prod[:, np.newaxis]
+        )
+        hits = layer_hit.sum(axis=1)
+        lost = np.where(hits > 0, np.argmax(layer_hit, axis=1), len(radii))
+        pixel = layer_hit[:, : p.pixel_layers].sum(axis=1)
         found = (rng.random(n) < eff) & (hits >= 5)
         scale = np.sqrt(p.tracker_layers / np.maximum(hits, 1))
         scale = np.where(rng.random(n) < p.track_tail_fraction, scale * p.track_tail_scale, scale)
@@ -203,9 +212,12 @@ class CMSLikeDetector:
             "pt": full(1.0 / np.maximum(np.abs(curv_reco), 1e-6)),
             "q": full(np.where(curv_reco >= 0, 1, -1), 0, np.int32),
             "hits": full(hits, 0, np.int64),
+            "lost": full(lost, 0, np.int64),
+            "pixel": full(pixel, 0, np.int64),
             "d0": full(d0),
             "sd0": full(sd0, 1.0),
             "dz": full(dz),
+            "sdz": full(sdz, 1.0),
             "eta": full(eta + ang * rng.standard_normal(n)),
             "phi": full(delta_phi(phi + ang * rng.standard_normal(n), 0.0)),
             "from_pv": full(np.abs(dz) < p.chs_dz_cut_cm, False, bool),
@@ -449,12 +461,37 @@ class CMSLikeDetector:
             "q": trk["q"][idx],
             "d0": trk["d0"][idx],
             "dz": trk["dz"][idx],
+            "sd0": trk["sd0"][idx],
+            "sdz": trk["sdz"][idx],
             "hoe": e_h / np.maximum(e_sc, 1e-3),
             "sieie": sieie,
+            "eop": e_sc / np.maximum(trk["pt"][idx] * np.cosh(trk["eta"][idx]), 1e-3),
+            "lost": trk["lost"][idx],
+            "conv": self._conversion_partner(part, trk, idx),
             "evt": evt,
             "gen": part["gen"][idx],
         }
         return _select(out, good)
+
+    def _conversion_partner(self, part, trk, idx: np.ndarray) -> np.ndarray:
+        """Whether an opposite-charge track runs parallel to track ``idx`` from the same point.
+
+        A photon conversion (or a Dalitz pair) gives two tracks with nearly equal polar angle
+        (|delta cot theta|), azimuth at production and longitudinal impact parameter.
+        """
+        p = self.p
+        found = np.flatnonzero(trk["found"])
+        ei, ti = same_event_pairs(part["evt"][found], part["evt"][idx])
+        ti = found[ti]
+        e, t = idx[ei], ti
+        close = (
+            (trk["q"][t] == -trk["q"][e])
+            & (t != e)
+            & (np.abs(np.sinh(trk["eta"][t]) - np.sinh(trk["eta"][e])) < p.conversion_dcot_max)
+            & (np.abs(delta_phi(trk["phi"][t], trk["phi"][e])) < p.conversion_dphi_max)
+            & (np.abs(trk["dz"][t] - trk["dz"][e]) < p.conversion_ddz_max_cm)
+        )
+        return np.bincount(ei[close], minlength=len(idx)) > 0
 
     def _muons(self, part, trk, x_mu, rng) -> dict[str, np.ndarray]:
         """Muon candidates: prompt/heavy-flavour muons, decays in flight and punch-through."""
@@ -499,16 +536,46 @@ class CMSLikeDetector:
         )
         hits = trk["hits"][idx]
         layers = np.minimum(hits, 13) - (aeta[idx] > 1.2) * 1
-        pixel = rng.binomial(4, 0.97, len(idx))
+        pixel = trk["pixel"][idx]
         d0, dz = trk["d0"][idx], trk["dz"][idx]
+        # Global muon: a standalone fit (>= 2 stations) combined with the track; tracker muon:
+        # the track matched to >= 1 segment. Segment compatibility grows with the stations
+        # crossed and drops for kinks (decays in flight) and punch-through (hadronic showers).
+        is_global = (stations >= 2) & (chi2 < p.muon_global_chi2_max)
+        is_tracker = rng.random(len(idx)) < p.muon_segment_match_eff
+        seg_comp = np.clip(
+            p.muon_segcomp_base
+            + p.muon_segcomp_per_station * (stations - 1)
+            + p.muon_segcomp_sigma * rng.standard_normal(len(idx))
+            - np.where(kink, p.muon_segcomp_kink, 0.0)
+            - np.where(punch[idx], p.muon_segcomp_punch, 0.0),
+            0.0,
+            1.0,
+        )
+        # PF muon: global or tracker muon with a compatible segment pattern or a good global fit
+        is_pf = (is_global | is_tracker) & (
+            (seg_comp > p.muon_pf_segcomp_min) | (is_global & (chi2 < p.muon_medium_chi2_max))
+        )
+        valid_fraction = hits / p.tracker_layers
+        medium = (
+            is_pf
+            & (valid_fraction > 0.8)
+            & (
+                (is_global & (chi2 < p.muon_medium_chi2_max) & (seg_comp > 0.303))
+                | (seg_comp > 0.451)
+            )
+        )
         tight = (
-            (stations >= 2)
+            is_global
+            & is_pf
+            & (stations >= 2)
             & (layers >= 6)
             & (pixel >= 1)
             & (chi2 < p.muon_tight_chi2_max)
             & (np.abs(d0) < p.muon_tight_dxy_max_cm)
             & (np.abs(dz) < p.muon_tight_dz_max_cm)
         )
+        accepted &= is_global | is_tracker
         gen = np.where(true_mu[idx], part["gen"][idx], -1)
         out = {
             "index": idx,
@@ -518,7 +585,14 @@ class CMSLikeDetector:
             "q": trk["q"][idx],
             "d0": d0,
             "dz": dz,
+            "sd0": trk["sd0"][idx],
+            "sdz": trk["sdz"][idx],
             "tight": tight,
+            "medium": medium,
+            "loose": is_pf,
+            "global": is_global,
+            "tracker": is_tracker,
+            "pf": is_pf,
             "stations": stations,
             "layers": layers,
             "evt": part["evt"][idx],
@@ -533,7 +607,7 @@ class CMSLikeDetector:
         p = self.p
         used_track = np.zeros(len(part["pt"]), dtype=bool)
         used_track[ele["index"]] = True
-        used_track[mu["index"][~mu["punch"]]] = True
+        used_track[mu["index"][mu["pf"]]] = True
         ch = np.flatnonzero(trk["found"] & ~used_track)
         tables = [
             {
@@ -550,7 +624,9 @@ class CMSLikeDetector:
                 "lepton": np.full(len(ch), -1),
             },
         ]
-        for lep, kind, mass in ((ele, ELECTRON, ELECTRON_MASS), (mu, MUON, MUON_MASS)):
+        pf_mu = _select(mu, mu["pf"])
+        pf_mu["lepton"] = np.flatnonzero(mu["pf"])
+        for lep, kind, mass in ((ele, ELECTRON, ELECTRON_MASS), (pf_mu, MUON, MUON_MASS)):
             n = len(lep["pt"])
             tables.append(
                 {
@@ -564,7 +640,7 @@ class CMSLikeDetector:
                     "d0": lep["d0"],
                     "sd0": trk["sd0"][lep["index"]],
                     "charged": np.ones(n, bool),
-                    "lepton": np.arange(n),
+                    "lepton": lep.get("lepton", np.arange(n)),
                 }
             )
         tables.extend(self._neutrals(cells))

@@ -23,7 +23,7 @@ from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.detector_cms import CMSLikeDetector, DetectorInput
 from flashsim.refsim.generator import MAX_PYTHIA_SEED, ParticleTable, PythiaSource
 from flashsim.refsim.genlevel import build_genlevel
-from flashsim.refsim.reco_objects import match_jets
+from flashsim.refsim.jets import add_gen_flavour, match_jets
 
 #: Events per work block (one Pythia initialisation each).
 BLOCK_SIZE = 500
@@ -163,6 +163,7 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     genjet = gen.collections["GenJet"]
     jets = reco.pop("Jet")
     jets = ak.with_field(jets, match_jets(jets, genjet, params.jet_gen_match_dr), "genJetIdx")
+    jets = add_gen_flavour(jets, genjet)
 
     chunk: dict[str, Any] = {
         "run": np.ones(n, dtype=np.uint32),

@@ -64,3 +64,52 @@ def same_event_pairs(
     query = np.repeat(np.arange(len(query_evt)), counts)
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     return query, np.repeat(lo, counts) + within
+
+
+def pairs_within(
+    q_evt: np.ndarray,
+    q_eta: np.ndarray,
+    q_phi: np.ndarray,
+    s_evt: np.ndarray,
+    s_eta: np.ndarray,
+    s_phi: np.ndarray,
+    radius: float,
+    chunk: int = 50_000,
+):
+    """Yield ``(query, source, dr)`` index pairs of the same event with ``dr < radius``.
+
+    Sources are binned on an eta-phi grid of cells at least ``radius`` wide; every query looks
+    at its 3x3 neighbouring cells only, ``chunk`` queries at a time, so memory stays bounded by
+    the local density rather than by the squared multiplicity of an event.
+    """
+    eta_max = max(float(np.max(np.abs(q_eta), initial=0)), float(np.max(np.abs(s_eta), initial=0)))
+    eta_max += radius
+    n_eta = int(np.ceil(2 * eta_max / radius)) + 1
+    n_phi = max(int(np.floor(2 * np.pi / radius)), 1)
+
+    def cells(eta, phi):
+        ie = np.floor((eta + eta_max) / radius).astype(np.int64)
+        ip = np.floor((phi + np.pi) / (2 * np.pi) * n_phi).astype(np.int64) % n_phi
+        return ie, ip
+
+    # the distances only decide membership and weights: single precision halves the traffic
+    q_eta, q_phi, s_eta, s_phi = (np.asarray(a, np.float32) for a in (q_eta, q_phi, s_eta, s_phi))
+    s_ie, s_ip = cells(s_eta, s_phi)
+    s_key = (s_evt.astype(np.int64) * (n_eta + 2) + s_ie + 1) * n_phi + s_ip
+    order = np.argsort(s_key, kind="stable")
+    sorted_key = s_key[order]
+    q_ie, q_ip = cells(q_eta, q_phi)
+    offsets = [(de, dp) for de in (-1, 0, 1) for dp in ((-1, 0, 1) if n_phi >= 3 else (0,))]
+    for start in range(0, len(q_evt), chunk):
+        sl = slice(start, start + chunk)
+        qe, qi, qp = q_evt[sl].astype(np.int64), q_ie[sl], q_ip[sl]
+        base = qe * (n_eta + 2) + qi + 1
+        key = np.concatenate([(base + de) * n_phi + (qp + dp) % n_phi for de, dp in offsets])
+        lo = np.searchsorted(sorted_key, key, "left")
+        counts = np.searchsorted(sorted_key, key, "right") - lo
+        first = np.cumsum(counts) - counts
+        qa = np.repeat(np.tile(np.arange(start, start + len(qe)), len(offsets)), counts)
+        sa = order[np.arange(int(counts.sum())) + np.repeat(lo - first, counts)]
+        dr = np.hypot(q_eta[qa] - s_eta[sa], delta_phi(q_phi[qa], s_phi[sa]))
+        near = dr < radius
+        yield qa[near], sa[near], dr[near]
