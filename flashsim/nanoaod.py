@@ -76,6 +76,13 @@ DERIVED_FIELDS: dict[
 ] = {
     "p": (("pt", "eta"), lambda f: (f["pt"] * np.cosh(f["eta"])).astype(np.float32)),
     "pt": (("p", "eta"), lambda f: (f["p"] / np.cosh(f["eta"])).astype(np.float32)),
+    "nConstituents": (
+        ("chMultiplicity", "neMultiplicity"),
+        lambda f: np.minimum(
+            np.asarray(f["chMultiplicity"], np.int64) + np.asarray(f["neMultiplicity"], np.int64),
+            255,
+        ).astype(np.uint8),
+    ),
     "jetId": (
         ("eta", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "chMultiplicity", "neMultiplicity"),
         _jet_id,
