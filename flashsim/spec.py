@@ -1020,9 +1020,18 @@ class _Parser:
                 raise self.fail(
                     f"{where}[{i}].kind", f"{t.kind!r} is not allowed here; use one of {allowed}"
                 )
-        kinds = {t.kind for t in targets}
-        if ("met_parallel" in kinds) != ("met_perpendicular" in kinds):
-            raise self.fail(where, "met_parallel and met_perpendicular come together")
+        pairs: dict[str, set[str]] = {}
+        for t in targets:
+            if t.kind in ("met_parallel", "met_perpendicular"):
+                prefix = t.name.rsplit("_", 1)[0] if "_" in t.name else "MET"
+                pairs.setdefault(prefix, set()).add(t.kind)
+        for prefix, kinds in pairs.items():
+            if kinds != {"met_parallel", "met_perpendicular"}:
+                raise self.fail(
+                    where,
+                    f"met_parallel and met_perpendicular come together ({prefix}_...: the "
+                    f"{prefix}_pt/_phi pair)",
+                )
         return targets
 
     def event_features(self, value: Any, where: str) -> tuple[Feature, ...]:

@@ -291,7 +291,8 @@ class _Trainer:
 
         def classify(name: str, features: np.ndarray, outcome: np.ndarray, rows: np.ndarray) -> Any:
             seen = np.unique(outcome[rows])
-            if len(seen) < 2 or len(np.unique(outcome[rows & ~val])) < 2:
+            learnable = len(np.unique(outcome[rows & ~val])) == 2 and np.any(rows & val)
+            if len(seen) < 2 or not learnable:
                 # e.g. no pile-up jet at the b-tag's saturation: nothing to learn
                 common = int(np.bincount(outcome[rows], minlength=2).argmax())
                 self.log(f"[{label}] discrete step {name}: one outcome only, always {common}")

@@ -95,8 +95,17 @@ def test_cms_like_jet(cms_like: PipelineSpec) -> None:
     pt = j.targets[0]
     assert (pt.name, pt.kind) == ("pt", "ratio")
     assert pt.select_min == _CMS_LIKE_DATA["collections"]["Jet"]["targets"][0]["select_min"]
-    n_const = next(t for t in j.targets if t.name == "nConstituents")
-    assert (n_const.dtype, n_const.range) == ("uint8", (1, 255))
+    # nConstituents and jetId are derived from the sampled fields, never sampled themselves
+    names = {t.name for t in j.targets}
+    assert {"chMultiplicity", "neMultiplicity"} <= names
+    assert not {"nConstituents", "jetId", "hadronFlavour"} & names
+    assert j.derived == ("nConstituents", "jetId")
+    assert [(c.name, c.field) for c in j.copy] == [
+        ("hadronFlavour", "hadronFlavour"),
+        ("partonFlavour", "partonFlavour"),
+    ]
+    btag = next(t for t in j.targets if t.name == "btagDeepFlavB")
+    assert 0.042087726 in btag.point_masses
     assert j.sum_to_one == ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF")
     assert j.efficiency.class_field is None
     assert j.efficiency.n_classes == 2
