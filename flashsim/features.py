@@ -20,7 +20,7 @@ import numpy as np
 
 from flashsim.exceptions import InputError
 from flashsim.neighbours import cone_sums, nearest_neighbours
-from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target
+from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target, met_prefix
 
 __all__ = [
     "CollectionTable",
@@ -219,7 +219,7 @@ def met_branches(target: Target) -> tuple[str, str]:
     """The (pt, phi) branches of a ``met_parallel``/``met_perpendicular`` target: its name's
     prefix before the last ``_`` (``MET_upar`` -> ``MET_pt``, ``MET_phi``; ``PuppiMET_uperp``
     -> ``PuppiMET_pt``, ``PuppiMET_phi``)."""
-    prefix = target.name.rsplit("_", 1)[0] if "_" in target.name else "MET"
+    prefix = met_prefix(target.name)
     return f"{prefix}_pt", f"{prefix}_phi"
 
 

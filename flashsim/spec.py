@@ -100,6 +100,12 @@ DERIVED = {name: needs for name, (needs, _) in DERIVED_FIELDS.items()}
 (:data:`flashsim.nanoaod.DERIVED_FIELDS`)."""
 
 
+def met_prefix(target: str) -> str:
+    """The MET a ``met_parallel``/``met_perpendicular`` target belongs to: its name before the
+    last ``_`` (``PuppiMET_upar`` -> ``PuppiMET``, written as ``PuppiMET_pt``/``_phi``)."""
+    return target.rsplit("_", 1)[0] if "_" in target else "MET"
+
+
 def point_mass_flag(target: str) -> str:
     """The name of a PID target's point-mass flag (its BDT's label and file name, a condition
     of the response model): ``DLLK`` -> ``DLLK_atPointMass``."""
@@ -1023,8 +1029,7 @@ class _Parser:
         pairs: dict[str, set[str]] = {}
         for t in targets:
             if t.kind in ("met_parallel", "met_perpendicular"):
-                prefix = t.name.rsplit("_", 1)[0] if "_" in t.name else "MET"
-                pairs.setdefault(prefix, set()).add(t.kind)
+                pairs.setdefault(met_prefix(t.name), set()).add(t.kind)
         for prefix, kinds in pairs.items():
             if kinds != {"met_parallel", "met_perpendicular"}:
                 raise self.fail(
