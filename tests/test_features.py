@@ -66,6 +66,15 @@ MUON_DEFAULTS = {
     "pfRelIso04_all": 0.2,
     "nStations": 3,
     "nTrackerLayers": 12,
+    "looseId": 1,
+    "mediumId": 1,
+    "isGlobal": 1,
+    "isTracker": 1,
+    "isPFcand": 1,
+    "ip3d": 0.003,
+    "sip3d": 1.5,
+    "miniPFRelIso_all": 0.05,
+    "tkRelIso": 0.0,
 }
 
 
