@@ -37,8 +37,8 @@ from flashsim.refsim.reco_objects import (
     MUON_MASS,
     NEU_HAD,
     PHOTON,
-    _select,
     build_objects,
+    select_rows,
 )
 
 PION_MASS = 0.13957
@@ -128,7 +128,7 @@ class CMSLikeDetector(LeptonReconstruction):
             "gen": inp.genpart_index,
             "pv_z": inp.pv_z[inp.evt],
         }
-        part = _select(part, visible)
+        part = select_rows(part, visible)
 
         # 1. decays in flight of pi/K before the calorimeter
         dif = np.zeros(len(part["pt"]), dtype=bool)
@@ -402,7 +402,7 @@ class CMSLikeDetector(LeptonReconstruction):
                 "lepton": np.full(len(ch), -1),
             },
         ]
-        pf_mu = _select(mu, mu["pf"])
+        pf_mu = select_rows(mu, mu["pf"])
         pf_mu["lepton"] = np.flatnonzero(mu["pf"])
         for lep, kind, mass in ((ele, ELECTRON, ELECTRON_MASS), (pf_mu, MUON, MUON_MASS)):
             n = len(lep["pt"])

@@ -15,10 +15,11 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from flashsim.nanoaod import jet_id_bits
 from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.genlevel import cluster_antikt
 from flashsim.refsim.kinematics import delta_phi, jagged, nearest, pt_eta_phi, same_event_pairs
-from flashsim.refsim.pfcand import CH_HAD, ELECTRON, HF_HAD, MUON, NEU_HAD, PHOTON, _select
+from flashsim.refsim.pfcand import CH_HAD, ELECTRON, HF_HAD, MUON, NEU_HAD, PHOTON, select_rows
 
 #: Transverse momentum of a ghost (GeV): far below anything real, as in FastJet (1e-100).
 GHOST_PT = 1e-45
@@ -86,7 +87,7 @@ def cluster_with_ghosts(p: CMSLikeParameters, cand, counts: np.ndarray, n_events
 def build_jets(p: CMSLikeParameters, pf, n_events: int, rho_neutral: np.ndarray) -> ak.Array:
     """Anti-kT CHS jets with a pile-up offset correction (neutral rho times the jet area)."""
     chs = ~pf["charged"] | pf["from_pv"]
-    cand = _select(pf, chs)
+    cand = select_rows(pf, chs)
     counts = np.bincount(cand["evt"], minlength=n_events)
     energy = _four_momenta(cand["pt"], cand["eta"], cand["phi"], cand["mass"])[3]
     jets, n_ghosts = cluster_with_ghosts(p, cand, counts, n_events)
@@ -173,31 +174,6 @@ def build_jets(p: CMSLikeParameters, pf, n_events: int, rho_neutral: np.ndarray)
             "rawFactor": ak.values_astype(raw_factor, f32),
         }
     )
-
-
-def jet_id_bits(eta, f, ch_mult, ne_mult) -> np.ndarray:
-    """NanoAOD v12 ``jetId``: 2 = tight, 4 = tight lepton veto (Run-3 AK4 CHS, JetID13p6TeV).
-
-    |eta| <= 2.6: NHF < 0.99, NEMF < 0.9, N_const > 1, CHF > 0.01, CHM > 0;
-    2.6-2.7: NHF < 0.9, NEMF < 0.99, CHM > 0; lepton veto adds MUF < 0.8 and CEMF < 0.8 there;
-    2.7-3.0: 0.01 < NEMF < 0.99, N_neutral > 1; 3.0-5.0: NEMF < 0.9, NHF > 0.2, N_neutral > 10.
-    """
-    a = np.abs(eta)
-    nhf, nemf, chf = f["neHEF"], f["neEmEF"], f["chHEF"]
-    muf, cemf = f["muEF"], f["chEmEF"]
-    nconst = ch_mult + ne_mult
-    r1 = a <= 2.6
-    r2 = (a > 2.6) & (a <= 2.7)
-    r3 = (a > 2.7) & (a <= 3.0)
-    r4 = a > 3.0
-    tight = (
-        (r1 & (nhf < 0.99) & (nemf < 0.9) & (nconst > 1) & (chf > 0.01) & (ch_mult > 0))
-        | (r2 & (nhf < 0.9) & (nemf < 0.99) & (ch_mult > 0))
-        | (r3 & (nemf > 0.01) & (nemf < 0.99) & (ne_mult > 1))
-        | (r4 & (nemf < 0.9) & (nhf > 0.2) & (ne_mult > 10))
-    )
-    lepton_ok = np.where(a <= 2.7, (muf < 0.8) & (cemf < 0.8), True)
-    return (2 * tight + 4 * (tight & lepton_ok)).astype(np.uint8)
 
 
 def ip_taggers(p: CMSLikeParameters, cand, const, jet_of_const, fjeta, fjphi, n_jets):

@@ -12,7 +12,7 @@ import numpy as np
 
 from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.kinematics import delta_phi, same_event_pairs
-from flashsim.refsim.pfcand import _select
+from flashsim.refsim.pfcand import select_rows
 
 # Bending: the azimuth of a track's position at radius R shifts by K * q * R / pT (R in m).
 BEND = 0.3 / 2
@@ -115,7 +115,7 @@ class LeptonReconstruction:
             "evt": evt,
             "gen": part["gen"][idx],
         }
-        return _select(out, good)
+        return select_rows(out, good)
 
     def _conversion_partner(self, part, trk, idx: np.ndarray) -> np.ndarray:
         """Whether an opposite-charge track runs parallel to track ``idx`` from the same point.
@@ -243,4 +243,4 @@ class LeptonReconstruction:
             "gen": gen,
             "punch": punch[idx],
         }
-        return _select(out, accepted)
+        return select_rows(out, accepted)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from flashsim.nanoaod import pf_iso_id
 from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.kinematics import delta_phi, same_event_pairs
 from flashsim.refsim.pfcand import ELECTRON_MASS, MUON_MASS, sorted_collection
 
 #: pfIsoId working points (very loose .. very very tight) on pfRelIso04_all.
-PF_ISO_ID_CUTS = (0.40, 0.25, 0.20, 0.15, 0.10, 0.05)
 
 
 def _cone_sums(lep, pf, cone) -> dict[str, np.ndarray]:
@@ -73,11 +73,6 @@ def impact_parameter_3d(lep) -> tuple[np.ndarray, np.ndarray]:
     sigma = np.sqrt((a * sa) ** 2 + (b * sb) ** 2) / safe
     sigma = np.where(ip > 1e-9, sigma, np.hypot(sa, sb))
     return ip, ip / np.maximum(sigma, 1e-9)
-
-
-def pf_iso_id(iso4: np.ndarray) -> np.ndarray:
-    """``pfIsoId``: number of passed working points of :data:`PF_ISO_ID_CUTS` (0..6)."""
-    return sum((iso4 < cut).astype(np.uint8) for cut in PF_ISO_ID_CUTS).astype(np.uint8)
 
 
 def _lepton_fields(lep, mass: float, iso3: np.ndarray, iso4: np.ndarray) -> dict[str, np.ndarray]:

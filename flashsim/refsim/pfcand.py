@@ -13,7 +13,7 @@ ELECTRON_MASS = 0.000511
 CH_HAD, ELECTRON, MUON, PHOTON, NEU_HAD, HF_HAD = range(6)
 
 
-def _select(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+def select_rows(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[mask] for k, v in arrays.items()}
 
 

@@ -28,7 +28,7 @@ from flashsim.refsim.pfcand import (
     MUON_MASS,
     NEU_HAD,
     PHOTON,
-    _select,
+    select_rows,
     sorted_collection,
 )
 
@@ -42,7 +42,6 @@ __all__ = [
     "NEU_HAD",
     "PHOTON",
     "_lepton_fields",
-    "_select",
     "build_jets",
     "build_objects",
     "electron_collection",
@@ -50,6 +49,7 @@ __all__ = [
     "match_jets",
     "muon_collection",
     "pileup_density",
+    "select_rows",
     "sorted_collection",
 ]
 
