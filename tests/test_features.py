@@ -680,3 +680,24 @@ def test_event_table(events: ak.Array) -> None:
     np.testing.assert_array_equal(table.conditions[:, 0], [21.0, 35.0, 48.0])
     np.testing.assert_allclose(table.targets[0, :2], [12.0 * np.cos(0.1) - 10.0, 12 * np.sin(0.1)])
     np.testing.assert_array_equal(table.targets[:, 2], [12.0, 18.0, 33.0])
+
+
+def test_cms_like_conditions_vary_on_refsim(ttbar_file) -> None:
+    """Every condition of the shipped spec carries information on reference events: a flag
+    bit that refsim never sets (``fromTau`` once read bit 5, which refsim leaves at 0) is a
+    constant the model cannot use."""
+    import uproot
+
+    from flashsim.features import feature_table, select_source
+    from flashsim.io import zip_collections
+    from flashsim.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "pipelines" / "cms_like.yaml")
+    with uproot.open(ttbar_file) as f:
+        events = zip_collections(f["Events"].arrays())
+    for coll in spec.collections.values():
+        source = select_source(events, coll.source)
+        table = feature_table(events, coll.conditions, source, coll.source.collection)
+        for j, condition in enumerate(coll.conditions):
+            values = np.unique(table[:, j][np.isfinite(table[:, j])])
+            assert len(values) >= 2, f"{coll.name} condition {condition.name} is constant"

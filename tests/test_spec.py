@@ -140,7 +140,9 @@ def test_cms_like_leptons(cms_like: PipelineSpec) -> None:
     assert np.float32(mu.constants["mass"]) == np.float32(MUON_MASS)
     by_name = {c.name: c for c in mu.conditions}
     assert by_name["isPrompt"].flag == ("statusFlags", 0)
-    assert by_name["fromTau"].flag == ("statusFlags", 5)
+    # NanoAOD statusFlags bit 2 = isTauDecayProduct (the bit refsim sets; bit 5 is the
+    # direct-prompt one, which refsim never sets)
+    assert by_name["fromTau"].flag == ("statusFlags", 2)
     assert by_name["jet_dr"].feature == "nearest_dr"
     assert dict(by_name["jet_dr"].params) == {"collection": "GenJet"}
     # muons without a gen muon (decays in flight): their charge and ID sampled as categories
