@@ -19,6 +19,9 @@ Prints four tables for a generator-level (or refsim) file:
 It is a benchmark, not a test: nothing is asserted.
 
     python benchmarks/run_speed.py samples/ttbar_valid.root [--max-events 100000] [--json out.json]
+    python benchmarks/run_speed.py samples/ttbar_valid.root --model NEW --baseline OLD
+
+With ``--baseline``, only the end-to-end runs of the two bundles, alternated, and their ratio.
 """
 
 from __future__ import annotations
@@ -236,6 +239,33 @@ def refsim_detector(n_events: int, process: str) -> dict[str, float]:
     }
 
 
+def compare_models(args: argparse.Namespace, rounds: int = 3) -> None:
+    """End-to-end events/s of ``--model`` against ``--baseline``, alternated in one run (this
+    machine's speed drifts, so only numbers from the same run compare); best of ``rounds``."""
+    best: dict[str, float] = {}
+    results: dict[str, Any] = {"machine": machine(), "input": str(args.input), "runs": []}
+    print(f"machine: {results['machine']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for label, model in (("baseline", args.baseline), ("model", args.model)):
+                e2e = end_to_end(args.input, model, args.max_events, Path(tmp))
+                results["runs"].append({"round": round_, "which": label, **e2e})
+                best[label] = max(best.get(label, 0.0), e2e["events_per_s"])
+                print(
+                    f"   round {round_ + 1} {label:<8} {model}: {e2e['events']} events in "
+                    f"{e2e['seconds']:.1f} s = {e2e['events_per_s']:.0f} events/s"
+                )
+    ratio = best["model"] / best["baseline"]
+    results["best_events_per_s"] = best
+    results["ratio"] = ratio
+    print(
+        f"best: model {best['model']:.0f} events/s, baseline {best['baseline']:.0f} events/s; "
+        f"ratio {ratio:.2f}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="gen-level or refsim ROOT file")
@@ -245,7 +275,17 @@ def main() -> None:
     parser.add_argument("--refsim-events", type=int, default=1000)
     parser.add_argument("--process", default="ttbar")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another model bundle (e.g. the previous default) to compare end to end in the "
+        "same run: the two alternate, three runs each, and the ratio of their best is printed",
+    )
     args = parser.parse_args()
+    if args.baseline is not None:
+        compare_models(args)
+        return
 
     results: dict[str, Any] = {"machine": machine(), "input": str(args.input)}
     print(f"machine: {results['machine']}")
