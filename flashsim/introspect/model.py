@@ -182,7 +182,7 @@ def _stages(
                 response=_response(
                     record["event"]["response"],
                     spec.event.response,
-                    metrics.pop("event.response", {}),
+                    {**metrics.pop("event.response", {}), **_discrete(metrics, "event")},
                 ),
             )
         )
@@ -223,7 +223,7 @@ def _collection_stage(
         response=_response(
             entry["response"],
             coll.response,
-            metrics.pop(f"{name}.response", {}),
+            {**metrics.pop(f"{name}.response", {}), **_discrete(metrics, name)},
             [eff.class_field] if eff.class_field is not None else [],
         ),
     )
@@ -249,7 +249,11 @@ def _fakes_stage(
             fakes.multiplicity,
             metrics.pop(f"{label}.efficiency", {}),
         ),
-        response=_response(entry["response"], fakes.response, metrics.pop(f"{label}.response", {})),
+        response=_response(
+            entry["response"],
+            fakes.response,
+            {**metrics.pop(f"{label}.response", {}), **_discrete(metrics, label)},
+        ),
     )
 
 
@@ -308,6 +312,17 @@ def _efficiency(
     return EfficiencyInfo(
         role=role, model="xgboost", outcomes=outcomes, params=dict(params), metrics=dict(metrics)
     )
+
+
+def _discrete(metrics: dict[str, Any], label: str) -> dict[str, Any]:
+    """Pop the metrics of a mixed stage's discrete steps (``Jet.discrete.btagDeepFlavB.0.
+    efficiency``) and summarise them: the number of steps and of trees."""
+    prefix = f"{label}.discrete."
+    steps = [metrics.pop(k) for k in [k for k in metrics if k.startswith(prefix)]]
+    if not steps:
+        return {}
+    trees = sum(int(m.get("trees", 0)) for m in steps if isinstance(m, Mapping))
+    return {"discrete_steps": len(steps), "discrete_trees": trees}
 
 
 def _response(
