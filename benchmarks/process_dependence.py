@@ -28,42 +28,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import xgboost
 
 from flashsim.spec import load_spec
 from flashsim.trainer import read_training_data
 from flashsim.validation.metrics import classifier_two_sample_test
+from flashsim.validation.physics_checks import density_ratio_weights
 
 PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "cms_like.yaml"
-MAX_WEIGHT = 20.0
-
-
-def density_ratio_weights(
-    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, *, n_estimators: int = 200
-) -> np.ndarray:
-    """Weights for the rows of ``b`` that make its distribution that of ``a``: p_a(x)/p_b(x)
-    from a classifier's odds, cross-fitted (each half of ``b`` is weighted by a model trained on
-    the other halves of ``a`` and ``b``), clipped at :data:`MAX_WEIGHT` times the mean and
-    normalised to sum to ``len(a)``."""
-    fold_a = rng.random(len(a)) < 0.5
-    fold_b = rng.random(len(b)) < 0.5
-    weights = np.ones(len(b))
-    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 5,
-              "learning_rate": 0.1, "nthread": 2, "seed": int(rng.integers(2**31 - 1))}  # fmt: skip
-    for fold in (False, True):
-        xa, xb = a[fold_a != fold], b[fold_b != fold]
-        x = np.concatenate([xa, xb]).astype(np.float32)
-        y = np.concatenate([np.zeros(len(xa)), np.ones(len(xb))])
-        w = np.concatenate([np.full(len(xa), 0.5 / len(xa)), np.full(len(xb), 0.5 / len(xb))])
-        booster = xgboost.train(
-            params, xgboost.DMatrix(x, label=y, weight=w * len(y)), n_estimators
-        )
-        s = np.clip(
-            booster.predict(xgboost.DMatrix(b[fold_b == fold].astype(np.float32))), 1e-6, 1 - 1e-6
-        )
-        weights[fold_b == fold] = (1 - s) / s  # balanced classes: the odds are p_a / p_b
-    weights = np.minimum(weights, MAX_WEIGHT * weights.mean())
-    return weights * len(a) / weights.sum()
 
 
 def compare(name: str, a: dict, b: dict, rng: np.random.Generator) -> dict:

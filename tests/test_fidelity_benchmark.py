@@ -214,3 +214,20 @@ def test_quantile_edges_merge_point_masses_and_count_everything():
     assert edges[0] == -np.inf
     assert edges[-1] == np.inf
     assert np.histogram(x, edges)[0].sum() == x.size
+
+
+def test_density_ratio_weights_move_one_sample_onto_the_other():
+    """Reweighting B (a shifted, wider Gaussian) to A in its own space: the weighted mean and
+    spread of B become A's, which an unweighted B is far from."""
+    from flashsim.validation.physics_checks import density_ratio_weights
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.0, 1.0, (20000, 1))
+    b = rng.normal(0.7, 1.4, (20000, 1))
+    w = density_ratio_weights(a, b, rng, n_estimators=100)
+    assert w.sum() == pytest.approx(len(a))
+    mean = np.average(b[:, 0], weights=w)
+    std = np.sqrt(np.average((b[:, 0] - mean) ** 2, weights=w))
+    assert abs(b[:, 0].mean() - 0.0) > 0.6
+    assert abs(mean) < 0.06
+    assert abs(std - 1.0) < 0.08

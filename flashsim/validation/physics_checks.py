@@ -18,11 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 import scipy.stats
+import xgboost
 
 from flashsim.validation.metrics import binned_efficiency, grouped_histogram
 
 __all__ = [
     "Chi2Result",
+    "density_ratio_weights",
     "distance_law",
     "equivalent_events",
     "grouped_mean",
@@ -436,3 +438,36 @@ def equivalent_events(n: np.ndarray, distance: np.ndarray, target: float) -> tup
     n_eq = c1 / (target - c0)
     n_arr = np.asarray(n, dtype=np.float64)
     return float(n_eq), bool(n_eq < n_arr.min() or n_eq > n_arr.max())
+
+
+def density_ratio_weights(
+    a: np.ndarray,
+    b: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_estimators: int = 200,
+    max_weight: float = 20.0,
+) -> np.ndarray:
+    """Weights for the rows of ``b`` that make its distribution that of ``a``: p_a(x)/p_b(x)
+    from a classifier's odds, cross-fitted (each half of ``b`` is weighted by a model trained on
+    the other halves of ``a`` and ``b``), clipped at ``max_weight`` times the mean and
+    normalised to sum to ``len(a)``."""
+    fold_a = rng.random(len(a)) < 0.5
+    fold_b = rng.random(len(b)) < 0.5
+    weights = np.ones(len(b))
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 5,
+              "learning_rate": 0.1, "nthread": 2, "seed": int(rng.integers(2**31 - 1))}  # fmt: skip
+    for fold in (False, True):
+        xa, xb = a[fold_a != fold], b[fold_b != fold]
+        x = np.concatenate([xa, xb]).astype(np.float32)
+        y = np.concatenate([np.zeros(len(xa)), np.ones(len(xb))])
+        w = np.concatenate([np.full(len(xa), 0.5 / len(xa)), np.full(len(xb), 0.5 / len(xb))])
+        booster = xgboost.train(
+            params, xgboost.DMatrix(x, label=y, weight=w * len(y)), n_estimators
+        )
+        s = np.clip(
+            booster.predict(xgboost.DMatrix(b[fold_b == fold].astype(np.float32))), 1e-6, 1 - 1e-6
+        )
+        weights[fold_b == fold] = (1 - s) / s  # balanced classes: the odds are p_a / p_b
+    weights = np.minimum(weights, max_weight * weights.mean())
+    return weights * len(a) / weights.sum()
