@@ -201,6 +201,10 @@ def read_training_data(
     )
 
 
+MIN_RESPONSE_ROWS = 2
+"""Fewest training (and validation) rows a response model is trained on."""
+
+
 def _preprocessor(items: Sequence[Feature | Target]) -> TablePreprocessor:
     return TablePreprocessor([i.name for i in items], [build_chain(i.transform) for i in items])
 
@@ -344,6 +348,13 @@ class _Trainer:
         x, context, event = x[keep], context[keep], event[keep]
         val = self.is_validation[event] if validation is None else validation[keep]
         w = None if weights is None else weights[keep]
+        if min(int(val.sum()), int((~val).sum())) < MIN_RESPONSE_ROWS:
+            msg = (
+                f"[{label}] {int((~val).sum())} training and {int(val.sum())} validation rows: "
+                f"too few to train its response (at least {MIN_RESPONSE_ROWS} each); train on "
+                "more events, or drop this section from the spec"
+            )
+            raise InputError(msg)
         prep = _preprocessor([t for t in targets if getattr(t, "kind", "") != "uniform_phi"])
         x_train = prep.fit_forward(x[~val], rng, weights=None if w is None else w[~val])
         x_val = prep.forward(x[val], rng)
