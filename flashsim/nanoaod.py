@@ -14,7 +14,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["DERIVED_FIELDS", "PF_ISO_ID_CUTS", "derive", "jet_id_bits", "pf_iso_id"]
+__all__ = [
+    "DERIVED_FIELDS",
+    "PF_ISO_ID_CUTS",
+    "charm_vs_b",
+    "derive",
+    "ip3d",
+    "jet_id_bits",
+    "pf_iso_id",
+]
 
 PF_ISO_ID_CUTS = (0.40, 0.25, 0.20, 0.15, 0.10, 0.05)
 """``Muon_pfIsoId`` working points on ``pfRelIso04_all``: very loose (1) ... very very tight (6)."""
@@ -67,6 +75,30 @@ def pf_iso_id(iso4: np.ndarray) -> np.ndarray:
     return sum((iso4 < cut).astype(np.uint8) for cut in PF_ISO_ID_CUTS).astype(np.uint8)
 
 
+def ip3d(dxy: np.ndarray, dz: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """3D impact parameter (cm) of a track at the primary vertex from its transverse and
+    longitudinal ones: ``sqrt(dxy^2 + (dz sin(theta))^2)``.
+
+    >>> import numpy as np
+    >>> float(ip3d(np.array([0.003]), np.array([0.004]), np.array([0.0]))[0])
+    0.005
+    """
+    return np.hypot(dxy, np.asarray(dz) / np.cosh(eta))
+
+
+def charm_vs_b(b: np.ndarray, cvl: np.ndarray) -> np.ndarray:
+    """``btagDeepFlavCvB`` from ``btagDeepFlavB`` and ``btagDeepFlavCvL``: the tagger's b, c and
+    light probabilities sum to one, so P_c = CvL (1 - P_b) and CvB = P_c / (P_c + P_b).
+
+    >>> import numpy as np
+    >>> charm_vs_b(np.array([0.5, 1.0]), np.array([0.5, 0.3])).tolist()
+    [0.3333333333333333, 0.0]
+    """
+    b = np.asarray(b, dtype=np.float64)
+    pc = np.asarray(cvl, dtype=np.float64) * (1.0 - b)
+    return pc / np.maximum(pc + b, 1e-12)
+
+
 def _jet_id(f: Mapping[str, np.ndarray]) -> np.ndarray:
     return jet_id_bits(f["eta"], f, f["chMultiplicity"], f["neMultiplicity"])
 
@@ -88,6 +120,14 @@ DERIVED_FIELDS: dict[
         _jet_id,
     ),
     "pfIsoId": (("pfRelIso04_all",), lambda f: pf_iso_id(f["pfRelIso04_all"])),
+    "ip3d": (
+        ("dxy", "dz", "eta"),
+        lambda f: ip3d(f["dxy"], f["dz"], f["eta"]).astype(np.float32),
+    ),
+    "btagDeepFlavCvB": (
+        ("btagDeepFlavB", "btagDeepFlavCvL"),
+        lambda f: charm_vs_b(f["btagDeepFlavB"], f["btagDeepFlavCvL"]).astype(np.float32),
+    ),
 }
 """Fields a collection may derive from its sampled fields (``derived:`` in a spec): the fields
 each needs and how it is computed."""
