@@ -27,8 +27,8 @@ make() {  # make FILE PROCESS EVENTS SEED [extra options]
 
 train() {
   make ttbar_train.root ttbar 50000 1
-  make wjets_train.root wjets 25000 11
-  make qcd_train.root qcd 25000 12 --pthat-min 30
+  make wjets_train.root wjets 15000 11
+  make qcd_train.root qcd 15000 12 --pthat-min 30
 }
 
 valid() {

@@ -327,3 +327,24 @@ def test_pairs_within_matches_brute_force():
     }
     assert len(expected) > 100
     assert got == expected
+
+
+def test_derived_fields_follow_from_the_stored_ones(ttbar_file):
+    """What the flash pipeline derives (flashsim.nanoaod) reproduces the reference exactly from
+    the stored (float32) fields: CvB bit for bit (a 1-ulp offset at the no-track default was a
+    perfect tell), nConstituents, and jetId and pfIsoId up to a value on a cut's float32 edge."""
+    from flashsim.nanoaod import charm_vs_b, jet_id_bits, pf_iso_id
+
+    with uproot.open(ttbar_file) as f:
+        ev = f["Events"].arrays()
+    names = ["btagDeepFlavB", "btagDeepFlavCvL", "btagDeepFlavCvB", "nConstituents", "jetId"]
+    names += ["eta", "chMultiplicity", "neMultiplicity", "chHEF", "neHEF", "chEmEF", "neEmEF"]
+    j = {k: ak.to_numpy(ak.flatten(ev[f"Jet_{k}"])) for k in [*names, "muEF"]}
+    cvb = charm_vs_b(j["btagDeepFlavB"], j["btagDeepFlavCvL"]).astype(np.float32)
+    np.testing.assert_array_equal(cvb, j["btagDeepFlavCvB"])
+    n = j["chMultiplicity"].astype(int) + j["neMultiplicity"].astype(int)
+    np.testing.assert_array_equal(np.minimum(n, 255), j["nConstituents"])
+    jet_id = jet_id_bits(j["eta"], j, j["chMultiplicity"], j["neMultiplicity"])
+    assert np.mean(jet_id == j["jetId"]) > 0.999
+    iso = ak.to_numpy(ak.flatten(ev.Muon_pfRelIso04_all))
+    assert np.mean(pf_iso_id(iso) == ak.to_numpy(ak.flatten(ev.Muon_pfIsoId))) > 0.999

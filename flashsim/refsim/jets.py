@@ -15,7 +15,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim.nanoaod import jet_id_bits
+from flashsim.nanoaod import charm_vs_b, jet_id_bits
 from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.genlevel import cluster_antikt
 from flashsim.refsim.kinematics import delta_phi, jagged, nearest, pt_eta_phi, same_event_pairs
@@ -214,9 +214,10 @@ def ip_taggers(p: CMSLikeParameters, cand, const, jet_of_const, fjeta, fjphi, n_
     x_c = sum(w * s[r] for r, w in enumerate(p.ctag_weights))
     b = 1.0 / (1.0 + np.exp(-(x_b - p.btag_offset) / p.btag_width))
     d = 1.0 / (1.0 + np.exp(-(x_c - p.ctag_offset) / p.ctag_width))
-    pc = (1.0 - b) * d
-    cvb = pc / np.maximum(pc + b, 1e-12)
-    return b, d, cvb
+    # CvB from the stored (float32) b and CvL, with the code the flash pipeline derives it
+    # with: the two agree bit for bit (at the no-track default, a 1-ulp difference is a tell).
+    b32, d32 = b.astype(np.float32), d.astype(np.float32)
+    return b32, d32, charm_vs_b(b32, d32)
 
 
 def pv_charged_fraction(p: CMSLikeParameters, pf, evt_of_jet, fjeta, fjphi) -> np.ndarray:
