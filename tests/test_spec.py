@@ -98,8 +98,8 @@ def test_cms_like_jet(cms_like: PipelineSpec) -> None:
     # nConstituents and jetId are derived from the sampled fields, never sampled themselves
     names = {t.name for t in j.targets}
     assert {"chMultiplicity", "neMultiplicity"} <= names
-    assert not {"nConstituents", "jetId", "hadronFlavour"} & names
-    assert j.derived == ("nConstituents", "jetId")
+    assert not {"nConstituents", "jetId", "hadronFlavour", "btagDeepFlavCvB"} & names
+    assert j.derived == ("nConstituents", "jetId", "btagDeepFlavCvB")
     assert [(c.name, c.field) for c in j.copy] == [
         ("hadronFlavour", "hadronFlavour"),
         ("partonFlavour", "partonFlavour"),
