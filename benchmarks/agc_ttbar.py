@@ -32,6 +32,8 @@ from typing import Any
 
 import uproot
 
+from flashsim.runner import REPLICA_BRANCH
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agc_processor import (
@@ -46,8 +48,6 @@ from agc_processor import (
     pull,
     run_processor,
 )
-
-REPLICA_BRANCH = "FlashSim_replica"  # flashsim.runner.REPLICA_BRANCH
 
 
 def replicas(path: str | Path) -> int:

@@ -23,7 +23,6 @@ independent unit.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ import uproot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fidelity_tables import BTAG_ETA, BTAG_PT, num, pm, render_table, say
+from fidelity_tables import BTAG_ETA, BTAG_PT, finish, num, pm, render_table, say
 
 from flashsim.bundle import bundle_hash, default_model_path, load_bundle
 from flashsim.exceptions import InputError
@@ -51,7 +50,6 @@ from flashsim.validation.physics_checks import (
     resolution_widths,
     working_point,
 )
-from flashsim.validation.report import jsonable
 
 _ANALYSES = {
     "dy": ["zmumu"],
@@ -404,15 +402,7 @@ def main() -> None:
                 "replicas": flash.n_replicas,
                 "analyses": run_analyses(flash, full, analyses, rng),
             }
-    results["seconds"] = time.monotonic() - begin
-    print_tables(results, markdown=False)
-    if args.markdown:
-        print("\n\n# Markdown\n")
-        print_tables(results, markdown=True)
-    print(f"\ntotal {results['seconds']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(jsonable(results), indent=1, allow_nan=False))
-        say(f"wrote {args.json}")
+    finish(results, print_tables, markdown=args.markdown, json_path=args.json, begin=begin)
 
 
 if __name__ == "__main__":

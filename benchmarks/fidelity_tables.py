@@ -8,9 +8,10 @@ markdown tables, and progress lines on stderr.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from flashsim.io import open_events, read_entries, zip_collections
 from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH
 from flashsim.spec import PipelineSpec
 from flashsim.validation.physics_checks import tag_efficiency, working_point
+from flashsim.validation.report import jsonable
 from flashsim.validation.tells import skipped_branch
 
 _START = time.monotonic()
@@ -320,3 +322,24 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, markd
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(out)
+
+
+def finish(
+    results: dict[str, Any],
+    print_tables: Callable[..., None],
+    *,
+    markdown: bool,
+    json_path: Path | None,
+    begin: float,
+) -> None:
+    """The end of a benchmark run: the tables (and their markdown with ``markdown``), the total
+    time and every number as JSON at ``json_path``."""
+    results["seconds"] = time.monotonic() - begin
+    print_tables(results, markdown=False)
+    if markdown:
+        print("\n\n# Markdown\n")
+        print_tables(results, markdown=True)
+    print(f"\ntotal {results['seconds']:.0f} s")
+    if json_path:
+        json_path.write_text(json.dumps(jsonable(results), indent=1, allow_nan=False))
+        say(f"wrote {json_path}")

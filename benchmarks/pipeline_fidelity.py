@@ -41,7 +41,6 @@ conservative where gen-level fluctuations are common to both (W1 floors, unpaire
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -57,6 +56,7 @@ from fidelity_tables import (
     FileObjects,
     btag_rates,
     btag_working_points,
+    finish,
     jets_for_btag,
     num,
     pm,
@@ -87,7 +87,6 @@ from flashsim.validation.physics_checks import (
     ratio_with_error,
     resolution_widths,
 )
-from flashsim.validation.report import jsonable
 from flashsim.validation.validate import branch_tells_of_files
 
 _ETA_EDGES = np.linspace(-5.0, 5.0, 21)
@@ -919,15 +918,7 @@ def main() -> None:
         if args.amplification is not None:
             valid = args.amplification_of or args.files[0]
             results["amplification"] = amplification(pipeline, valid, args.amplification, tmp, args)
-    results["seconds"] = time.monotonic() - begin
-    print_tables(results, markdown=False)
-    if args.markdown:
-        print("\n\n# Markdown\n")
-        print_tables(results, markdown=True)
-    print(f"\ntotal {results['seconds']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(jsonable(results), indent=1, allow_nan=False))
-        say(f"wrote {args.json}")
+    finish(results, print_tables, markdown=args.markdown, json_path=args.json, begin=begin)
 
 
 if __name__ == "__main__":
