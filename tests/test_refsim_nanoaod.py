@@ -38,12 +38,16 @@ NEW_BRANCHES = {
     "Muon_isGlobal": "bool[]",
     "Muon_isTracker": "bool[]",
     "Muon_isPFcand": "bool[]",
+    "Muon_dxyErr": "float[]",
+    "Muon_dzErr": "float[]",
     "Muon_ip3d": "float[]",
     "Muon_sip3d": "float[]",
     "Muon_miniPFRelIso_all": "float[]",
     "Muon_pfIsoId": "uint8_t[]",
     "Muon_tkRelIso": "float[]",
     "Muon_mass": "float[]",
+    "Electron_dxyErr": "float[]",
+    "Electron_dzErr": "float[]",
     "Electron_ip3d": "float[]",
     "Electron_sip3d": "float[]",
     "Electron_convVeto": "bool[]",
@@ -332,8 +336,9 @@ def test_pairs_within_matches_brute_force():
 def test_derived_fields_follow_from_the_stored_ones(ttbar_file):
     """What the flash pipeline derives (flashsim.nanoaod) reproduces the reference exactly from
     the stored (float32) fields: CvB bit for bit (a 1-ulp offset at the no-track default was a
-    perfect tell), nConstituents, and jetId and pfIsoId up to a value on a cut's float32 edge."""
-    from flashsim.nanoaod import charm_vs_b, jet_id_bits, pf_iso_id
+    perfect tell), nConstituents, the leptons' ip3d and sip3d, and jetId and pfIsoId up to a
+    value on a cut's float32 edge."""
+    from flashsim.nanoaod import DERIVED_FIELDS, charm_vs_b, jet_id_bits, pf_iso_id
 
     with uproot.open(ttbar_file) as f:
         ev = f["Events"].arrays()
@@ -348,3 +353,11 @@ def test_derived_fields_follow_from_the_stored_ones(ttbar_file):
     assert np.mean(jet_id == j["jetId"]) > 0.999
     iso = ak.to_numpy(ak.flatten(ev.Muon_pfRelIso04_all))
     assert np.mean(pf_iso_id(iso) == ak.to_numpy(ak.flatten(ev.Muon_pfIsoId))) > 0.999
+    for lepton in ("Muon", "Electron"):
+        keys = ["dxy", "dz", "eta", "dxyErr", "dzErr"]
+        f = {k: ak.to_numpy(ak.flatten(ev[f"{lepton}_{k}"])) for k in keys}
+        assert len(f["dxy"]) > 20
+        assert np.all(f["dxyErr"] > 0) and np.all(f["dzErr"] > 0)
+        for name in ("ip3d", "sip3d"):
+            stored = ak.to_numpy(ak.flatten(ev[f"{lepton}_{name}"]))
+            np.testing.assert_array_equal(DERIVED_FIELDS[name][1](f), stored)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim.nanoaod import pf_iso_id
+from flashsim.nanoaod import DERIVED_FIELDS, pf_iso_id
 from flashsim.refsim.cms_params import CMSLikeParameters
 from flashsim.refsim.kinematics import delta_phi, same_event_pairs
 from flashsim.refsim.pfcand import ELECTRON_MASS, MUON_MASS, sorted_collection
@@ -59,22 +59,6 @@ def tracker_isolation(lep, pf, cone: float = 0.3) -> np.ndarray:
     return _cone_sums(lep, pf, cone)["ch_pv"] / np.maximum(lep["pt"], 1e-3)
 
 
-def impact_parameter_3d(lep) -> tuple[np.ndarray, np.ndarray]:
-    """3D impact parameter (cm) from dxy and dz, and its significance.
-
-    The 3D distance to the primary vertex is sqrt(dxy^2 + (dz sin theta)^2); its uncertainty
-    is propagated from the track's sigma(dxy) and sigma(dz).
-    """
-    sin_t = 1.0 / np.cosh(lep["eta"])
-    a, b = lep["d0"], lep["dz"] * sin_t
-    ip = np.hypot(a, b)
-    sa, sb = lep["sd0"], lep["sdz"] * sin_t
-    safe = np.maximum(ip, 1e-9)
-    sigma = np.sqrt((a * sa) ** 2 + (b * sb) ** 2) / safe
-    sigma = np.where(ip > 1e-9, sigma, np.hypot(sa, sb))
-    return ip, ip / np.maximum(sigma, 1e-9)
-
-
 def _lepton_fields(lep, mass: float, iso3: np.ndarray, iso4: np.ndarray) -> dict[str, np.ndarray]:
     """NanoAOD branches common to muons and electrons."""
     f32 = np.float32
@@ -94,10 +78,20 @@ def _lepton_fields(lep, mass: float, iso3: np.ndarray, iso4: np.ndarray) -> dict
 
 def _common_extras(lep, pf) -> dict[str, np.ndarray]:
     f32 = np.float32
-    ip3d, sip3d = impact_parameter_3d(lep)
+    # stored as float32 first, and ip3d/sip3d computed from the stored values with the flash
+    # pipeline's own functions, so that a derived flash field is what refsim would write
+    stored = {
+        "dxy": lep["d0"].astype(f32),
+        "dz": lep["dz"].astype(f32),
+        "eta": lep["eta"].astype(f32),
+        "dxyErr": lep["sd0"].astype(f32),
+        "dzErr": lep["sdz"].astype(f32),
+    }
     return {
-        "ip3d": ip3d.astype(f32),
-        "sip3d": sip3d.astype(f32),
+        "dxyErr": stored["dxyErr"],
+        "dzErr": stored["dzErr"],
+        "ip3d": DERIVED_FIELDS["ip3d"][1](stored),
+        "sip3d": DERIVED_FIELDS["sip3d"][1](stored),
         "miniPFRelIso_all": mini_isolation(lep, pf).astype(f32),
     }
 
