@@ -357,7 +357,8 @@ def test_derived_fields_follow_from_the_stored_ones(ttbar_file):
         keys = ["dxy", "dz", "eta", "dxyErr", "dzErr"]
         f = {k: ak.to_numpy(ak.flatten(ev[f"{lepton}_{k}"])) for k in keys}
         assert len(f["dxy"]) > 20
-        assert np.all(f["dxyErr"] > 0) and np.all(f["dzErr"] > 0)
+        assert np.all(f["dxyErr"] > 0)
+        assert np.all(f["dzErr"] > 0)
         for name in ("ip3d", "sip3d"):
             stored = ak.to_numpy(ak.flatten(ev[f"{lepton}_{name}"]))
             np.testing.assert_array_equal(DERIVED_FIELDS[name][1](f), stored)
