@@ -6,8 +6,8 @@
 #   bash scripts/make_samples.sh all
 #
 # Existing files are kept (delete one to make it again). Output: samples/ (git-ignored).
-# The default model is trained on ttbar + wjets + qcd; dy, zh_bb and zprime_ll are never
-# trained on (processes the model has not seen). See data/README.md.
+# The default model is trained on ttbar + wjets + qcd (two pT-hat ranges); dy, zh_bb and
+# zprime_ll are never trained on (processes the model has not seen). See data/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p samples
@@ -29,6 +29,9 @@ train() {
   make ttbar_train.root ttbar 50000 1
   make wjets_train.root wjets 15000 11
   make qcd_train.root qcd 15000 12 --pthat-min 30
+  # soft QCD (pT-hat > 10 GeV): events with few or no gen jets and little gen MET, the corner
+  # of the event-level conditions where dy lives and no other training process goes
+  make qcd_lowpt_train.root qcd 10000 13 --pthat-min 10
 }
 
 valid() {
