@@ -1,0 +1,337 @@
+"""Reading the collection and event sections of a pipeline spec into their typed objects.
+
+One function per part of the YAML (a collection, a condition, a target, the fakes, the event),
+each taking the :class:`~flashsim.spec.reader.SpecReader` that keeps the file name for the
+messages, and the key path of the part, e.g. ``collections.Jet.targets[3]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from flashsim.spec.reader import SpecReader
+from flashsim.spec.types import (
+    DERIVED,
+    FEATURE_KINDS,
+    TARGET_KINDS,
+    CollectionSpec,
+    CopySpec,
+    EfficiencySpec,
+    EventSpec,
+    FakesSpec,
+    Feature,
+    SourceSpec,
+    Target,
+    met_prefix,
+)
+
+__all__ = ["read_collection", "read_event"]
+
+_SECTION_KINDS = {
+    "collection": ("ratio", "diff", "dphi", "value"),
+    "fakes": ("value", "uniform_phi"),
+    "event": ("value", "met_parallel", "met_perpendicular"),
+}
+"""The target kinds each section takes."""
+_EVENT_FEATURES = ("n_source", "source_ht")
+"""The computed features an event-level model may take as conditions."""
+_DTYPES = ("float32", "int32", "int16", "uint8", "bool")
+"""The types a target or copied field may be written as."""
+
+
+def read_collection(r: SpecReader, value: Any, where: str, name: str) -> CollectionSpec:
+    """A ``collections.<name>`` section: the generated source, conditions, targets, and
+    the models of efficiency, response and fakes."""
+    if "_" in name or not name.isidentifier():
+        raise r.fail(where, "a collection name is an identifier without '_' (e.g. Jet)")
+    d = r.mapping(
+        value,
+        where,
+        ["source", "target", "conditions", "targets", "efficiency", "response"],
+        ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived", "copy"],
+    )
+    tgt = r.mapping(d["target"], f"{where}.target", ["collection", "match"])
+    if tgt["collection"] != name:
+        raise r.fail(f"{where}.target.collection", f"must equal the key {name!r}")
+    targets = _targets(r, d["targets"], f"{where}.targets", "collection")
+    target_names = [t.name for t in targets]
+    sum_to_one = r.names(d.get("sum_to_one", []), f"{where}.sum_to_one")
+    for member in sum_to_one:
+        if member not in target_names:
+            raise r.fail(f"{where}.sum_to_one", f"{member!r} is not a target")
+    constants = d.get("constants", {})
+    if not isinstance(constants, Mapping):
+        raise r.fail(f"{where}.constants", "expected a mapping of field: number")
+    return CollectionSpec(
+        name=name,
+        source=_source(r, d["source"], f"{where}.source"),
+        match=r.typed(tgt["match"], f"{where}.target.match", str, "a field name"),
+        conditions=r.sequence(d["conditions"], f"{where}.conditions", partial(_feature, r)),
+        targets=targets,
+        efficiency=_efficiency(r, d["efficiency"], f"{where}.efficiency"),
+        response=r.response(d["response"], f"{where}.response"),
+        fakes=_fakes(r, d["fakes"], f"{where}.fakes") if d.get("fakes") else None,
+        constants={
+            k: float(r.typed(v, f"{where}.constants.{k}", (int, float), "a number"))
+            for k, v in constants.items()
+        },
+        charge_from_pdg_id=r.boolean(
+            d.get("charge_from_pdgId", False), f"{where}.charge_from_pdgId"
+        ),
+        sum_to_one=sum_to_one,
+        derived=_derived(r, d.get("derived", []), f"{where}.derived", target_names),
+        copy=_copies(r, d.get("copy", []), f"{where}.copy", target_names),
+    )
+
+
+def _copies(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tuple[CopySpec, ...]:
+    """``copy``: reco fields copied from the matched generated object (not targets)."""
+    if value == []:
+        return ()
+
+    def item(v: Any, at: str) -> CopySpec:
+        c = r.mapping(v, at, ["name", "field"], ["dtype"])
+        name = r.typed(c["name"], f"{at}.name", str, "a field name")
+        if name in targets:
+            raise r.fail(f"{at}.name", f"{name!r} is a target; a field is sampled or copied")
+        return CopySpec(
+            name=name,
+            field=r.typed(c["field"], f"{at}.field", str, "a field name"),
+            dtype=r.choice(c.get("dtype", "int32"), f"{at}.dtype", _DTYPES),
+        )
+
+    return r.sequence(value, where, item)
+
+
+def _derived(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tuple[str, ...]:
+    """``derived``: fields computed from the targets after sampling, each needing its targets."""
+    names = r.names(value, where)
+    for i, name in enumerate(names):
+        r.choice(name, f"{where}[{i}]", list(DERIVED))
+        missing = [n for n in DERIVED[name] if n not in targets]
+        if missing:
+            raise r.fail(f"{where}[{i}]", f"{name!r} needs the targets {missing}")
+    return names
+
+
+def _source(r: SpecReader, value: Any, where: str) -> SourceSpec:
+    """``source``: the generated collection, optionally selected by |pdgId| and status."""
+    d = r.mapping(value, where, ["collection"], ["pdgId", "status"])
+    return SourceSpec(
+        collection=r.typed(d["collection"], f"{where}.collection", str, "a name"),
+        pdg_id=r.int_list(d["pdgId"], f"{where}.pdgId") if "pdgId" in d else None,
+        status=r.int_list(d["status"], f"{where}.status") if "status" in d else None,
+    )
+
+
+def _feature(r: SpecReader, value: Any, where: str) -> Feature:
+    """A condition: exactly one of ``field``, ``event``, ``flag`` or ``feature``."""
+    d = r.mapping(
+        value,
+        where,
+        ["name", "transform"],
+        ["field", "event", "flag", "feature", "abs", "above"],
+    )
+    given = [k for k in ("field", "event", "flag", "feature") if k in d]
+    if len(given) != 1:
+        raise r.fail(where, "give exactly one of field, event, flag, feature")
+    kwargs: dict[str, Any] = {}
+    if "flag" in d:
+        flag = r.mapping(d["flag"], f"{where}.flag", ["field", "bit"])
+        kwargs["flag"] = (
+            str(flag["field"]),
+            r.typed(flag["bit"], f"{where}.flag.bit", int, "an integer"),
+        )
+    elif "feature" in d:
+        kind, params = _feature_kind(r, d["feature"], f"{where}.feature")
+        kwargs.update(feature=kind, params=params)
+    else:
+        key = given[0]
+        kwargs[key] = r.typed(d[key], f"{where}.{key}", str, "a branch or field name")
+    return Feature(
+        name=r.typed(d["name"], f"{where}.name", str, "a string"),
+        transform=r.chain(d["transform"], f"{where}.transform"),
+        abs=r.boolean(d.get("abs", False), f"{where}.abs"),
+        above=(
+            None
+            if d.get("above") is None
+            else float(r.typed(d["above"], f"{where}.above", (int, float), "a number"))
+        ),
+        **kwargs,
+    )
+
+
+def _feature_kind(r: SpecReader, value: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """A computed feature, ``name`` or ``{name: {params}}``, as (kind, parameters)."""
+    if isinstance(value, str):
+        kind, params = value, {}
+    elif isinstance(value, Mapping) and len(value) == 1:
+        kind, params = next(iter(value.items()))
+        if params is not None and not isinstance(params, Mapping):
+            raise r.fail(f"{where}.{kind}", "expected a mapping of parameters")
+        params = dict(params or {})
+    else:
+        raise r.fail(where, "expected a feature name or {name: {params}}")
+    kind = r.choice(kind, where, list(FEATURE_KINDS))
+    for key in params:
+        if key not in FEATURE_KINDS[kind]:
+            allowed = ", ".join(sorted(FEATURE_KINDS[kind])) or "none"
+            raise r.fail(f"{where}.{kind}.{key}", f"unknown parameter; allowed: {allowed}")
+    return kind, params
+
+
+def _target(r: SpecReader, value: Any, where: str) -> Target:
+    """A target: its kind, transform, range, dtype, acceptance and discrete part."""
+    d = r.mapping(
+        value,
+        where,
+        ["name", "kind"],
+        [
+            "transform",
+            "range",
+            "dtype",
+            "select_min",
+            "select_max_abs",
+            "categories",
+            "point_masses",
+        ],
+    )
+    kind = r.choice(d["kind"], f"{where}.kind", TARGET_KINDS)
+    categories = _discrete_values(r, d, "categories", where, kind)
+    point_masses = _discrete_values(r, d, "point_masses", where, kind)
+    if categories and point_masses:
+        raise r.fail(where, "a target takes categories (all discrete) or point_masses, not both")
+    if categories and len(categories) < 2:
+        raise r.fail(f"{where}.categories", "needs at least 2 values (a single one is a constant)")
+    if kind != "uniform_phi" and "transform" not in d and not categories:
+        raise r.fail(where, "missing required key 'transform'")
+    rng = d.get("range", [None, None])
+    if not (isinstance(rng, list) and len(rng) == 2):
+        raise r.fail(f"{where}.range", "expected [low, high] (null for no bound)")
+    for i, bound in enumerate(rng):
+        if bound is not None:
+            r.typed(bound, f"{where}.range[{i}]", (int, float), "a number or null")
+    if None not in rng and rng[0] > rng[1]:
+        raise r.fail(f"{where}.range", f"low {rng[0]} is above high {rng[1]}")
+    select_min = d.get("select_min")
+    if select_min is not None:
+        r.typed(select_min, f"{where}.select_min", (int, float), "a number")
+    select_max_abs = d.get("select_max_abs")
+    if select_max_abs is not None:
+        r.typed(select_max_abs, f"{where}.select_max_abs", (int, float), "a number")
+        if not select_max_abs > 0:
+            raise r.fail(f"{where}.select_max_abs", "must be positive")
+    return Target(
+        name=r.typed(d["name"], f"{where}.name", str, "a string"),
+        kind=kind,
+        transform=r.chain(d.get("transform", []), f"{where}.transform"),
+        range=(rng[0], rng[1]),
+        dtype=r.choice(d.get("dtype", "float32"), f"{where}.dtype", _DTYPES),
+        select_min=None if select_min is None else float(select_min),
+        select_max_abs=None if select_max_abs is None else float(select_max_abs),
+        categories=categories,
+        point_masses=point_masses,
+    )
+
+
+def _discrete_values(
+    r: SpecReader, d: Mapping[str, Any], key: str, where: str, kind: str
+) -> tuple[float, ...]:
+    """A target's ``categories`` or ``point_masses``: distinct finite numbers, only on
+    ``kind: value`` targets (a ratio or difference to gen has no fixed value to sit on)."""
+    if key not in d:
+        return ()
+    if kind != "value":
+        raise r.fail(f"{where}.{key}", f"only `kind: value` targets take {key}")
+    value = d[key]
+    if not isinstance(value, list) or not value:
+        raise r.fail(f"{where}.{key}", "expected a non-empty list of numbers")
+    numbers = tuple(
+        float(r.typed(v, f"{where}.{key}[{i}]", (int, float), "a number"))
+        for i, v in enumerate(value)
+    )
+    if not all(math.isfinite(v) for v in numbers):
+        raise r.fail(f"{where}.{key}", "values must be finite")
+    if len(set(numbers)) != len(numbers):
+        raise r.fail(f"{where}.{key}", "values must be distinct")
+    return numbers
+
+
+def _efficiency(r: SpecReader, value: Any, where: str) -> EfficiencySpec:
+    """``efficiency``: xgboost settings and, for a multiclass efficiency, the ID classes."""
+    params = r.xgboost(value, where, ["classes"])
+    classes = params.pop("classes", None)
+    if classes is None:
+        return EfficiencySpec(params=params)
+    c = r.mapping(classes, f"{where}.classes", ["field", "values"])
+    values = r.int_list(c["values"], f"{where}.classes.values")
+    if len(set(values)) != len(values):
+        raise r.fail(f"{where}.classes.values", "values must be distinct")
+    return EfficiencySpec(
+        params=params,
+        class_field=r.typed(c["field"], f"{where}.classes.field", str, "a field name"),
+        class_values=values,
+    )
+
+
+def _fakes(r: SpecReader, value: Any, where: str) -> FakesSpec:
+    """``fakes``: conditions, targets, multiplicity and response of unmatched objects."""
+    d = r.mapping(value, where, ["conditions", "targets", "max_count", "multiplicity", "response"])
+    max_count = r.typed(d["max_count"], f"{where}.max_count", int, "an integer")
+    if max_count < 1:
+        raise r.fail(f"{where}.max_count", "must be at least 1")
+    return FakesSpec(
+        conditions=_event_features(r, d["conditions"], f"{where}.conditions"),
+        targets=_targets(r, d["targets"], f"{where}.targets", "fakes"),
+        max_count=max_count,
+        multiplicity=r.xgboost(d["multiplicity"], f"{where}.multiplicity"),
+        response=r.response(d["response"], f"{where}.response"),
+    )
+
+
+def read_event(r: SpecReader, value: Any, where: str) -> EventSpec:
+    """The ``event`` section: event-level conditions, targets and their response model."""
+    d = r.mapping(value, where, ["conditions", "targets", "response"])
+    return EventSpec(
+        conditions=_event_features(r, d["conditions"], f"{where}.conditions"),
+        targets=_targets(r, d["targets"], f"{where}.targets", "event"),
+        response=r.response(d["response"], f"{where}.response"),
+    )
+
+
+def _targets(r: SpecReader, value: Any, where: str, section: str) -> tuple[Target, ...]:
+    """A section's targets: kinds allowed in ``section``, MET components in pairs."""
+    targets = r.sequence(value, where, partial(_target, r))
+    allowed = _SECTION_KINDS[section]
+    for i, t in enumerate(targets):
+        if t.kind not in allowed:
+            raise r.fail(
+                f"{where}[{i}].kind", f"{t.kind!r} is not allowed here; use one of {allowed}"
+            )
+    pairs: dict[str, set[str]] = {}
+    for t in targets:
+        if t.kind in ("met_parallel", "met_perpendicular"):
+            pairs.setdefault(met_prefix(t.name), set()).add(t.kind)
+    for prefix, kinds in pairs.items():
+        if kinds != {"met_parallel", "met_perpendicular"}:
+            raise r.fail(
+                where,
+                f"met_parallel and met_perpendicular come together ({prefix}_...: the "
+                f"{prefix}_pt/_phi pair)",
+            )
+    return targets
+
+
+def _event_features(r: SpecReader, value: Any, where: str) -> tuple[Feature, ...]:
+    """Conditions of an event-level model: event branches or event features only."""
+    features = r.sequence(value, where, partial(_feature, r))
+    for i, f in enumerate(features):
+        if f.event is None and f.feature not in _EVENT_FEATURES:
+            raise r.fail(
+                f"{where}[{i}]",
+                f"event-level conditions take `event:` or `feature:` {_EVENT_FEATURES}",
+            )
+    return features
