@@ -245,3 +245,34 @@ def test_gen_only_keeps_the_generator_branches_of_the_same_events(tmp_path):
         assert not any(k.startswith(("Jet_", "Muon_", "MET_", "PV_", "Rho_")) for k in gen_keys)
         for key in ("GenJet_pt", "GenPart_pdgId", "event"):
             assert ak.all(f_full["Events"][key].array() == f_gen["Events"][key].array())
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        "cms_params",
+        "detector_cms",
+        "jets",
+        "leptons",
+        "lepton_reco",
+        "met",
+        "pfcand",
+        "reco_objects",
+    ],
+)
+def test_deprecated_cms_modules_re_export_the_cms_package(old):
+    import importlib
+    import pkgutil
+
+    import flashsim.refsim.cms as cms
+
+    modules = [cms] + [
+        importlib.import_module(f"flashsim.refsim.cms.{info.name}")
+        for info in pkgutil.iter_modules(cms.__path__)
+    ]
+    shim = importlib.import_module(f"flashsim.refsim.{old}")
+    assert shim.__doc__.startswith("Deprecated location, kept for one release")
+    assert shim.__all__
+    for name in shim.__all__:
+        assert not name.startswith("_")
+        assert any(getattr(m, name, None) is getattr(shim, name) for m in modules), name

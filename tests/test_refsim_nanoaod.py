@@ -14,7 +14,7 @@ import pytest
 import uproot
 
 from flashsim.io import zip_collections
-from flashsim.refsim.cms_params import CMSLikeParameters
+from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.generate import generate_sample
 
 pytest.importorskip("pythia8mc")
@@ -164,7 +164,7 @@ def test_jet_area(ev):
 def test_ghosts_do_not_change_the_jets():
     from dataclasses import replace
 
-    from flashsim.refsim.jets import cluster_with_ghosts, ghost_grid
+    from flashsim.refsim.cms.jets import cluster_with_ghosts, ghost_grid
 
     rng = np.random.default_rng(4)
     n_events, per_event = 3, 120

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import awkward as ak
@@ -63,7 +64,7 @@ class ParticleTable:
 
 
 @contextlib.contextmanager
-def _silence_stdout():
+def silence_stdout() -> Iterator[None]:
     """Silence C++ writes to stdout (Pythia and FastJet banners) for the duration."""
     try:
         fd = os.dup(1)
@@ -98,7 +99,7 @@ class PythiaSource:
             msg = f"Pythia seed must be in 1..{MAX_PYTHIA_SEED}, got {seed}"
             raise ConfigurationError(msg)
         self.process = process
-        with _silence_stdout():
+        with silence_stdout():
             self._pythia = pythia8mc.Pythia("", False)
             for line in [
                 *process_settings(process, pthat_min=pthat_min),
@@ -115,7 +116,7 @@ class PythiaSource:
 
     def generate(self, n_events: int) -> ParticleTable:
         """Generate ``n_events`` events and return their particles as a :class:`ParticleTable`."""
-        with _silence_stdout():
+        with silence_stdout():
             batch = self._pythia.nextBatch(n_events)
         if len(batch) != n_events:
             msg = f"Pythia returned {len(batch)} events instead of {n_events}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from flashsim.refsim.generator import ParticleTable
+from flashsim.refsim.generator import ParticleTable, silence_stdout
 from flashsim.refsim.kinematics import jagged, nearest, pt_eta_phi
 
 GENJET_R = 0.4
@@ -163,7 +163,18 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
     )
 
 
-def _genjets(table: ParticleTable, final, apdg, pt, eta, phi, evt, flav, weak_heavy) -> ak.Array:
+def _genjets(
+    table: ParticleTable,
+    final: np.ndarray,
+    apdg: np.ndarray,
+    pt: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    evt: np.ndarray,
+    flav: np.ndarray,
+    weak_heavy: np.ndarray,
+) -> ak.Array:
+    """Anti-kT GenJets of the visible final-state particles, with their hadron flavour."""
     visible = final & ~np.isin(apdg, NEUTRINOS)
     counts = np.bincount(evt[visible], minlength=table.n_events)
     parts = ak.zip(
@@ -231,10 +242,8 @@ def cluster_antikt(parts: ak.Array, radius: float, pt_min: float) -> ak.Array:
     """
     import fastjet
 
-    from flashsim.refsim.generator import _silence_stdout
-
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, radius)
-    with _silence_stdout():
+    with silence_stdout():
         seq = fastjet.ClusterSequence(parts, jetdef)
         jets = seq.inclusive_jets(min_pt=pt_min)
         constituents = seq.constituent_index(min_pt=pt_min)

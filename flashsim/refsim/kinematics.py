@@ -5,20 +5,23 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+#: A flat numpy array or a (jagged) awkward array: the helpers below accept both.
+Array = np.ndarray | ak.Array
 
-def pt_eta_phi(px, py, pz):
+
+def pt_eta_phi(px: Array, py: Array, pz: Array) -> tuple[Array, Array, Array]:
     """Transverse momentum, pseudorapidity and azimuth of momenta ``(px, py, pz)``."""
     pt = np.hypot(px, py)
     eta = np.arcsinh(pz / np.maximum(pt, 1e-9))
     return pt, np.minimum(np.maximum(eta, -20.0), 20.0), np.arctan2(py, px)
 
 
-def delta_phi(phi1, phi2):
+def delta_phi(phi1: Array | float, phi2: Array | float) -> Array:
     """Azimuthal difference wrapped into [-pi, pi)."""
     return (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
 
 
-def delta_r(eta1, phi1, eta2, phi2):
+def delta_r(eta1: Array, phi1: Array, eta2: Array, phi2: Array) -> Array:
     """Angular distance sqrt(d_eta^2 + d_phi^2)."""
     return np.hypot(eta1 - eta2, delta_phi(phi1, phi2))
 

@@ -1,25 +1,9 @@
-"""Physics objects of the CMS-like reference detector from its particle-flow candidates.
+"""Deprecated location, kept for one release: use flashsim.refsim.cms.reco_objects."""
 
-Entry point :func:`build_objects`: event-level quantities (MET, PUPPI MET, rho, vertices) from
-:mod:`flashsim.refsim.met`, muons and electrons from :mod:`flashsim.refsim.leptons`, jets from
-:mod:`flashsim.refsim.jets`. The names that lived here before the split are re-exported.
-Parameters: :class:`flashsim.refsim.cms_params.CMSLikeParameters`.
-"""
-
-from __future__ import annotations
-
-import numpy as np
-
-from flashsim.refsim.cms_params import CMSLikeParameters
-from flashsim.refsim.jets import build_jets, match_jets
-from flashsim.refsim.leptons import (
-    _lepton_fields,
-    electron_collection,
-    isolation,
-    muon_collection,
-)
-from flashsim.refsim.met import missing_et, pileup_density, puppi_weights, sum_et
-from flashsim.refsim.pfcand import (
+from flashsim.refsim.cms.jets import build_jets, match_jets
+from flashsim.refsim.cms.leptons import electron_collection, isolation, muon_collection
+from flashsim.refsim.cms.met import pileup_density
+from flashsim.refsim.cms.pfcand import (
     CH_HAD,
     ELECTRON,
     ELECTRON_MASS,
@@ -31,6 +15,7 @@ from flashsim.refsim.pfcand import (
     select_rows,
     sorted_collection,
 )
+from flashsim.refsim.cms.reco_objects import build_objects
 
 __all__ = [
     "CH_HAD",
@@ -41,7 +26,6 @@ __all__ = [
     "MUON_MASS",
     "NEU_HAD",
     "PHOTON",
-    "_lepton_fields",
     "build_jets",
     "build_objects",
     "electron_collection",
@@ -52,37 +36,3 @@ __all__ = [
     "select_rows",
     "sorted_collection",
 ]
-
-
-def build_objects(
-    p: CMSLikeParameters, inp, pf, ele, mu, rng: np.random.Generator
-) -> dict[str, object]:
-    """Reco collections (awkward) and flat event branches of a block from its PF candidates."""
-    n_events = inp.n_events
-    out: dict[str, object] = {}
-    met_pt, met_phi = missing_et(pf, n_events)
-    out["MET_pt"] = met_pt.astype(np.float32)
-    out["MET_phi"] = met_phi.astype(np.float32)
-    out["MET_sumEt"] = sum_et(pf, n_events).astype(np.float32)
-    rho = pileup_density(p, pf, n_events, np.ones(len(pf["pt"]), dtype=bool))
-    out["Rho_fixedGridRhoFastjetAll"] = rho.astype(np.float32)
-    n_pu_vtx = rng.binomial(inp.n_pileup, p.pileup_vertex_efficiency)
-    npv = 1 + n_pu_vtx
-    out["PV_npvs"] = npv.astype(np.int32)
-    pv_good = np.abs(inp.pv_z / 10.0) < p.pv_good_z_max_cm
-    out["PV_npvsGood"] = (pv_good + rng.binomial(n_pu_vtx, p.pv_good_fraction)).astype(np.int32)
-    out["PV_z"] = (inp.pv_z / 10.0).astype(np.float32)
-    weights = puppi_weights(p, pf, n_events, npv)
-    puppi_pt, puppi_phi = missing_et(pf, n_events, weights)
-    out["PuppiMET_pt"] = puppi_pt.astype(np.float32)
-    out["PuppiMET_phi"] = puppi_phi.astype(np.float32)
-
-    iso_e3 = isolation(ele, pf, 0.3)
-    iso_e4 = isolation(ele, pf, 0.4)
-    iso_m3 = isolation(mu, pf, 0.3)
-    iso_m4 = isolation(mu, pf, 0.4)
-    out["Electron"] = electron_collection(p, ele, pf, iso_e3, iso_e4, n_events)
-    out["Muon"] = muon_collection(mu, pf, iso_m3, iso_m4, n_events)
-    rho_neutral = pileup_density(p, pf, n_events, ~pf["charged"])
-    out["Jet"] = build_jets(p, pf, n_events, rho_neutral)
-    return out

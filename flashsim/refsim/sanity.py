@@ -29,7 +29,10 @@ def matched_jets(events: ak.Array) -> tuple[ak.Array, ak.Array]:
     return ak.flatten(jets), ak.flatten(events.GenJet[jets.genJetIdx])
 
 
-def jet_response(events: ak.Array, bins=((30, 60), (60, 120), (120, 1000))) -> dict[str, object]:
+def jet_response(
+    events: ak.Array,
+    bins: tuple[tuple[float, float], ...] = ((30, 60), (60, 120), (120, 1000)),
+) -> dict[str, object]:
     """Median pT response for gen pT > 50 GeV and relative resolution in gen-pT bins."""
     jets, gen = matched_jets(events)
     ratio = ak.to_numpy(jets.pt / gen.pt)

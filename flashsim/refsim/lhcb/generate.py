@@ -1,6 +1,6 @@
 """``refsim generate --detector lhcb_like``: Pythia 8 b-hadron events through the LHCb-like model.
 
-As for the CMS-like sample (:mod:`flashsim.refsim.generate`), events are made in blocks; block
+As for the CMS-like sample (:mod:`flashsim.refsim.cms.generate`), events are made in blocks; block
 ``b`` uses random streams derived from ``(seed, b)`` only, so that the output depends on the seed
 and the number of events, never on ``jobs``. Each block is one Pythia ``nextBatch`` call for the
 ``bbbar`` events plus one for a minimum-bias pile-up pool; everything after is vectorised numpy.
@@ -14,18 +14,12 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from flashsim.refsim.generate import (
-    BLOCK_SIZE,
-    PILEUP_POOL,
-    Block,
-    _pileup_particles,
-    _pythia_seed,
-    write_sample,
-)
+from flashsim.refsim.blocks import BLOCK_SIZE, Block, pythia_seed, write_sample
 from flashsim.refsim.generator import ParticleTable, PythiaSource
 from flashsim.refsim.kinematics import jagged, pt_eta_phi
 from flashsim.refsim.lhcb.detector import PID_FIELDS, LHCbLikeDetector
 from flashsim.refsim.lhcb.params import LONG, SPECIES, LHCbLikeParameters
+from flashsim.refsim.pileup import PILEUP_POOL, pileup_particles
 
 __all__ = ["LHCB_PROCESSES", "generate_lhcb_sample", "simulate_lhcb_block"]
 
@@ -64,7 +58,7 @@ def simulate_lhcb_block(block: Block, params: LHCbLikeParameters | None = None) 
     rng = np.random.default_rng(seq_det)
     n = block.n_events
     table: ParticleTable = PythiaSource(
-        block.process, _pythia_seed(seq_hard), pthat_min=block.pthat_min
+        block.process, pythia_seed(seq_hard), pthat_min=block.pthat_min
     ).generate(n)
 
     # Charged final-state particles of the bbbar collision.
@@ -77,8 +71,8 @@ def simulate_lhcb_block(block: Block, params: LHCbLikeParameters | None = None) 
     # Pile-up: only its long tracks matter (they count in Event_nTracks).
     if block.pileup > 0:
         n_pu = rng.poisson(block.pileup, n)
-        pool = PythiaSource("minbias", _pythia_seed(seq_pu)).generate(PILEUP_POOL)
-        pu = _pileup_particles(pool, n_pu, rng, 0.0)
+        pool = PythiaSource("minbias", pythia_seed(seq_pu)).generate(PILEUP_POOL)
+        pu = pileup_particles(pool, n_pu, rng, 0.0)
         charged = pu["charge"] != 0
         pu_evt = pu["evt"][charged]
         _, pu_eta, _, pu_p = _momenta(pu["px"][charged], pu["py"][charged], pu["pz"][charged])
