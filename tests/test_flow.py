@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from flashsim.checks import ConfigReader
 from flashsim.exceptions import ConfigurationError, ModelError, SpecError
 from flashsim.models import (
+    MODEL_KINDS,
     MODELS,
     ConditionalFlow,
     FlowConfig,
@@ -21,6 +23,7 @@ from flashsim.models import (
     model_from_record,
     train_model,
 )
+from flashsim.models.factory import build_model
 
 TINY = {"transforms": 2, "hidden": (16, 16)}
 
@@ -110,7 +113,7 @@ def test_record_and_weights_must_fit() -> None:
         ConditionalFlow.from_record({**flow.record(), "config": {"bins": "many"}}, {})
     with pytest.raises(ModelError, match="known kinds: flow"):
         model_from_record({"kind": "vae"}, {})
-    assert MODELS["flow"] is ConditionalFlow
+    assert MODELS["flow"].model is ConditionalFlow
 
 
 def test_config_validation() -> None:
@@ -119,7 +122,10 @@ def test_config_validation() -> None:
     assert FlowConfig.from_dict(config.to_dict()) == config
     with pytest.raises(SpecError, match=r"unknown key 'bin'.*did you mean 'bins'"):
         FlowConfig.from_dict({"bin": 4})
-    with pytest.raises(SpecError, match=r"flow\.transform: 'rqs' is not one of 'spline', 'affine'"):
+    with pytest.raises(
+        SpecError,
+        match=r"flow\.transform: unknown value 'rqs'; expected one of \('spline', 'affine'\)",
+    ):
         FlowConfig.from_dict({"transform": "rqs"})
     with pytest.raises(SpecError, match=r"flow\.structure"):
         FlowConfig.from_dict({"structure": "coupled"})
@@ -144,6 +150,39 @@ def test_config_validation() -> None:
             TrainConfig.from_dict({"ema": ema})
     with pytest.raises(SpecError, match="expected a mapping"):
         TrainConfig.from_dict([("epochs", 3)])  # type: ignore[arg-type]
+
+
+def test_settings_errors_name_the_spec_key_path() -> None:
+    """Read from a spec, a model section's errors name the file and the full key path."""
+    reader = ConfigReader("a.yaml")
+    where = "collections.Jet.response.flow"
+    message = (
+        r"^a\.yaml: collections\.Jet\.response\.flow\.hidden\[1\]: expected an integer >= 1, got 0$"
+    )
+    with pytest.raises(SpecError, match=message):
+        FlowConfig.from_dict({"hidden": [64, 0]}, reader=reader, where=where)
+    with pytest.raises(
+        SpecError, match=r"^a\.yaml: collections\.Jet\.response\.flow: unknown key 'bin'"
+    ):
+        FlowConfig.from_dict({"bin": 4}, reader=reader, where=where)
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_registry_builds_and_parses_every_kind(kind: str) -> None:
+    """Each kind is built alike from a spec's mapping or from parsed settings."""
+    entry = MODELS[kind]
+    assert entry.model.kind == kind
+    assert entry.config is entry.model.config_class
+    parsed = entry.config.from_dict({})
+    torch.manual_seed(0)
+    from_mapping = build_model(kind, 2, 1, {})
+    torch.manual_seed(0)
+    from_parsed = build_model(kind, 2, 1, parsed)
+    assert from_mapping.record() == from_parsed.record()
+    for key, value in from_mapping.state_dict().items():
+        assert torch.equal(from_parsed.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="unknown response model 'vae'"):
+        build_model("vae", 2, 1, {})
 
 
 def test_training_learns_conditional_gaussian(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from flashsim.exceptions import ModelError, SpecError
+from flashsim.models.config import Settings
 
 __all__ = ["TorchModel", "check_sizes"]
 
@@ -32,20 +33,43 @@ def check_sizes(n_features: int, n_context: int) -> None:
 
 class TorchModel:
     """Base of :class:`~flashsim.models.flow.ConditionalFlow` and
-    :class:`~flashsim.models.gan.ConditionalGAN`: subclasses set ``kind``, ``config_class``
-    and, in ``__init__``, ``n_features``, ``n_context``, ``config`` and ``module``."""
+    :class:`~flashsim.models.gan.ConditionalGAN`: subclasses set ``kind`` and ``config_class``
+    and build their network in :meth:`build_module`.
+
+    The network weights are initialised from torch's global random state, so seed it
+    (``torch.manual_seed``) before constructing a model to be trained. Rebuilding a trained model
+    (:meth:`from_record`, unpickling) leaves torch's global random state untouched.
+
+    Arguments:
+        n_features: the number of modelled quantities x.
+        n_context: the number of conditioning quantities c (0: unconditional).
+        config: the architecture, an instance of ``config_class``.
+    """
 
     kind: ClassVar[str]
-    config_class: ClassVar[Any]
-    n_features: int
-    n_context: int
-    config: Any
-    module: torch.nn.Module
+    config_class: ClassVar[type[Settings]]
+
+    def __init__(self, n_features: int, n_context: int, config: Any) -> None:
+        check_sizes(n_features, n_context)
+        self.n_features = n_features
+        self.n_context = n_context
+        self.config = config
+        self.module: torch.nn.Module = self.build_module()
+
+    def build_module(self) -> torch.nn.Module:
+        """The untrained network for ``n_features``, ``n_context`` and ``config``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(n_features={self.n_features}, n_context={self.n_context}, "
+            f"config={self.config!r})"
+        )
 
     @property
     def device(self) -> torch.device:
         """The device that holds the weights."""
-        raise NotImplementedError
+        return next(self.module.parameters()).device
 
     @property
     def noise_dim(self) -> int:

@@ -1,8 +1,8 @@
 """Building and training a response model of any kind from its spec settings.
 
 The stages and the trainer go through here, so that a spec can choose per stage between the
-conditional normalizing flow (:mod:`flashsim.models.flow`) and the conditional GAN
-(:mod:`flashsim.models.gan`) without knowing their classes.
+kinds of :data:`flashsim.models.registry.MODELS` (the conditional normalizing flow, the
+conditional GAN) without knowing their classes.
 """
 
 from __future__ import annotations
@@ -13,35 +13,37 @@ from typing import Any
 
 import numpy as np
 
+from flashsim.models.base import TorchModel
+from flashsim.models.config import Settings
+from flashsim.models.registry import model_kind, settings_parsers
+
 __all__ = ["build_model", "config_parsers", "train_response_model"]
 
 
-def config_parsers(kind: str) -> tuple[Callable[[Mapping[str, Any]], Any], Callable[..., Any]]:
-    """The parsers (raising SpecError) of the model settings and training settings of ``kind``."""
-    if kind == "flow":
-        from flashsim.models.flow import FlowConfig
-        from flashsim.models.training import TrainConfig
+def config_parsers(kind: str) -> tuple[Callable[..., Settings], Callable[..., Settings]]:
+    """The parsers (raising SpecError) of the model settings and training settings of ``kind``.
 
-        return FlowConfig.from_dict, TrainConfig.from_dict
-    if kind == "gan":
-        from flashsim.models.gan import GANConfig
-        from flashsim.models.gan_training import GANTrainConfig
-
-        return GANConfig.from_dict, GANTrainConfig.from_dict
-    msg = f"unknown response model {kind!r}; expected flow or gan"
-    raise ValueError(msg)
+    The same as :func:`flashsim.models.registry.settings_parsers`.
+    """
+    return settings_parsers(kind)
 
 
-def build_model(kind: str, n_features: int, n_context: int, config: Mapping[str, Any]) -> Any:
-    """A new, untrained model (seed torch before calling for reproducible initial weights)."""
-    parse, _ = config_parsers(kind)
-    if kind == "flow":
-        from flashsim.models.flow import ConditionalFlow
+def _settings(cls: type[Settings], settings: Mapping[str, Any] | Settings) -> Settings:
+    return settings if isinstance(settings, cls) else cls.from_dict(settings)  # type: ignore[arg-type]
 
-        return ConditionalFlow(n_features, n_context, parse(config))
-    from flashsim.models.gan import ConditionalGAN
 
-    return ConditionalGAN(n_features, n_context, parse(config))
+def build_model(
+    kind: str, n_features: int, n_context: int, config: Mapping[str, Any] | Settings
+) -> TorchModel:
+    """A new, untrained model (seed torch before calling for reproducible initial weights).
+
+    Arguments:
+        kind: one of :data:`flashsim.models.registry.MODEL_KINDS`.
+        n_features, n_context: the numbers of modelled and conditioning quantities.
+        config: the model's settings, as a spec's mapping or already parsed.
+    """
+    entry = model_kind(kind)
+    return entry.model(n_features, n_context, _settings(entry.config, config))  # type: ignore[call-arg]
 
 
 def train_response_model(
@@ -49,7 +51,7 @@ def train_response_model(
     model: Any,
     train: tuple[np.ndarray, np.ndarray, np.ndarray | None],
     validation: tuple[np.ndarray, np.ndarray, np.ndarray | None],
-    training: Mapping[str, Any],
+    training: Mapping[str, Any] | Settings,
     *,
     seed: int,
     device: str,
@@ -58,22 +60,21 @@ def train_response_model(
     progress: bool,
     label: str,
 ) -> dict[str, Any]:
-    """Train ``model`` in place; returns the metrics recorded in the bundle."""
-    _, parse_training = config_parsers(kind)
-    config = parse_training(training)
-    if kind == "flow":
-        from flashsim.models.training import train_model as fit
+    """Train ``model`` in place; returns the metrics recorded in the bundle.
 
-        loss_name = "validation_nll"
-    else:
-        from flashsim.models.gan_training import train_gan as fit
-
-        loss_name = "referee_score"  # |AUC - 0.5| of the referee classifier
-    result = fit(
+    Arguments:
+        kind: the model's kind.
+        model: the model, e.g. from :func:`build_model`.
+        train, validation: ``(x, context, weights)`` of the training and validation sets.
+        training: the training settings, as a spec's mapping or already parsed.
+        seed, device, checkpoint, resume, progress, label: passed to the kind's training.
+    """
+    entry = model_kind(kind)
+    result = entry.train(
         model,
         *train,
         *validation,
-        config,
+        _settings(entry.training_config, training),
         seed=seed,
         device=device,
         checkpoint=checkpoint,
@@ -82,7 +83,7 @@ def train_response_model(
         label=label,
     )
     return {
-        loss_name: result.best_val_loss,
+        entry.loss_name: result.best_val_loss,
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "stopped": result.stopped,

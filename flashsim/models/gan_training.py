@@ -10,7 +10,7 @@ them apart by the context alone.
 
 **Weights.** Each per-row term of the critic and generator losses is multiplied by the row's
 weight, and a batch is normalised by the mean weight of the *whole* training set times its size
-(as :mod:`flashsim.models.training` does), not by the batch's own weight sum: weights may be
+(as :mod:`flashsim.models.flow_training` does), not by the batch's own weight sum: weights may be
 negative (sWeights) and a batch whose weights nearly cancel does not blow up. What keeps
 negative weights stable: (1) the two-sided gradient penalty of WGAN-GP, computed *without*
 weights on interpolates between the real and generated rows, keeps the critic 1-Lipschitz, so a
@@ -30,123 +30,40 @@ first half (real rows against fresh fakes), then scores the
 second half against fakes made with fixed noise. Its weighted AUC there (0.5: indistinguishable)
 gives the validation loss ``|AUC - 0.5|``: the generator state with the lowest one is kept, and
 training stops early when it has not improved for ``patience`` epochs, or when ``max_minutes``
-have passed.
-
-With a checkpoint path, the full training state is written after every epoch (atomically), and a
-run started with ``resume=True`` continues from it and ends exactly as an uninterrupted run would.
+have passed (the shared loop of :mod:`flashsim.models.loop`, which also writes the checkpoints).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
-import sys
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from flashsim.exceptions import ModelError, SpecError
-from flashsim.models.flow import _check_int, config_from_mapping
-from flashsim.models.gan import ConditionalGAN, _check_float, _check_widths, mlp
-from flashsim.models.training import (
-    CHECKPOINT_ADVICE,
+from flashsim.exceptions import ModelError
+from flashsim.models.config import GANTrainConfig
+from flashsim.models.gan import ConditionalGAN, mlp
+from flashsim.models.loop import (
+    EpochReport,
+    EpochTrainer,
+    TrainingData,
     TrainResult,
-    _as_data,
-    _Data,
-    _resolve_device,
-    _save_atomic,
-    read_checkpoint,
+    cpu_state,
+    resolve_device,
+    run_epochs,
+    training_data,
 )
 
-__all__ = ["GANTrainConfig", "train_gan", "weighted_auc"]
+__all__ = ["GANTrainConfig", "GANTrainer", "train_gan", "weighted_auc"]
 
-# Options that may change between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = frozenset({"epochs", "max_minutes", "patience"})
-# Logits are squashed softly into [-LOGIT_BOUND, LOGIT_BOUND] in the cross-entropy losses.
 LOGIT_BOUND = 10.0
-# Adam's betas for the critic and the generator, as in Gulrajani et al.
-_BETAS = (0.5, 0.9)
-
-
-@dataclass(frozen=True)
-class GANTrainConfig:
-    """How a :class:`~flashsim.models.gan.ConditionalGAN` is trained.
-
-    Arguments:
-        epochs: the maximum number of passes of the critic over the training set.
-        batch_size: the number of rows per critic and generator step.
-        generator_lr: the learning rate of the generator (Adam, betas 0.5 and 0.9).
-        critic_lr: the learning rate of the critic (Adam, betas 0.5 and 0.9).
-        critic_steps: the number of critic steps per generator step.
-        gp_weight: the weight of the gradient penalty (0 disables it).
-        max_grad_norm: the gradients of each network are clipped to this total norm.
-        patience: stop when the referee score has not improved for this many epochs.
-        max_minutes: stop (keeping the best state) once the wall time of the call exceeds this.
-        referee: the widths of the hidden layers of the referee.
-        referee_steps: the referee's optimisation steps per epoch (batches of ``batch_size``).
-        referee_lr: the learning rate of the referee (Adam).
-        ema: the decay of the exponential moving average of the generator's weights after every
-            generator step; the model holds (and the referee judges) the average, which damps
-            the oscillations of adversarial training. 0 keeps the last weights.
-
-    References:
-        Gulrajani et al., "Improved Training of Wasserstein GANs", arXiv:1704.00028; Kingma, Ba,
-        "Adam: A Method for Stochastic Optimization", arXiv:1412.6980; Yazici et al., "The
-        Unusual Effectiveness of Averaging in GAN Training", arXiv:1806.04498; Anderlini et al.,
-        arXiv:2303.11428 (the referee network).
-    """
-
-    epochs: int = 100
-    batch_size: int = 256
-    generator_lr: float = 1e-4
-    critic_lr: float = 1e-4
-    critic_steps: int = 5
-    gp_weight: float = 10.0
-    max_grad_norm: float = 10.0
-    patience: int = 10
-    max_minutes: float | None = None
-    referee: tuple[int, ...] = (64, 64)
-    referee_steps: int = 150
-    referee_lr: float = 1e-3
-    ema: float = 0.999
-
-    def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "critic_steps", "patience", "referee_steps"):
-            _check_int("training", key, getattr(self, key), 1)
-        for key in ("generator_lr", "critic_lr", "max_grad_norm", "referee_lr", "gp_weight"):
-            value = _check_float("training", key, getattr(self, key), zero_ok=key == "gp_weight")
-            object.__setattr__(self, key, value)
-        if self.max_minutes is not None:
-            minutes = _check_float("training", "max_minutes", self.max_minutes)
-            object.__setattr__(self, "max_minutes", minutes)
-        object.__setattr__(self, "referee", _check_widths("training", "referee", self.referee))
-        ema = _check_float("training", "ema", self.ema, zero_ok=True)
-        if ema >= 1:
-            msg = f"training.ema: expected a number in [0, 1), got {self.ema!r}"
-            raise SpecError(msg)
-        object.__setattr__(self, "ema", ema)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GANTrainConfig:
-        """Build a configuration from a mapping (a YAML section); :class:`SpecError` if invalid.
-
-        Arguments:
-            d: the options; missing keys take their defaults.
-        """
-        return config_from_mapping(cls, d, "training")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The configuration as a JSON-compatible mapping (``referee`` as a list)."""
-        d = dataclasses.asdict(self)
-        d["referee"] = list(self.referee)
-        return d
+"""Logits are squashed softly into ``[-LOGIT_BOUND, LOGIT_BOUND]`` in the cross-entropy losses."""
+BETAS = (0.5, 0.9)
+"""Adam's betas for the critic and the generator, as in Gulrajani et al."""
 
 
 def weighted_auc(
@@ -195,39 +112,36 @@ class _Nets(torch.nn.Module):
             self.referee = mlp(n_in, config.referee, 1, slope)
 
 
-@dataclass
-class _Progress:
-    """The training state besides torch's objects; saved in and restored from checkpoints."""
+class GANTrainer(EpochTrainer):
+    """One adversarial training run: the networks, their optimisers, random streams and data.
 
-    epoch: int = 0
-    steps: int = 0
-    best_epoch: int = 0
-    best_loss: float = math.inf
-    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped: str | None = None
-
-
-class _Trainer:
-    """One training run: the networks, their optimisers, random streams and data."""
+    Arguments:
+        model: the GAN, already on ``device``; it holds the moving average of the generator.
+        train, val: the training and validation sets (the referee's, split in halves).
+        config: the training options.
+        seed: seeds the critic, the referee and all random draws.
+        device: where the batches are sent.
+    """
 
     def __init__(
         self,
         model: ConditionalGAN,
-        train: _Data,
-        val: _Data,
+        train: TrainingData,
+        val: TrainingData,
         config: GANTrainConfig,
         seed: int,
         device: torch.device,
     ) -> None:
-        self.model, self.train, self.config, self.device = model, train, config, device
+        self.model: ConditionalGAN = model
+        self.train, self.config, self.device = train, config, device
+        self.steps = 0  # critic steps so far; every critic_steps-th is followed by a generator step
         self.wgan = model.config.loss == "wgan-gp"
         self.nets = _Nets(model, config, seed).to(device)
         self.opt_g = torch.optim.Adam(
-            self.nets.generator.parameters(), lr=config.generator_lr, betas=_BETAS
+            self.nets.generator.parameters(), lr=config.generator_lr, betas=BETAS
         )
         self.opt_c = torch.optim.Adam(
-            self.nets.critic.parameters(), lr=config.critic_lr, betas=_BETAS
+            self.nets.critic.parameters(), lr=config.critic_lr, betas=BETAS
         )
         self.opt_r = torch.optim.Adam(self.nets.referee.parameters(), lr=config.referee_lr)
         self.gen = torch.Generator().manual_seed(seed)
@@ -239,8 +153,8 @@ class _Trainer:
         self.eval_seed = seed + 2
         self.mean_weight = train.total_weight / train.x.shape[0]
         # The referee learns on the even validation rows and is scored on the odd ones.
-        self.ref_fit = _subset(val, slice(0, None, 2))
-        self.ref_test = _subset(val, slice(1, None, 2))
+        self.ref_fit = val.subset(slice(0, None, 2))
+        self.ref_test = val.subset(slice(1, None, 2))
         for half, what in ((self.ref_fit, "even"), (self.ref_test, "odd")):
             if half.x.shape[0] == 0 or not half.total_weight > 0:
                 msg = (
@@ -306,7 +220,7 @@ class _Trainer:
                     average.lerp_(trained, 1 - self.config.ema)
         return loss_sum.detach()
 
-    def epoch(self, state: _Progress) -> tuple[float, float]:
+    def _train_epoch(self) -> tuple[float, float]:
         """One pass of the critic over the shuffled training set.
 
         Returns the mean critic and generator losses seen on the way (weighted, without the
@@ -323,8 +237,8 @@ class _Trainer:
             x, c = train.x[index].to(dev), train.context[index].to(dev)
             w = None if train.weights is None else train.weights[index].to(dev)
             critic_total += self.critic_step(x, c, w).double()
-            state.steps += 1
-            if state.steps % self.config.critic_steps == 0:
+            self.steps += 1
+            if self.steps % self.config.critic_steps == 0:
                 self.nets.critic.requires_grad_(False)
                 gen_total += self.generator_step(c, w).double()
                 gen_rows += index.shape[0]
@@ -372,15 +286,39 @@ class _Trainer:
             return math.nan
         return weighted_auc(*scores, weights, weights)
 
+    def run_epoch(self, epoch: int) -> EpochReport:
+        """One pass of the critic over the training set, judged by a fresh referee."""
+        critic_loss, gen_loss = self._train_epoch()
+        auc = self.referee_auc()
+        problem = None
+        if not (math.isfinite(critic_loss) and math.isfinite(auc)) or math.isinf(gen_loss):
+            problem = (
+                f"the GAN losses became non-finite in epoch {epoch} (critic {critic_loss}, "
+                f"generator {gen_loss}, referee AUC {auc}); check the preprocessing "
+                "(standardized inputs, no extreme values) or lower the learning rates"
+            )
+        val_loss = abs(auc - 0.5)
+        return EpochReport(
+            val_loss=val_loss,
+            metrics={"train_loss": critic_loss, "critic_loss": critic_loss}
+            | {"generator_loss": gen_loss, "referee_auc": auc, "val_loss": val_loss},
+            postfix={"critic": f"{critic_loss:.4f}", "gen": f"{gen_loss:.4f}", "auc": f"{auc:.3f}"},
+            problem=problem,
+        )
+
     def torch_state(self) -> dict[str, Any]:
+        """The networks, optimisers, random streams and the count of critic steps."""
         return {
-            "model": _cpu(self.model.module),
-            "nets": _cpu(self.nets),
+            "model": cpu_state(self.model.module),
+            "nets": cpu_state(self.nets),
+            "steps": self.steps,
             "optimizers": [o.state_dict() for o in (self.opt_g, self.opt_c, self.opt_r)],
             "generators": [self.gen.get_state(), self.ref_gen.get_state()],
         }
 
     def load_torch_state(self, ckpt: Mapping[str, Any]) -> None:
+        """Restore what :meth:`torch_state` saved."""
+        self.steps = int(ckpt["steps"])
         self.model.module.load_state_dict(ckpt["model"])
         self.nets.load_state_dict(ckpt["nets"])
         for optimizer, saved in zip(
@@ -389,33 +327,6 @@ class _Trainer:
             optimizer.load_state_dict(saved)
         self.gen.set_state(ckpt["generators"][0])
         self.ref_gen.set_state(ckpt["generators"][1])
-
-
-def _subset(data: _Data, index: slice) -> _Data:
-    weights = None if data.weights is None else data.weights[index]
-    x = data.x[index]
-    total = float(x.shape[0]) if weights is None else float(weights.double().sum())
-    return _Data(x, data.context[index], weights, total)
-
-
-def _cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
-def _load_checkpoint(
-    path: Path, trainer: _Trainer, config: GANTrainConfig, seed: int
-) -> dict[str, Any]:
-    advice = CHECKPOINT_ADVICE
-    ckpt = read_checkpoint(path, config, seed, _RESUMABLE_CHANGES)
-    if ckpt.get("record") != trainer.model.record():
-        msg = f"the training checkpoint {path} does not fit this model; {advice}"
-        raise ModelError(msg)
-    try:
-        trainer.load_torch_state(ckpt)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        msg = f"the training checkpoint {path} does not fit this model's shapes ({err}); {advice}"
-        raise ModelError(msg) from err
-    return ckpt
 
 
 def train_gan(
@@ -456,7 +367,7 @@ def train_gan(
         label: the name of the stage shown in the progress bar.
 
     Returns:
-        A :class:`~flashsim.models.training.TrainResult` whose ``best_val_loss`` is the referee
+        A :class:`~flashsim.models.loop.TrainResult` whose ``best_val_loss`` is the referee
         score ``|AUC - 0.5|`` of the kept epoch (0: the referee cannot tell generated from real);
         its ``history`` has, per epoch, ``epoch``, ``train_loss`` (the critic's loss),
         ``critic_loss``, ``generator_loss``, ``referee_auc``, ``val_loss`` and ``seconds``.
@@ -469,62 +380,10 @@ def train_gan(
     if not isinstance(model, ConditionalGAN):
         msg = f"train_gan trains a ConditionalGAN, got {type(model).__name__}"
         raise TypeError(msg)
-    dev = _resolve_device(device)
-    train = _as_data(model, x, context, weights, "training")
-    val = _as_data(model, x_val, context_val, weights_val, "validation")
+    dev = resolve_device(device)
+    train = training_data(model, x, context, weights, "training")
+    val = training_data(model, x_val, context_val, weights_val, "validation")
     model.to(dev)
-    trainer = _Trainer(model, train, val, config, seed, dev)
-    state = _Progress(best_state=_cpu(model.module))
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        ckpt = _load_checkpoint(Path(checkpoint), trainer, config, seed)
-        state = _Progress(**{f.name: ckpt[f.name] for f in dataclasses.fields(_Progress)})
-        if state.stopped != "early_stopping":  # only early stopping is final
-            state.stopped = None
-
-    started = time.monotonic()
-    bar_options = {"desc": label, "unit": "epoch", "file": sys.stderr, "dynamic_ncols": True}
-    initial = min(state.epoch, config.epochs)
-    with tqdm(total=config.epochs, initial=initial, disable=not progress, **bar_options) as bar:
-        while state.stopped is None and state.epoch < config.epochs:
-            tick = time.monotonic()
-            critic_loss, gen_loss = trainer.epoch(state)
-            auc = trainer.referee_auc()
-            val_loss = abs(auc - 0.5)
-            state.epoch += 1
-            if not (math.isfinite(critic_loss) and math.isfinite(auc)) or math.isinf(gen_loss):
-                msg = (
-                    f"{label}: the GAN losses became non-finite in epoch {state.epoch} (critic "
-                    f"{critic_loss}, generator {gen_loss}, referee AUC {auc}); check the "
-                    "preprocessing (standardized inputs, no extreme values) or lower the "
-                    "learning rates"
-                )
-                model.module.load_state_dict(state.best_state)  # not the poisoned weights
-                raise ModelError(msg)
-            if val_loss < state.best_loss:
-                state.best_epoch, state.best_loss = state.epoch, val_loss
-                state.best_state = _cpu(model.module)
-            seconds = time.monotonic() - tick
-            state.history.append(
-                {"epoch": state.epoch, "train_loss": critic_loss, "critic_loss": critic_loss}
-                | {"generator_loss": gen_loss, "referee_auc": auc, "val_loss": val_loss}
-                | {"seconds": seconds}
-            )
-            bar.update(1)
-            bar.set_postfix(critic=f"{critic_loss:.4f}", gen=f"{gen_loss:.4f}", auc=f"{auc:.3f}")
-            elapsed = time.monotonic() - started
-            if state.epoch - state.best_epoch >= config.patience:
-                state.stopped = "early_stopping"
-            elif state.epoch < config.epochs and elapsed > 60 * (config.max_minutes or math.inf):
-                state.stopped = "time_limit"
-            if checkpoint is not None:
-                settings = {"record": model.record(), "config": config.to_dict(), "seed": seed}
-                _save_atomic({**settings, **trainer.torch_state(), **vars(state)}, Path(checkpoint))
-
-    model.module.load_state_dict(state.best_state)
-    return TrainResult(
-        best_epoch=state.best_epoch,
-        best_val_loss=state.best_loss,
-        epochs_run=state.epoch,
-        history=state.history,
-        stopped=state.stopped or "max_epochs",
-    )
+    trainer = GANTrainer(model, train, val, config, seed, dev)
+    options = {"checkpoint": checkpoint, "resume": resume, "progress": progress, "label": label}
+    return run_epochs(trainer, config, seed=seed, **options)
