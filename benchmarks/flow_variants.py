@@ -35,7 +35,7 @@ import yaml
 from flashsim.bundle import default_model_path, load_bundle
 from flashsim.runner import run_file
 from flashsim.spec import parse_spec
-from flashsim.trainer import read_training_data, train_pipeline
+from flashsim.train import read_training_data, train_pipeline
 from flashsim.validation.report import jsonable
 from flashsim.validation.validate import validate
 

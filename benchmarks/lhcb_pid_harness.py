@@ -71,9 +71,8 @@ def per_bin(p: np.ndarray, flash: np.ndarray, ref: np.ndarray) -> list[tuple[flo
 
 
 def main() -> None:
-    from flashsim.calibration import read_calibration
     from flashsim.spec import load_spec
-    from flashsim.trainer import TrainingData, train_pid
+    from flashsim.train import TrainingData, read_calibration, train_pid
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibration", type=Path, required=True, help="calib_<species>.root")

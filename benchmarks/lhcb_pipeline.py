@@ -268,10 +268,9 @@ def pid_referee(flash: dict[str, np.ndarray], full: dict[str, np.ndarray]) -> li
 
 
 def main() -> None:
-    from flashsim.calibration import read_calibration
     from flashsim.refsim.lhcb import generate_lhcb_sample
     from flashsim.spec import parse_spec
-    from flashsim.trainer import read_training_data, train_pipeline
+    from flashsim.train import read_calibration, read_training_data, train_pipeline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for samples and model")

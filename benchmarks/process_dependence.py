@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from flashsim.spec import load_spec
-from flashsim.trainer import read_training_data
+from flashsim.train import read_training_data
 from flashsim.validation.metrics import classifier_two_sample_test
 from flashsim.validation.physics_checks import density_ratio_weights
 

@@ -27,6 +27,7 @@ from flashsim import __version__
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
+from flashsim.provenance import file_digest, software_versions
 from flashsim.spec import parse_spec, point_mass_flag, split_flag
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 from flashsim.stages.mixed import load_response
@@ -54,26 +55,6 @@ _LFS_POINTER = b"version https://git-lfs"
 def default_model_path() -> Path:
     """The model bundle shipped inside the package (trained on refsim ``ttbar``)."""
     return Path(str(resources.files("flashsim") / "default_model"))
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of flashsim and the libraries whose behaviour a model depends on."""
-    import awkward
-    import numpy
-    import torch
-    import uproot
-    import xgboost
-    import zuko
-
-    return {
-        "flashsim": __version__,
-        "torch": torch.__version__,
-        "zuko": zuko.__version__,
-        "xgboost": xgboost.__version__,
-        "numpy": numpy.__version__,
-        "awkward": awkward.__version__,
-        "uproot": uproot.__version__,
-    }
 
 
 def save_bundle(pipeline: Pipeline, directory: Path, training: dict[str, Any]) -> Path:
@@ -150,7 +131,7 @@ def _is_lfs_pointer(path: Path) -> bool:
 
 def file_checksums(directory: Path, names: list[str]) -> dict[str, str]:
     """SHA-256 of each weight file ``names`` in ``directory`` (recorded; checked on load)."""
-    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in names}
+    return {name: file_digest(directory / name) for name in names}
 
 
 def read_record(directory: str | os.PathLike[str]) -> dict[str, Any]:

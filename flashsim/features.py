@@ -1,26 +1,36 @@
-"""Condition and target tables from awkward events: selection, matching, relative targets.
+"""Condition and training tables from awkward events: selection, features, matching.
 
 The flash pipeline works on flat tables, one row per generated object (or per event): this module
 turns a chunk of NanoAOD-style events (collections zipped with :func:`flashsim.io.zip_collections`)
-into those tables, and turns sampled tables back into reconstructed quantities. Targets are
-expressed relative to the generated object where that is natural (pT ratio, Δη, wrapped Δφ), as in
-CMS FlashSim (arXiv:2402.13684); :func:`encode_targets` and :func:`decode_targets` are exact
-inverses of each other.
+into those tables: the selected gen objects (:func:`select_source`), their condition features
+(:func:`feature_table`), and for training their reco match and encoded targets
+(:func:`collection_table`, :func:`fakes_table`, :func:`event_table`). Targets are expressed
+relative to the generated object by :mod:`flashsim.targets` (as in CMS FlashSim,
+arXiv:2402.13684), whose functions are importable from here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import awkward as ak
 import numpy as np
 
+from flashsim.branches import met_branches
 from flashsim.exceptions import InputError
 from flashsim.neighbours import cone_sums, nearest_neighbours
-from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target, met_prefix
+from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target
+from flashsim.targets import (
+    cast_values,
+    decode_targets,
+    encode_targets,
+    model_targets,
+    normalise_sum,
+    wrap_phi,
+)
 
 __all__ = [
     "CollectionTable",
@@ -36,17 +46,14 @@ __all__ = [
     "fakes_table",
     "feature_table",
     "met_branches",
+    "model_targets",
+    "normalise_sum",
     "select_source",
     "wrap_phi",
 ]
 
 _NO_NEIGHBOUR_DR = 5.0
 """ΔR given to an object with no neighbour in the collection searched."""
-
-
-def wrap_phi(phi: np.ndarray) -> np.ndarray:
-    """Wrap angles into [-π, π)."""
-    return (np.asarray(phi) + np.pi) % (2 * np.pi) - np.pi
 
 
 @dataclass(frozen=True)
@@ -205,114 +212,6 @@ def _computed(
 
 def _flat(values: ak.Array) -> np.ndarray:
     return np.asarray(ak.flatten(values, axis=1))
-
-
-# -- targets --------------------------------------------------------------------------------
-
-
-def model_targets(targets: Sequence[Target]) -> list[Target]:
-    """The targets a generative model samples (``uniform_phi`` is drawn directly)."""
-    return [t for t in targets if t.kind != "uniform_phi"]
-
-
-def met_branches(target: Target) -> tuple[str, str]:
-    """The (pt, phi) branches of a ``met_parallel``/``met_perpendicular`` target: its name's
-    prefix before the last ``_`` (``MET_upar`` -> ``MET_pt``, ``MET_phi``; ``PuppiMET_uperp``
-    -> ``PuppiMET_pt``, ``PuppiMET_phi``)."""
-    prefix = met_prefix(target.name)
-    return f"{prefix}_pt", f"{prefix}_phi"
-
-
-def encode_targets(
-    targets: Sequence[Target], reco: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]
-) -> np.ndarray:
-    """Express reconstructed quantities relative to gen: one float64 column per model target."""
-    columns = []
-    for t in model_targets(targets):
-        if t.kind == "met_parallel":
-            pt, phi = met_branches(t)
-            columns.append(reco[pt] * np.cos(reco[phi] - gen["GenMET_phi"]) - gen["GenMET_pt"])
-            continue
-        if t.kind == "met_perpendicular":
-            pt, phi = met_branches(t)
-            columns.append(reco[pt] * np.sin(reco[phi] - gen["GenMET_phi"]))
-            continue
-        value = np.asarray(reco[t.name], dtype=np.float64)
-        if t.kind == "ratio":
-            value = value / gen[t.name]
-        elif t.kind == "diff":
-            value = value - gen[t.name]
-        elif t.kind == "dphi":
-            value = wrap_phi(value - gen[t.name])
-        columns.append(value)
-    return np.stack(columns, axis=1) if columns else np.zeros((len(next(iter(gen.values()))), 0))
-
-
-def decode_targets(
-    targets: Sequence[Target],
-    sampled: np.ndarray,
-    gen: Mapping[str, np.ndarray],
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Inverse of :func:`encode_targets` (after the preprocessing inverse), plus ranges and dtypes.
-
-    ``uniform_phi`` targets are drawn here from ``rng``; integer targets are already integral
-    (dequantisation is inverted by the preprocessing) and are cast to their dtype.
-    """
-    n = sampled.shape[0]
-    out: dict[str, np.ndarray] = {}
-    columns = iter(sampled.T)
-    for t in targets:
-        if t.kind == "uniform_phi":
-            out[t.name] = rng.uniform(-np.pi, np.pi, n)
-            continue
-        value = next(columns)
-        if t.kind == "ratio":
-            value = value * gen[t.name]
-        elif t.kind == "diff":
-            value = value + gen[t.name]
-        elif t.kind == "dphi":
-            value = wrap_phi(value + gen[t.name])
-        elif t.kind in ("met_parallel", "met_perpendicular"):
-            out[(t.kind, met_branches(t))] = value
-            continue
-        low, high = t.range
-        if low is not None or high is not None:
-            value = np.clip(value, low, high)
-        out[t.name] = value
-    for key in [k for k in out if isinstance(k, tuple) and k[0] == "met_parallel"]:
-        par = gen["GenMET_pt"] + out.pop(key)
-        perp = out.pop(("met_perpendicular", key[1]))
-        pt, phi = key[1]
-        out[pt] = np.hypot(par, perp)
-        out[phi] = wrap_phi(gen["GenMET_phi"] + np.arctan2(perp, par))
-    return {name: cast_values(value, _dtype(targets, name)) for name, value in out.items()}
-
-
-def _dtype(targets: Sequence[Target], name: str) -> str:
-    return next((t.dtype for t in targets if t.name == name), "float32")
-
-
-def cast_values(value: np.ndarray, dtype: str) -> np.ndarray:
-    """Cast float64 values to a NanoAOD dtype: floats as they are, booleans above 0.5, integers
-    rounded and clipped to the type's range."""
-    if dtype in ("float32", "float64"):
-        return value.astype(dtype)
-    if dtype == "bool":
-        return value > 0.5
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(value), info.min, info.max).astype(dtype)
-
-
-def normalise_sum(fields: dict[str, np.ndarray], names: Sequence[str]) -> None:
-    """Rescale non-negative fractions (e.g. jet energy fractions) so that they sum to one."""
-    if not names:
-        return
-    stack = np.stack([np.clip(fields[n], 0.0, None) for n in names])
-    total = stack.sum(axis=0)
-    safe = np.where(total > 0, total, 1.0)
-    for name, column in zip(names, stack, strict=True):
-        fields[name] = np.where(total > 0, column / safe, 1.0 / len(names)).astype(np.float32)
 
 
 # -- training tables ------------------------------------------------------------------------

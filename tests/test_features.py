@@ -71,6 +71,8 @@ MUON_DEFAULTS = {
     "isGlobal": 1,
     "isTracker": 1,
     "isPFcand": 1,
+    "dxyErr": 0.0015,
+    "dzErr": 0.002,
     "ip3d": 0.003,
     "sip3d": 1.5,
     "miniPFRelIso_all": 0.05,

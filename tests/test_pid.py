@@ -76,9 +76,8 @@ def lhcb_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _train(files: dict[str, Any], model: str, output: Path) -> Any:
-    from flashsim.calibration import read_calibration
     from flashsim.spec import parse_spec
-    from flashsim.trainer import read_training_data, train_pipeline
+    from flashsim.train import read_calibration, read_training_data, train_pipeline
 
     raw = tiny_lhcb_spec(model)
     if model == "gan":  # the flow run has the spec's split flag (DLLK > 0 sampled by a BDT)
@@ -96,7 +95,7 @@ def _train(files: dict[str, Any], model: str, output: Path) -> Any:
 @pytest.mark.parametrize("model", ["flow", "gan"])
 def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None:
     from flashsim.bundle import load_bundle
-    from flashsim.runner import run_file
+    from flashsim.run import run_file
 
     bundle = lhcb_files["tmp"] / f"model_{model}"
     trained = _train(lhcb_files, model, bundle)
@@ -192,11 +191,10 @@ def test_train_save_load_and_run(lhcb_files: dict[str, Any], model: str) -> None
 
 def test_train_pid_alone(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
     """``train_pid`` trains the PID section from the calibration tables only."""
-    from flashsim.calibration import read_calibration
     from flashsim.exceptions import SpecError
     from flashsim.spec import parse_spec
     from flashsim.stages.pid import decode_pid_targets
-    from flashsim.trainer import TrainingData, train_pid
+    from flashsim.train import TrainingData, read_calibration, train_pid
 
     raw = tiny_lhcb_spec()
     raw["pid"]["species"] = {"kaon": {"pdgId": [321]}}
@@ -223,7 +221,7 @@ def test_train_pid_alone(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
 
 def test_missing_calibration_is_a_clear_error(lhcb_files: dict[str, Any], tmp_path: Path) -> None:
     from flashsim.spec import parse_spec
-    from flashsim.trainer import read_training_data, train_pipeline
+    from flashsim.train import read_training_data, train_pipeline
 
     spec = parse_spec(tiny_lhcb_spec(), origin="tiny_lhcb")
     data = read_training_data(spec, [lhcb_files["sample"]], progress=False)
@@ -248,8 +246,8 @@ def test_all_negative_weights_are_refused(lhcb_files: dict[str, Any], tmp_path: 
 
 
 def test_missing_column_names_the_species(lhcb_files: dict[str, Any]) -> None:
-    from flashsim.calibration import read_calibration
     from flashsim.spec import parse_spec
+    from flashsim.train import read_calibration
 
     data = tiny_lhcb_spec()
     data["pid"]["targets"][2]["column"] = "probe_DLLKK"

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Any
 
 import click
 
+from flashsim.cli.common import (
+    expand_inputs,
+    max_events_option,
+    output_option,
+    overwrite_option,
+    quiet_option,
+)
+
 __all__ = ["train"]
-
-
-def expand_inputs(patterns: tuple[str, ...], what: str) -> list[Path]:
-    """Expand shell-style globs; each pattern must match at least one file."""
-    from flashsim.exceptions import InputError
-
-    files: list[Path] = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            msg = f"{what} pattern {pattern!r} matches no file"
-            raise InputError(msg)
-        files += [Path(m) for m in matches]
-    return files
 
 
 def parse_calibration(entries: tuple[str, ...], spec: Any) -> dict[str, list[Path]]:
@@ -53,9 +46,7 @@ def parse_calibration(entries: tuple[str, ...], spec: Any) -> dict[str, list[Pat
     multiple=True,
     help="Full-simulation ROOT file or glob (quote it); repeat for more.",
 )
-@click.option(
-    "-o", "--output", required=True, type=click.Path(path_type=Path), help="Model bundle directory."
-)
+@output_option("Model bundle directory.")
 @click.option(
     "--calibration",
     "calibration",
@@ -74,9 +65,9 @@ def parse_calibration(entries: tuple[str, ...], spec: Any) -> dict[str, list[Pat
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted training from its checkpoints."
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing bundle in OUTPUT.")
-@click.option("--max-events", type=click.IntRange(min=1), help="Use at most this many events.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or stage messages.")
+@overwrite_option("Replace an existing bundle in OUTPUT.")
+@max_events_option("Use at most this many events.")
+@quiet_option("No progress bars or stage messages.")
 def train(
     spec_path: Path,
     data: tuple[str, ...],
@@ -96,7 +87,7 @@ def train(
     from flashsim.bundle import RECORD_NAME
     from flashsim.exceptions import OutputError
     from flashsim.spec import load_spec
-    from flashsim.trainer import read_training_data, train_pipeline
+    from flashsim.train import read_calibrations, read_training_data, train_pipeline
 
     spec = load_spec(spec_path)
     files = expand_inputs(data, "--data")
@@ -116,13 +107,6 @@ def train(
     tables = read_training_data(spec, files, max_events=max_events, progress=not quiet)
     log(f"{tables.n_events} events read")
     if spec.pid is not None:
-        from flashsim.calibration import read_calibration
-
-        for species in spec.pid.species:
-            paths = calibration_files.get(species.name, [])
-            if paths:
-                tables.calibration[species.name] = read_calibration(spec.pid, species, paths)
-                rows = len(tables.calibration[species.name].conditions)
-                log(f"calibration {species.name}: {rows} rows from {len(paths)} file(s)")
+        tables.calibration.update(read_calibrations(spec.pid, calibration_files, log=log))
     train_pipeline(spec, tables, output, device=device, resume=resume, progress=not quiet, log=log)
     log(f"model bundle written to {output}")

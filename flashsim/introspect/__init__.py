@@ -33,9 +33,9 @@ from flashsim.introspect.model import (
     ModelInfo,
     ResponseInfo,
     StageInfo,
-    format_model_info,
     model_info,
 )
+from flashsim.introspect.model_text import format_model_info
 
 __all__ = [
     "BranchInfo",

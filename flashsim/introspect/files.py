@@ -273,18 +273,13 @@ def expected_layout(pipeline: Pipeline) -> dict[str, str]:
     """The branches a pipeline reads and how: ``jagged``, ``flat`` or ``counter``.
 
     Event-level branches are :meth:`~flashsim.pipeline.Pipeline.event_level_branches`; every
-    other required branch is a collection field, whose collection needs its counter. The same
-    rules as ``flashsim run`` (:func:`flashsim.io.check_branch_layout`): numbers, not booleans.
+    other required branch is a collection field, whose collection needs its counter
+    (:func:`flashsim.branches.input_layout`). The same rules as ``flashsim run``
+    (:func:`flashsim.io.check_branch_layout`): numbers, not booleans.
     """
-    flat = pipeline.event_level_branches()
-    layout: dict[str, str] = {}
-    for name in pipeline.required_branches():
-        if name in flat:
-            layout[name] = "flat"
-        else:
-            layout[name] = "jagged"
-            layout[f"n{name.partition('_')[0]}"] = "counter"
-    return layout
+    from flashsim.branches import input_layout
+
+    return input_layout(pipeline.spec)
 
 
 def _kind_problem(branch: BranchInfo, expected: str) -> str | None:

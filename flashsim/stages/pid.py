@@ -17,6 +17,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from flashsim.branches import PROBE_PREFIX
 from flashsim.domain import DomainGuard
 from flashsim.exceptions import InputError
 from flashsim.preprocessing import TablePreprocessor
@@ -34,10 +35,6 @@ __all__ = [
     "point_mass_targets",
     "split_targets",
 ]
-
-PROBE_PREFIX = "probe_"
-"""Calibration columns ``probe_X`` are the PID collection's field ``X`` at run time."""
-
 
 POINT_MASS_TOLERANCE = 1e-6
 """A value within this (relative to max(1, |value|)) of a target's ``point_mass`` is on it."""

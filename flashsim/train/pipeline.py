@@ -1,0 +1,134 @@
+"""Training a pipeline: per collection efficiency, response and fakes, the event section, PID.
+
+``flashsim train`` calls :func:`~flashsim.train.data.read_training_data` then
+:func:`train_pipeline`. Every stage is trained on the events of the training split and monitored
+on the validation split (a random fraction of the events, fixed by the spec's seed), so the
+metrics recorded in the bundle are measured on events the stage did not learn from. The stages
+are trained in a fixed order (collections in spec order, each with its fakes; the event section;
+PID), which numbers their seeds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flashsim.bundle import save_bundle
+from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
+from flashsim.preprocessing import TablePreprocessor
+from flashsim.spec import PipelineSpec
+from flashsim.stages import FakesStage
+from flashsim.train.data import TrainingData
+from flashsim.train.pid import train_pid_model
+from flashsim.train.trainer import Log, StageTrainer, finite_rows, preprocessor
+
+__all__ = ["train_collection", "train_event", "train_fakes", "train_pipeline"]
+
+
+def train_collection(trainer: StageTrainer, name: str) -> CollectionModel:
+    """The efficiency and response (and fakes) stages of collection ``name``."""
+    spec = trainer.spec.collections[name]
+    table = trainer.data.collections[name]
+    keep = finite_rows(table.conditions)
+    cond = preprocessor(spec.conditions)
+    conditions = np.zeros(table.conditions.shape, dtype=np.float32)
+    conditions[keep] = cond.fit_forward(table.conditions[keep], trainer.rng())
+    efficiency = trainer.efficiency(
+        name,
+        conditions[keep],
+        table.label[keep],
+        table.event[keep],
+        spec.efficiency.n_classes,
+        spec.efficiency.params,
+        weights=trainer.event_weights(table.event[keep], name, conditions[keep]),
+    )
+    matched = (table.label > 0) & keep
+    classes = spec.efficiency.class_field is not None
+    context = response_context(conditions[matched], table.label[matched], classes)
+    targets = table.targets[keep[table.label > 0]]
+    event = table.event[matched]
+    weights = trainer.event_weights(event, name, np.concatenate([context, targets], axis=1))
+    rows = trainer.rows(targets, context, event, weights=weights)
+    response = trainer.response(name, spec.targets, rows, spec.response)
+    model = CollectionModel(spec, cond, efficiency, response)
+    if spec.fakes is not None:
+        model.fakes, model.fake_conditions = train_fakes(trainer, name)
+    return model
+
+
+def train_fakes(trainer: StageTrainer, name: str) -> tuple[FakesStage, TablePreprocessor]:
+    """The fakes stage of collection ``name`` (multiplicity BDT, response, tail), and the
+    preprocessor of its conditions."""
+    spec = trainer.spec.collections[name].fakes
+    assert spec is not None
+    table = trainer.data.fakes[name]
+    cond = preprocessor(spec.conditions)
+    conditions = cond.fit_forward(table.conditions, trainer.rng())
+    count = np.minimum(table.count, spec.max_count)
+    label = f"{name}.fakes"
+    multiplicity = trainer.efficiency(
+        label, conditions, count, table.event, spec.max_count + 1, spec.multiplicity
+    )
+    per_object = np.repeat(conditions, table.count, axis=0)
+    event = np.repeat(table.event, table.count)
+    rows = trainer.rows(table.targets, per_object, event)
+    response = trainer.response(label, spec.targets, rows, spec.response)
+    tail = FakesStage.fit_tail(table.count, spec.max_count)
+    trainer.log(f"[{label}] multiplicity beyond {spec.max_count}: excess 0..{len(tail) - 1}")
+    return FakesStage(multiplicity, response, tail), cond
+
+
+def train_event(trainer: StageTrainer) -> EventModel:
+    """The event-level stage (MET, rho, number of vertices)."""
+    spec = trainer.spec.event
+    table = trainer.data.event
+    assert spec is not None
+    assert table is not None
+    cond = preprocessor(spec.conditions)
+    conditions = cond.fit_forward(table.conditions, trainer.rng())
+    rows = trainer.rows(table.targets, conditions, table.event)
+    response = trainer.response("event", spec.targets, rows, spec.response)
+    return EventModel(spec, cond, response)
+
+
+def train_pipeline(
+    spec: PipelineSpec,
+    data: TrainingData,
+    output: Path,
+    *,
+    device: str = "cpu",
+    resume: bool = False,
+    progress: bool = True,
+    log: Log = print,
+) -> Pipeline:
+    """Train every stage of ``spec`` on ``data`` and write the model bundle to ``output``.
+
+    Flows keep a checkpoint per stage under ``output/checkpoints``; with ``resume`` an
+    interrupted training continues from them (BDTs are retrained: they take seconds).
+
+    Raises:
+        InputError: a stage has too few rows, or a PID species has no calibration table.
+    """
+    start = time.monotonic()
+    options = {"device": device, "resume": resume, "progress": progress}
+    trainer = StageTrainer(spec, data, output, options, log)
+    collections = {name: train_collection(trainer, name) for name in spec.collections}
+    event = train_event(trainer) if spec.event is not None else None
+    pid = train_pid_model(trainer) if spec.pid is not None else None
+    pipeline = Pipeline(spec, collections, event, pid)
+    training = {
+        "files": data.files,
+        "calibration": {name: table.files for name, table in data.calibration.items()},
+        "events": data.n_events,
+        "validation_events": int(trainer.is_validation.sum()),
+        "seed": spec.seed,
+        "device": device,
+        "seconds": round(time.monotonic() - start, 1),
+        "metrics": trainer.metrics,
+    }
+    save_bundle(pipeline, output, training)
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
+    return pipeline
