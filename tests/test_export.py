@@ -222,16 +222,16 @@ class TestCommandLine:
     def test_a_failing_check_exits_nonzero(
         self, exported, tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import flashsim.export
+        import flashsim.export.bundle_export
 
-        real = flashsim.export.export_onnx
+        real = flashsim.export.bundle_export.export_onnx
 
         def broken(model: TorchModel, path: Path, **kwargs: object) -> None:
             real(model, path, **kwargs)
             if path.name == "event.response.onnx":
                 perturb_largest_weight(path)
 
-        monkeypatch.setattr(flashsim.export, "export_onnx", broken)
+        monkeypatch.setattr(flashsim.export.bundle_export, "export_onnx", broken)
         output = tmp_path / "broken"
         result = CliRunner().invoke(
             flashsim_group, ["export", str(tiny_model), "--onnx", "-o", str(output), "-q"]

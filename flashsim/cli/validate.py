@@ -5,44 +5,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-__all__ = ["EXIT_GATE_FAILED", "resolve_spec", "validate"]
+__all__ = ["EXIT_GATE_FAILED", "validate"]
 
 EXIT_GATE_FAILED = 3
 """Exit status when ``--fail-above`` thresholds are exceeded (2 is a usage or input error)."""
-
-
-def resolve_spec(pipeline: Path | None, flash: Path) -> tuple[Any, str]:
-    """The pipeline spec to validate with, and where it came from.
-
-    ``pipeline`` may be a YAML spec or a model bundle directory. Without it: the model recorded
-    in the flash file's provenance if that bundle exists here, else the shipped default model.
-    """
-    from flashsim.bundle import RECORD_NAME, default_model_path, read_record
-    from flashsim.exceptions import InputError
-    from flashsim.io import read_provenance
-    from flashsim.spec import load_spec, parse_spec
-
-    def from_bundle(path: Path) -> Any:
-        record = read_record(path)
-        return parse_spec(record["spec"], origin=f"{path / RECORD_NAME} (spec)")
-
-    if pipeline is not None:
-        if pipeline.is_dir():
-            return from_bundle(pipeline), f"model bundle {pipeline}"
-        return load_spec(pipeline), str(pipeline)
-    try:
-        model = read_provenance(flash).get("model") or {}
-    except InputError:
-        model = {}
-    recorded = Path(str(model.get("path", "")))
-    if model.get("path") and (recorded / RECORD_NAME).exists():
-        return from_bundle(recorded), f"model bundle {recorded} (from the flash file's provenance)"
-    default = default_model_path()
-    return from_bundle(default), f"the default model {default}"
 
 
 @click.command()
@@ -129,6 +98,8 @@ def validate(
     from flashsim.exceptions import ConfigurationError, OutputError
     from flashsim.validation.gate import parse_thresholds, unmatched_thresholds
     from flashsim.validation.report import write_report
+    from flashsim.validation.spec_source import resolve_spec
+    from flashsim.validation.summary import summary_lines
     from flashsim.validation.validate import validate as run_validation
 
     thresholds = parse_thresholds(fail_above) if fail_above is not None else None
@@ -176,28 +147,7 @@ def validate(
         plots=not no_plots,
         progress=None if quiet else log,
     )
-    for name, m in result.metrics["collections"].items():
-        auc = m.get("auc", {})
-        auc_text = f"AUC {auc['value']:.3f} ± {auc['error']:.3f}, " if "value" in auc else ""
-        worst = max(m["targets"].items(), key=lambda kv: kv[1]["w1_ratio"])
-        log(f"{name}: {auc_text}largest W1 ratio {worst[1]['w1_ratio']:.2f} ({worst[0]})")
-    tells = result.metrics.get("tells")
-    if tells is not None:
-        log(
-            f"exact tells: {tells['n_findings']} in {len(tells['branches_compared'])} branches"
-            + "".join(
-                f"\n  {t['branch']}: {t['kind']} ({t['note']})" for t in tells["findings"][:10]
-            )
-        )
-    failures = gate["failures"]
-    verdict = "FAIL" if failures else "PASS"
-    source = "gate" if thresholds is not None else "default thresholds"
-    limits = ", ".join(gate["thresholds"])
-    log(f"{verdict} ({source} {limits}): {len(failures)} failing checks; report in {output}")
-    if failures:
-        for f in failures[:10]:
-            log(f"  {f['metric']} {f['value']:.3g} > {f['threshold']:g} at {f['where']}")
-        if len(failures) > 10:
-            log(f"  ... and {len(failures) - 10} more (metrics.json)")
-    if thresholds is not None and failures:
+    for line in summary_lines(result, gate, gated=thresholds is not None, output=output):
+        log(line)
+    if thresholds is not None and gate["failures"]:
         click.get_current_context().exit(EXIT_GATE_FAILED)

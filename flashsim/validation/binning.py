@@ -1,7 +1,7 @@
 """Binnings and labels of a validation: gen pT and |η| edges, flavour classes, axis labels.
 
 The categories (bins of the main gen conditions) in which
-:mod:`flashsim.validation.validator` compares the targets of matched objects.
+:mod:`flashsim.validation.sections.collection` compares the targets of matched objects.
 """
 
 from __future__ import annotations
@@ -13,19 +13,38 @@ import numpy as np
 
 from flashsim.spec import CollectionSpec, Target
 
-_PT_EDGES = {"Jet": [15, 20, 30, 45, 60, 80, 100, 130, 170, 220, 300, 400, 600, 1000]}
-_DEFAULT_PT_EDGES = [3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 70, 100, 150, 300]
-_WIDE_ETA = [0.0, 1.3, 2.5, 3.0, 5.0]
-_NARROW_ETA = [0.0, 0.9, 1.5, 2.5]
-_FLAVOURS = {
+__all__ = [
+    "DEFAULT_PT_EDGES",
+    "FLAVOURS",
+    "NARROW_ETA",
+    "NICE",
+    "PT_EDGES",
+    "WIDE_ETA",
+    "categories",
+    "is_integer",
+    "target_label",
+]
+
+PT_EDGES = {"Jet": [15, 20, 30, 45, 60, 80, 100, 130, 170, 220, 300, 400, 600, 1000]}
+"""Gen pT bin edges [GeV] of the efficiency curves and responses, per collection."""
+DEFAULT_PT_EDGES = [3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 70, 100, 150, 300]
+"""Gen pT bin edges [GeV] of a collection not in :data:`PT_EDGES`."""
+WIDE_ETA = [0.0, 1.3, 2.5, 3.0, 5.0]
+"""|eta| bin edges of jets (forward calorimeters included)."""
+NARROW_ETA = [0.0, 0.9, 1.5, 2.5]
+"""|eta| bin edges of objects within the tracker."""
+FLAVOURS = {
     "hadronFlavour": {"b": (5,), "c": (4,), "light": (0,)},
     "isPrompt": {"prompt": (1,), "non-prompt": (0,)},
 }
-_NICE = {"pt": "$p_T$", "eta": "$\\eta$", "phi": "$\\phi$", "mass": "mass"}
+"""Classes of a flavour condition: label to the condition's absolute values."""
+NICE = {"pt": "$p_T$", "eta": "$\\eta$", "phi": "$\\phi$", "mass": "mass"}
+"""Axis names of the kinematic variables."""
 
 
-def _target_label(t: Target) -> str:
-    nice = _NICE.get(t.name, t.name)
+def target_label(t: Target) -> str:
+    """The axis label of a target: what the model learns (``pT reco / gen``, ...)."""
+    nice = NICE.get(t.name, t.name)
     return {
         "ratio": f"{nice} reco / gen",
         "diff": f"{nice} reco − gen",
@@ -35,12 +54,9 @@ def _target_label(t: Target) -> str:
     }.get(t.kind, nice)
 
 
-def _integer(t: Target) -> bool:
+def is_integer(t: Target) -> bool:
+    """Whether the target holds integers (histogrammed with one bin per value)."""
     return t.dtype.startswith(("int", "uint"))
-
-
-def _fmt(x: float, digits: int = 3) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
 
 
 def _edges_label(lo: float, hi: float, var: str) -> str:
@@ -51,7 +67,7 @@ def _edges_label(lo: float, hi: float, var: str) -> str:
     return f"{lo:g} < {var} < {hi:g}"
 
 
-def _categories(
+def categories(
     spec: CollectionSpec, cond_r: np.ndarray
 ) -> list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]]:
     """Bins of the main conditions: (binning key, title, row selector on a condition table)."""
@@ -73,7 +89,7 @@ def _categories(
     if "eta" in names:
         i = names.index("eta")
         wide = len(cond_r) and np.nanmax(np.abs(cond_r[:, i])) > 2.6
-        edges = _WIDE_ETA if wide else _NARROW_ETA
+        edges = WIDE_ETA if wide else NARROW_ETA
         for lo, hi in itertools.pairwise(edges):
             out.append(
                 (
@@ -82,7 +98,7 @@ def _categories(
                     lambda c, i=i, lo=lo, hi=hi: (np.abs(c[:, i]) >= lo) & (np.abs(c[:, i]) < hi),
                 )
             )
-    for cond, classes in _FLAVOURS.items():
+    for cond, classes in FLAVOURS.items():
         if cond in names:
             i = names.index(cond)
             for label, values in classes.items():

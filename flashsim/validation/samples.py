@@ -22,6 +22,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from flashsim.branches import check_full_simulation_layout
 from flashsim.exceptions import InputError
 from flashsim.features import (
     CollectionTable,
@@ -38,8 +39,7 @@ from flashsim.io import (
     read_entries,
     zip_collections,
 )
-from flashsim.pipeline import check_full_simulation_layout
-from flashsim.runner import REPLICA_BRANCH, SOURCE_BRANCH
+from flashsim.run import REPLICA_BRANCH, SOURCE_BRANCH
 from flashsim.spec import PipelineSpec
 
 __all__ = [

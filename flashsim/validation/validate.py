@@ -43,8 +43,9 @@ from flashsim.validation.samples import (
     read_branch,
     read_sample,
 )
+from flashsim.validation.sections import collection_sections, event_section, physics_section
 from flashsim.validation.tells import find_tells, skipped_branch
-from flashsim.validation.validator import _Validator
+from flashsim.validation.validator import Validator
 
 __all__ = ["ValidationResult", "branch_tells_of_files", "validate", "validate_samples"]
 
@@ -62,22 +63,22 @@ def validate_samples(
     """Compare two samples already read with :func:`~.samples.read_sample`."""
     say = progress or (lambda _msg: None)
     common = check_compatible(flash, full)
-    v = _Validator(
+    v = Validator(
         flash, full, rng=np.random.default_rng(seed), max_rows=max_rows, classifier=classifier
     )
     metrics: dict[str, Any] = {"collections": {}}
     sections: list[Section] = []
     for name in flash.tables:
         say(f"comparing {name}")
-        out, secs = v.collection(spec.collections[name], common[name])
+        out, secs = collection_sections(v, spec.collections[name], common[name])
         metrics["collections"][name] = out
         sections += secs
     if spec.event is not None and flash.event is not None and full.event is not None:
         say("comparing event quantities")
-        metrics["event"], sec = v.event(spec)
+        metrics["event"], sec = event_section(v, spec)
         sections.append(sec)
     say("physics summaries")
-    metrics["physics"], sec = v.physics(spec, list(flash.tables))
+    metrics["physics"], sec = physics_section(v, spec, list(flash.tables))
     sections.append(sec)
     return ValidationResult(metrics, sections, v.checks)
 

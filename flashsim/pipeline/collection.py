@@ -1,0 +1,184 @@
+"""The trained stages of one collection, applied to a chunk of generated events.
+
+For each selected gen object: conditions -> efficiency (kept or not, and its ID class) ->
+response (the reconstructed quantities, sampled above the reconstruction thresholds); then the
+unmatched (fake) objects of each event, if the collection has a fakes stage; then the objects
+below a target's cuts are dropped, and the objects of each event sorted by pT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from flashsim.branches import fake_targets, is_relative
+from flashsim.domain import DomainGuard
+from flashsim.features import (
+    SourceObjects,
+    cast_values,
+    feature_table,
+    normalise_sum,
+    select_source,
+)
+from flashsim.nanoaod import derive
+from flashsim.pipeline.thresholds import has_cut, passes_cuts, sample_above_thresholds
+from flashsim.preprocessing import TablePreprocessor
+from flashsim.spec import CollectionSpec, Target
+from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
+
+__all__ = ["CollectionModel", "charge_from_pdg_id", "replicate_source", "response_context"]
+
+_INDEX_DTYPE = np.int16
+_NEGATIVE_PARTICLES = (11, 13, 15)  # e-, mu-, tau- have positive pdgId; hadrons the opposite
+
+
+def response_context(conditions: np.ndarray, outcome: np.ndarray, classes: bool) -> np.ndarray:
+    """The response model's context: the conditions, plus the ID class when there are classes."""
+    if not classes:
+        return np.asarray(conditions, dtype=np.float32)
+    klass = (outcome - 1).astype(np.float32)[:, None]
+    return np.concatenate([conditions, klass], axis=1).astype(np.float32)
+
+
+@dataclass
+class CollectionModel:
+    """The trained stages of one collection."""
+
+    spec: CollectionSpec
+    conditions: TablePreprocessor
+    efficiency: EfficiencyStage
+    response: ResponseStage
+    fakes: FakesStage | None = None
+    fake_conditions: TablePreprocessor | None = None
+
+    def apply(
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        guard: DomainGuard | None = None,
+        replicas: int = 1,
+    ) -> tuple[ak.Array, dict[str, int]]:
+        """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters).
+
+        ``guard`` applies the out-of-domain policy to the conditions (default: clamp).
+        ``replicas``: simulate each event this many times (consecutive output events); the
+        features are computed once and their rows repeated, in the order the replicated events
+        would give them, so the output equals that of the replicated events.
+        """
+        spec = self.spec
+        n_events = len(events) * replicas
+        guard = guard if guard is not None else DomainGuard("clamp", n_events)
+        source = select_source(events, spec.source)
+        raw = feature_table(events, spec.conditions, source, spec.source.collection)
+        if replicas > 1:
+            source, rows = replicate_source(source, replicas)
+            raw = raw[rows]
+        raw = guard(self.conditions, raw, source.event, spec.name)
+        conditions = self.conditions.forward(raw)
+        outcome = self.efficiency.apply(conditions, rng)
+        keep = outcome > 0
+        classes = spec.efficiency.class_field is not None
+        context = response_context(conditions[keep], outcome[keep], classes)
+        gen = {t.name: source.flat(t.name)[keep] for t in spec.targets if is_relative(t)}
+        fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
+        if classes:
+            values = np.asarray(spec.efficiency.class_values)
+            klass = values[outcome[keep] - 1]
+            # a 0/1 ID flag is a Bool_t in NanoAOD (Muon_tightId), a level a UChar_t (cutBased)
+            flag = set(spec.efficiency.class_values) <= {0, 1}
+            fields[spec.efficiency.class_field] = klass > 0 if flag else klass.astype(np.uint8)
+        fields[spec.match] = source.index[keep].astype(_INDEX_DTYPE)
+        for copy in spec.copy:  # truth labels of the matched gen object (fakes get 0)
+            fields[copy.name] = cast_values(source.flat(copy.field)[keep], copy.dtype)
+        if spec.charge_from_pdg_id:
+            fields["charge"] = charge_from_pdg_id(source.flat("pdgId")[keep])
+        event = source.event[keep]
+        parts = [(fields, event)]
+        if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
+            raw_fake = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
+            raw_fake = np.repeat(raw_fake, replicas, axis=0)
+            raw_fake = guard(self.fake_conditions, raw_fake, None, f"{spec.name}.fakes")
+            fake_conditions = self.fake_conditions.forward(raw_fake)
+            counts = self.fakes.counts(fake_conditions, rng)
+            fake = sample_above_thresholds(
+                self.fakes.response,
+                spec.fakes.targets,
+                np.repeat(fake_conditions, counts, axis=0),
+                {},
+                rng,
+            )
+            fake[spec.match] = np.full(int(counts.sum()), -1, dtype=_INDEX_DTYPE)
+            parts.append((fake, np.repeat(np.arange(n_events), counts)))
+        merged, event = _merge(parts)
+        for name, value in spec.constants.items():
+            merged[name] = np.full(len(event), value, dtype=np.float32)
+        counters = {"generated": len(outcome), "reconstructed": int(keep.sum())}
+        merged, event = _select(merged, event, [*spec.targets, *fake_targets(spec)], counters)
+        normalise_sum(merged, spec.sum_to_one)
+        derive(spec.derived, merged)
+        return _jagged(merged, event, n_events), counters
+
+
+def charge_from_pdg_id(pdg_id: np.ndarray) -> np.ndarray:
+    """Electric charge of charged leptons (e, mu, tau) and of pi+-, K+-, p from their pdgId."""
+    pdg = np.asarray(pdg_id)
+    sign = np.sign(pdg).astype(np.int32)
+    return np.where(np.isin(np.abs(pdg), _NEGATIVE_PARTICLES), -sign, sign).astype(np.int32)
+
+
+def replicate_source(source: SourceObjects, replicas: int) -> tuple[SourceObjects, np.ndarray]:
+    """The selected objects of each event repeated ``replicas`` times (replicas of an event
+    consecutive), and for each new row the row of ``source`` it repeats."""
+    n_events = len(source.counts)
+    first = np.concatenate([[0], np.cumsum(source.counts)[:-1]]).astype(np.int64)
+    counts = np.repeat(source.counts, replicas)
+    starts = np.repeat(first, replicas)
+    event = np.repeat(np.arange(n_events * replicas), counts)
+    rows = np.arange(len(event)) - np.repeat(np.cumsum(counts) - counts, counts) + starts[event]
+    objects = source.objects[np.repeat(np.arange(n_events), replicas)]
+    expanded = SourceObjects(source.collection, objects, counts, source.index[rows], event)
+    return expanded, rows
+
+
+def _merge(
+    parts: list[tuple[dict[str, np.ndarray], np.ndarray]],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Matched and fake objects as one table (a field only one part has is 0 in the other)."""
+    if len(parts) == 1:
+        return parts[0]
+    names = list(dict.fromkeys(name for fields, _ in parts for name in fields))
+    merged = {}
+    for name in names:
+        dtype = next(f[name].dtype for f, _ in parts if name in f)
+        merged[name] = np.concatenate(
+            [f[name] if name in f else np.zeros(len(e), dtype=dtype) for f, e in parts]
+        )
+    return merged, np.concatenate([e for _, e in parts])
+
+
+def _select(
+    fields: dict[str, np.ndarray],
+    event: np.ndarray,
+    targets: Iterable[Target],
+    counters: dict[str, int],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Drop objects outside a target's ``select_min``/``select_max_abs`` (the reco threshold
+    and acceptance), counting them."""
+    keep = np.ones(len(event), dtype=bool)
+    for target in targets:
+        if has_cut(target) and target.name in fields:
+            keep &= passes_cuts(target, fields[target.name])
+    counters["below_threshold"] = int((~keep).sum())
+    return {k: v[keep] for k, v in fields.items()}, event[keep]
+
+
+def _jagged(fields: Mapping[str, np.ndarray], event: np.ndarray, n_events: int) -> ak.Array:
+    """One list of objects per event, sorted by decreasing pT."""
+    pt = fields.get("pt", np.zeros(len(event)))
+    order = np.lexsort((-np.asarray(pt), event))
+    counts = np.bincount(event, minlength=n_events)
+    flat = ak.zip({k: v[order] for k, v in fields.items()}, depth_limit=1)
+    return ak.unflatten(flat, counts)
