@@ -42,7 +42,7 @@ from typing import Any
 
 import uproot
 
-import flashsim.runner as runner_module
+import flashsim.run.single as runner_module
 from flashsim.bundle import default_model_path, load_bundle
 from flashsim.io import NanoAODWriter, open_events
 

@@ -97,7 +97,7 @@ class Terminated(SystemExit):
     A :class:`SystemExit` (and so not an :class:`Exception`): ``except Exception`` blocks let it
     through, ``finally`` blocks and context managers run, and an uncaught one ends the process
     with status 143 (128 + SIGTERM), as the default SIGTERM action would.
-    See :func:`flashsim.io.install_termination_handler`.
+    See :func:`flashsim.cli.signals.install_termination_handler`.
     """
 
     def __init__(self) -> None:

@@ -9,7 +9,7 @@ variance of a bin treats each gen event as one independent unit (a cluster of en
 
 which reduces to the usual sum of squared weights when every event has one entry. Output files
 of oversampled runs carry the gen event's entry number in ``FlashSim_genEntry``
-(:data:`flashsim.runner.SOURCE_BRANCH`); pass it (or any per-entry event id) as ``groups``.
+(:data:`flashsim.run.SOURCE_BRANCH`); pass it (or any per-entry event id) as ``groups``.
 
 References:
     Cochran, "Sampling Techniques" (1977), ch. 9 (cluster sampling); Vaselli et al.,

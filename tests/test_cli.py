@@ -239,7 +239,11 @@ class TestTrainAndRun:
         assert result.returncode == 0, result.stderr
         record = read_provenance(out)
         assert record["model"]["sha256"] == bundle_hash(trained)
+        assert record["model"]["path"] == str(trained)
         assert record["seed"] == 4
+        assert record["command"].split()[1:] == ["run", str(ttbar_file), "-o", str(out),
+                                                 "--model", str(trained), "--seed", "4",
+                                                 "--max-events", "100"]  # fmt: skip
         assert "100 events" in result.stderr
 
     @pytest.mark.parametrize(

@@ -20,19 +20,22 @@ from click.testing import CliRunner
 
 from flashsim.cli import flashsim as flashsim_group
 from flashsim.exceptions import ConfigurationError, ItemsFailedError, OutputError
-from flashsim.executor import (
+from flashsim.io import NanoAODWriter, zip_collections
+from flashsim.run import (
+    EXECUTORS,
     MANIFEST_NAME,
     DaskExecutor,
     LocalExecutor,
     RunReport,
+    SerialExecutor,
     WorkItem,
     file_seed,
     item_size_for,
+    make_executor,
     plan_items,
+    run_file,
     run_items,
 )
-from flashsim.io import NanoAODWriter, zip_collections
-from flashsim.runner import run_file
 
 pytestmark = pytest.mark.slow
 
@@ -230,7 +233,7 @@ def test_resume_reruns_only_missing_and_failed_items(gen_files, tiny_model, tmp_
 def test_a_failing_item_is_recorded_and_the_others_complete(
     gen_files, tiny_model, tmp_path, monkeypatch
 ) -> None:
-    import flashsim.executor
+    import flashsim.run.items
 
     def broken(pipeline, input_path, output_path, **kwargs):
         if Path(input_path).name == "gen_b.root" and kwargs["entry_start"] == 100:
@@ -238,7 +241,7 @@ def test_a_failing_item_is_recorded_and_the_others_complete(
             raise OSError(msg)
         return run_file(pipeline, input_path, output_path, **kwargs)
 
-    monkeypatch.setattr(flashsim.executor, "run_file", broken)
+    monkeypatch.setattr(flashsim.run.items, "run_file", broken)
     outdir = tmp_path / "out"
     result = CliRunner().invoke(
         flashsim_group,
@@ -255,6 +258,18 @@ def test_a_failing_item_is_recorded_and_the_others_complete(
     assert bad["error"] == "OSError: disk on fire"
     assert not (outdir / "gen_b.100-200.root").exists()
     assert not list(outdir.glob(".*"))
+
+
+class TestRegistry:
+    def test_one_local_worker_runs_in_this_process(self) -> None:
+        assert isinstance(make_executor("local", workers=1), SerialExecutor)
+        assert make_executor("local", workers=3) == LocalExecutor(3)
+
+    def test_the_command_line_offers_the_registered_executors(self) -> None:
+        from flashsim.cli.run import run as run_command
+
+        (option,) = [p for p in run_command.params if p.name == "executor_name"]
+        assert tuple(option.type.choices) == tuple(EXECUTORS)
 
 
 def _cli(*args: str) -> object:
@@ -308,6 +323,14 @@ class TestErrors:
         with pytest.raises(ConfigurationError, match=r"pip install 'flashsim\[dask\]'"):
             DaskExecutor(workers=2)
 
+    def test_scheduler_needs_dask(self) -> None:
+        with pytest.raises(ConfigurationError, match="give it with --executor dask"):
+            make_executor("local", workers=2, scheduler="tcp://x:8786")
+
+    def test_unknown_executor_lists_the_known_ones(self) -> None:
+        with pytest.raises(ConfigurationError, match="unknown executor 'slurm'; use one of local"):
+            make_executor("slurm")
+
     def test_failures_are_an_error_naming_them(self, tmp_path) -> None:
         item = WorkItem("/x.root", 0, 10, "x.0-10.root", 5)
         report = RunReport(tmp_path, tmp_path / MANIFEST_NAME, items=3, failed=[(item, "E: boom")])
@@ -319,17 +342,17 @@ def test_interrupted_manifest_write_leaves_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGTERM (Terminated) while the manifest is written: the old manifest stays, no temporary."""
-    from flashsim import executor
     from flashsim.exceptions import Terminated
+    from flashsim.run import manifest
 
     path = tmp_path / "flashsim-manifest.json"
-    executor._write_manifest(path, {"items": []})
+    manifest.write_manifest(path, {"items": []})
 
     def replace_then_terminate(src: Path, dst: Path) -> None:
         raise Terminated
 
-    monkeypatch.setattr(executor.os, "replace", replace_then_terminate)
+    monkeypatch.setattr(manifest.os, "replace", replace_then_terminate)
     with pytest.raises(Terminated):
-        executor._write_manifest(path, {"items": [{"status": "done"}]})
+        manifest.write_manifest(path, {"items": [{"status": "done"}]})
     assert [p.name for p in tmp_path.iterdir()] == ["flashsim-manifest.json"]
     assert json.loads(path.read_text()) == {"items": []}

@@ -1,4 +1,5 @@
-"""flashsim.io: atomic NanoAOD writing, output checks, input errors, SIGTERM cleanup."""
+"""flashsim.io: atomic NanoAOD writing, output checks, input errors, SIGTERM cleanup (with the
+command line's handler, flashsim.cli.signals)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ import numpy as np
 import pytest
 import uproot
 
+from flashsim.cli.signals import install_termination_handler
 from flashsim.exceptions import InputError, OutputError
 from flashsim.io import (
     NanoAODWriter,
     check_output_path,
-    install_termination_handler,
     open_events,
     read_provenance,
     require_branches,
@@ -366,7 +367,8 @@ class TestTerminationHandler:
             f"""
             import sys, time
             import numpy as np
-            from flashsim.io import NanoAODWriter, install_termination_handler
+            from flashsim.cli.signals import install_termination_handler
+            from flashsim.io import NanoAODWriter
 
             with install_termination_handler(), NanoAODWriter({str(output)!r}) as writer:
                 writer.extend({{"event": np.arange(10, dtype=np.uint64)}})

@@ -1,4 +1,4 @@
-"""flashsim.runner: input policies (NaN/inf, training domain), corrupted and mistyped inputs.
+"""flashsim.run.single: input policies (NaN/inf, training domain), corrupted and mistyped inputs.
 
 Every damaged input must end in one clear :class:`~flashsim.exceptions.InputError` that names
 the branch or entry, and nothing written; or in a valid output whose provenance counts what the
@@ -19,10 +19,16 @@ from damage import read_columns, write_columns
 from flashsim.bundle import load_bundle
 from flashsim.domain import OUT_OF_DOMAIN_BRANCH, InputPolicy
 from flashsim.exceptions import InputError
-from flashsim.executor import MANIFEST_NAME, SerialExecutor, run_items
 from flashsim.io import read_provenance
 from flashsim.pipeline import Pipeline, check_finite
-from flashsim.runner import SOURCE_BRANCH, run_file
+from flashsim.run import (
+    MANIFEST_NAME,
+    SOURCE_BRANCH,
+    PolicyOverrides,
+    SerialExecutor,
+    run_file,
+    run_items,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
 N_EVENTS = 40
@@ -87,6 +93,22 @@ def test_drop_leaves_the_events_out_and_counts_them(pipeline, columns, tmp_path)
     assert events[SOURCE_BRANCH].tolist() == [e for e in kept for _ in range(2)]
     expected_ids = np.asarray(columns["event"])[kept]
     np.testing.assert_array_equal(np.asarray(events["event"])[::2], expected_ids)
+
+
+def test_overrides_replace_only_the_policies_they_name(pipeline, columns, tmp_path) -> None:
+    source = write_columns(tmp_path / "gen.root", with_values(columns, "GenMET_pt", [5], np.inf))
+    output, summary = run(
+        pipeline,
+        source,
+        tmp_path,
+        policy=PolicyOverrides(non_finite="drop"),
+        command="flashsim run gen.root",
+    )
+    assert summary.dropped_events == 1
+    record = read_provenance(output)
+    spec = pipeline.spec.input_policy
+    assert record["inputs"] == {"non_finite": "drop", "out_of_domain": spec.out_of_domain}
+    assert record["command"] == "flashsim run gen.root"
 
 
 def test_drop_of_every_event_is_an_error(pipeline, columns, tmp_path) -> None:

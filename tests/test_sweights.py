@@ -369,6 +369,7 @@ class TestCommand:
                     "sigma=0.1",
                     "--initial",
                     "n_signal=1",
+                    "-q",  # the fit takes over a second: without -q it says so on a line first
                 ),
                 "or initial values",
             ),

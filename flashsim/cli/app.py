@@ -20,6 +20,7 @@ from flashsim.cli.export import export
 from flashsim.cli.info import info, inspect_file
 from flashsim.cli.refsim import refsim
 from flashsim.cli.run import run
+from flashsim.cli.signals import install_termination_handler
 from flashsim.cli.sweights import sweights
 from flashsim.cli.train import train
 from flashsim.cli.validate import validate
@@ -88,7 +89,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     # badly when cores are few. Must be set before either library is imported (commands import
     # them lazily).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from flashsim.io import install_termination_handler
-
     with install_termination_handler():
         flashsim.main(args=None if argv is None else list(argv), prog_name="flashsim")

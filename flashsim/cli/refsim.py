@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from flashsim.cli.common import output_option, overwrite_option, quiet_option, seed_option
 from flashsim.refsim.processes import PROCESSES
 
 __all__ = ["refsim"]
@@ -34,13 +35,7 @@ def refsim() -> None:
 @click.option(
     "-n", "--n-events", required=True, type=click.IntRange(min=1), help="Number of events."
 )
-@click.option(
-    "--seed",
-    default=1,
-    show_default=True,
-    type=click.IntRange(0, _MAX_SEED),
-    help="Random seed.",
-)
+@seed_option(default=1, maximum=_MAX_SEED)
 @click.option(
     "-j", "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
 )
@@ -63,20 +58,14 @@ def refsim() -> None:
     show_default=True,
     help="Detector model (lhcb_like simulates the bbbar process).",
 )
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output ROOT file.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+@output_option("Output ROOT file.")
+@overwrite_option()
 @click.option(
     "--gen-only",
     is_flag=True,
     help="Write only generator-level branches (an input for `flashsim run`).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@quiet_option()
 def generate(
     process: str,
     n_events: int,
@@ -160,22 +149,10 @@ def generate(
     help="Signal probe: K or pi (dstar), p or pi (lambda), mu (jpsi), e (jpsi_ee) "
     "[default: K, p, mu, e].",
 )
-@click.option(
-    "--seed",
-    default=1,
-    show_default=True,
-    type=click.IntRange(0, _MAX_SEED),
-    help="Random seed.",
-)
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output ROOT file (flat tree Events, one row per probe).",
-)
-@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@seed_option(default=1, maximum=_MAX_SEED)
+@output_option("Output ROOT file (flat tree Events, one row per probe).")
+@overwrite_option()
+@quiet_option()
 def calibration(
     channel: str,
     n_rows: int,

@@ -1,24 +1,29 @@
 """``flashsim run``: apply a trained pipeline to generator-level ROOT files.
 
-One input and a file output: the whole file into one output (:func:`flashsim.runner.run_file`).
-Several inputs or quoted globs, or a directory output (``-o out/``): work items, run by a process
-pool or dask, with a manifest (:func:`flashsim.executor.run_items`).
+One input and a file output: the whole file into one output
+(:func:`flashsim.run.single.simulate_file`). Several inputs or quoted globs, or a directory output
+(``-o out/``): work items, run by a process pool or dask, with a manifest
+(:func:`flashsim.run.batch.run_items`).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from flashsim.domain import InputPolicy
+from flashsim.cli.common import (
+    command_line,
+    expand_inputs,
+    max_events_option,
+    model_option,
+    overwrite_option,
+    quiet_option,
+    seed_option,
+)
 
 __all__ = ["run"]
 
@@ -31,43 +36,9 @@ _ITEM_OPTIONS = {
 }
 """The options of work-item mode (several inputs or a directory output), by parameter name."""
 
-
-@dataclass(frozen=True)
-class _Options:
-    """The options of both modes."""
-
-    model: Path | None
-    seed: int
-    oversample: int
-    step_size: int
-    max_events: int | None
-    overwrite: bool
-    quiet: bool
-    non_finite: str | None
-    out_of_domain: str | None
-
-    def policy(self, spec: Callable[[], InputPolicy]) -> InputPolicy | None:
-        """The input policies: the options given, the model spec's (``spec()``, called only
-        when an option is given) for the others; ``None`` when no option is given."""
-        if self.non_finite is None and self.out_of_domain is None:
-            return None
-        from flashsim.domain import InputPolicy
-
-        base = spec()
-        return InputPolicy(
-            self.non_finite or base.non_finite, self.out_of_domain or base.out_of_domain
-        )
-
-
-@dataclass(frozen=True)
-class _ItemOptions:
-    """The options of the work-item mode."""
-
-    workers: int
-    executor_name: str
-    scheduler: str | None
-    resume: bool
-    item_size: int
+_EXECUTOR_NAMES = ("local", "dask")
+"""The keys of :data:`flashsim.run.executors.EXECUTORS` (kept here so that ``flashsim --help``
+does not import the library; tests/test_cli.py checks that they agree)."""
 
 
 @click.command()
@@ -78,14 +49,8 @@ class _ItemOptions:
     required=True,
     help="Output ROOT file, or a directory (ending with '/', or existing) for one file per item.",
 )
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path),
-    help="Model bundle directory (default: the model shipped with flashsim).",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed."
-)
+@model_option()
+@seed_option()
 @click.option(
     "--oversample",
     default=1,
@@ -100,15 +65,9 @@ class _ItemOptions:
     type=click.IntRange(min=1),
     help="Input events per chunk (bounds memory; part of what fixes the random stream).",
 )
-@click.option(
-    "--max-events",
-    type=click.IntRange(min=1),
-    help="Simulate only the first N events (of each input, with a directory output).",
-)
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Replace OUTPUT if it exists (a directory: delete the outputs its manifest lists).",
+@max_events_option("Simulate only the first N events (of each input, with a directory output).")
+@overwrite_option(
+    "Replace OUTPUT if it exists (a directory: delete the outputs its manifest lists)."
 )
 @click.option(
     "-j",
@@ -123,7 +82,7 @@ class _ItemOptions:
     "executor_name",
     default="local",
     show_default=True,
-    type=click.Choice(["local", "dask"]),
+    type=click.Choice(_EXECUTOR_NAMES),
     help="Where work items run: a local process pool, or dask.distributed (flashsim[dask]).",
 )
 @click.option(
@@ -152,7 +111,7 @@ class _ItemOptions:
     "FlashSim_outOfDomain, or stop (default: the model spec's inputs.out_of_domain, else "
     "clamp). Counted in the provenance either way.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@quiet_option("No progress bar or summary.")
 def run(
     inputs: tuple[str, ...],
     output: str,
@@ -183,66 +142,43 @@ def run(
     output does not depend on --workers, --executor or --item-size: every input's seed comes
     from --seed and the input's file name.
     """
+    from flashsim.exceptions import ConfigurationError
+
     ctx = click.get_current_context()
-    common = _Options(
-        model, seed, oversample, step_size, max_events, overwrite, quiet, non_finite, out_of_domain
-    )
     many = (
         len(inputs) > 1
         or any(glob.has_magic(p) and not Path(p).exists() for p in inputs)
         or output.endswith(("/", os.sep))
         or Path(output).is_dir()
     )
-    if not many:
-        given = [
-            flag
-            for name, flag in _ITEM_OPTIONS.items()
-            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
-        ]
-        if given:
-            from flashsim.exceptions import ConfigurationError
+    given = [
+        flag
+        for name, flag in _ITEM_OPTIONS.items()
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+    ]
+    if given and not many:
+        msg = f"{', '.join(given)} need a directory output: end -o with '/' (-o {output}/)"
+        raise ConfigurationError(msg)
+    from flashsim.run import PolicyOverrides, simulate_file
 
-            msg = f"{', '.join(given)} need a directory output: end -o with '/' (-o {output}/)"
-            raise ConfigurationError(msg)
-        _run_one(Path(inputs[0]), Path(output), common)
-        return
-    _run_many(
-        inputs,
-        Path(output),
-        common,
-        _ItemOptions(workers, executor_name, scheduler, resume, item_size),
-    )
-
-
-def _run_one(input_path: Path, output: Path, o: _Options) -> None:
-    from flashsim.bundle import bundle_hash, default_model_path, load_bundle
-    from flashsim.io import check_output_path
-    from flashsim.runner import run_file
-
-    check_output_path(output, overwrite=o.overwrite)
-    model_dir = o.model if o.model is not None else default_model_path()
-    pipeline = load_bundle(model_dir)
-    provenance = {
-        "model": {
-            "path": str(model_dir),
-            "sha256": bundle_hash(model_dir),
-            "pipeline": pipeline.spec.name,
-        }
+    common: dict[str, Any] = {
+        "model": model,
+        "seed": seed,
+        "oversample": oversample,
+        "step_size": step_size,
+        "max_events": max_events,
+        "overwrite": overwrite,
+        "progress": not quiet,
+        "policy": PolicyOverrides(non_finite, out_of_domain),
+        "command": command_line(),
     }
-    summary = run_file(
-        pipeline,
-        input_path,
-        output,
-        seed=o.seed,
-        oversample=o.oversample,
-        step_size=o.step_size,
-        overwrite=o.overwrite,
-        progress=not o.quiet,
-        max_events=o.max_events,
-        provenance=provenance,
-        policy=o.policy(lambda: pipeline.spec.input_policy),
-    )
-    if not o.quiet:
+    if many:
+        _run_many(
+            inputs, Path(output), common, workers, executor_name, scheduler, resume, item_size
+        )
+        return
+    summary = simulate_file(inputs[0], Path(output), **common)
+    if not quiet:
         rate = summary.input_events / max(summary.seconds, 1e-9)
         objects = ", ".join(
             f"{name}: {c['reconstructed']}/{c['generated']}"
@@ -255,14 +191,6 @@ def _run_one(input_path: Path, output: Path, o: _Options) -> None:
             f"{_caveats(summary.counters, summary.dropped_events)}",
             err=True,
         )
-
-
-def _spec_policy(model_dir: Path) -> InputPolicy:
-    """The ``inputs:`` policies of the spec in a model bundle's record."""
-    from flashsim.bundle import read_record
-    from flashsim.spec import parse_spec
-
-    return parse_spec(read_record(model_dir)["spec"]).input_policy
 
 
 def _caveats(counters: dict[str, dict[str, int]], dropped: int) -> str:
@@ -279,56 +207,29 @@ def _caveats(counters: dict[str, dict[str, int]], dropped: int) -> str:
     return "".join(f"\n  note: {n}" for n in notes)
 
 
-def _run_many(inputs: tuple[str, ...], outdir: Path, o: _Options, items: _ItemOptions) -> None:
-    from flashsim.bundle import default_model_path
-    from flashsim.cli.train import expand_inputs
-    from flashsim.exceptions import ConfigurationError
-    from flashsim.executor import (
-        DaskExecutor,
-        Executor,
-        LocalExecutor,
-        SerialExecutor,
-        check_outdir,
-        run_items,
-    )
+def _run_many(
+    inputs: tuple[str, ...],
+    outdir: Path,
+    common: dict[str, Any],
+    workers: int,
+    executor_name: str,
+    scheduler: str | None,
+    resume: bool,
+    item_size: int,
+) -> None:
+    """Work-item mode: ``inputs`` into one file per item in ``outdir``, with a manifest."""
+    from flashsim.run import check_outdir, make_executor, run_items
 
-    check_outdir(outdir, resume=items.resume, overwrite=o.overwrite)
+    check_outdir(outdir, resume=resume, overwrite=common["overwrite"])
     files = expand_inputs(inputs, "input")
-    if items.scheduler is not None and items.executor_name != "dask":
-        msg = "--scheduler is the address of a dask scheduler: give it with --executor dask"
-        raise ConfigurationError(msg)
-    executor: Executor
-    if items.executor_name == "dask":
-        executor = DaskExecutor(workers=items.workers, scheduler=items.scheduler)
-    elif items.workers > 1:
-        executor = LocalExecutor(items.workers)
-    else:
-        executor = SerialExecutor()
-    model_dir = o.model if o.model is not None else default_model_path()
+    executor = make_executor(executor_name, workers=workers, scheduler=scheduler)
     report = run_items(
-        files,
-        outdir,
-        model=model_dir,
-        seed=o.seed,
-        oversample=o.oversample,
-        step_size=o.step_size,
-        item_size=items.item_size,
-        max_events=o.max_events,
-        executor=executor,
-        resume=items.resume,
-        overwrite=o.overwrite,
-        progress=not o.quiet,
-        provenance={"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
-        policy=o.policy(lambda: _spec_policy(model_dir)),
+        files, outdir, item_size=item_size, executor=executor, resume=resume, **common
     )
-    if not o.quiet:
+    if common["progress"]:
         rate = report.input_events / max(report.seconds, 1e-9)
-        plural = "s" if items.workers > 1 else ""
-        where = (
-            f"dask at {items.scheduler}"
-            if items.scheduler
-            else f"{items.workers} {items.executor_name} worker{plural}"
-        )
+        plural = "s" if workers > 1 else ""
+        where = f"dask at {scheduler}" if scheduler else f"{workers} {executor_name} worker{plural}"
         click.echo(
             f"{report.done} of {report.items} items run ({report.skipped} already done, "
             f"{len(report.failed)} failed): {report.input_events} events -> {outdir}/ "

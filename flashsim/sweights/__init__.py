@@ -22,6 +22,8 @@ arXiv:2112.04574); the fit is an extended unbinned maximum-likelihood fit with i
   variable depends on ``m`` inside a component, which breaks the sPlot assumption.
 - :mod:`~flashsim.sweights.plot`: :func:`plot_fit` draws the data, the fitted components and
   the pulls.
+- :mod:`~flashsim.sweights.workflow`: :func:`add_sweights` fits a flat TTree and writes its rows
+  with the signal sWeights, the fit figure and a summary (``flashsim sweights``).
 
 Example:
     >>> fit = fit_mass(mass, signal="gauss", background="exp", range=(1840.0, 1890.0))
@@ -33,13 +35,18 @@ from flashsim.sweights.independence import check_independence
 from flashsim.sweights.plot import plot_fit
 from flashsim.sweights.shapes import BACKGROUND_SHAPES, SIGNAL_SHAPES
 from flashsim.sweights.splot import sweights
+from flashsim.sweights.workflow import WEIGHT_BRANCH, SweightsResult, add_sweights, side_paths
 
 __all__ = [
     "BACKGROUND_SHAPES",
     "SIGNAL_SHAPES",
+    "WEIGHT_BRANCH",
     "MassFit",
+    "SweightsResult",
+    "add_sweights",
     "check_independence",
     "fit_mass",
     "plot_fit",
+    "side_paths",
     "sweights",
 ]

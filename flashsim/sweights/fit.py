@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from flashsim.exceptions import ConfigurationError, FitError, InputError
-from flashsim.sweights.shapes import BACKGROUND_SHAPES, SIGNAL_SHAPES, _Shape
+from flashsim.sweights.shapes import BACKGROUND_SHAPES, SIGNAL_SHAPES, Shape
 
 __all__ = ["MassFit", "fit_mass"]
 
@@ -73,7 +73,7 @@ class MassFit:
         names = BACKGROUND_SHAPES[self.background].names
         return {n: (self.values[n], self.errors[n]) for n in names}
 
-    def _params(self, shape: _Shape) -> list[float]:
+    def _params(self, shape: Shape) -> list[float]:
         return [self.values[name] for name in shape.names]
 
     def signal_pdf(self, x: Any) -> np.ndarray:
@@ -165,7 +165,7 @@ def _check_range(range: tuple[float, float]) -> tuple[float, float]:
     return lo, hi
 
 
-def _shape(kind: str, shapes: Mapping[str, _Shape], what: str) -> _Shape:
+def _shape(kind: str, shapes: Mapping[str, Shape], what: str) -> Shape:
     if kind not in shapes:
         msg = f"unknown {what} shape {kind!r}; choose one of {', '.join(map(repr, shapes))}"
         raise ConfigurationError(msg)

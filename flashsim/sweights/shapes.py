@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-__all__ = ["BACKGROUND_SHAPES", "SIGNAL_SHAPES"]
+__all__ = ["BACKGROUND_SHAPES", "SIGNAL_SHAPES", "Shape"]
 
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 
 
 @dataclass(frozen=True)
-class _Shape:
+class Shape:
     """A family of densities normalised on ``[lo, hi]``.
 
     ``pdf(x, lo, hi, *p)`` and ``cdf(x, lo, hi, *p)`` take the shape parameters ``p`` in the
@@ -224,8 +224,8 @@ def _peak_steps(lo: float, hi: float) -> dict[str, float]:
     return {"mu": 0.01 * (hi - lo), "sigma": 0.005 * (hi - lo)}
 
 
-SIGNAL_SHAPES: dict[str, _Shape] = {
-    "gauss": _Shape(
+SIGNAL_SHAPES: dict[str, Shape] = {
+    "gauss": Shape(
         names=("mu", "sigma"),
         pdf=_gauss_pdf,
         cdf=_gauss_cdf,
@@ -233,7 +233,7 @@ SIGNAL_SHAPES: dict[str, _Shape] = {
         limits=_peak_limits,
         steps=_peak_steps,
     ),
-    "dcb": _Shape(
+    "dcb": Shape(
         names=("mu", "sigma", "beta_left", "m_left", "beta_right", "m_right"),
         pdf=_dcb_pdf,
         cdf=_dcb_cdf,
@@ -249,8 +249,8 @@ SIGNAL_SHAPES: dict[str, _Shape] = {
 Ball (``mu``, ``sigma``, and per side the Gaussian-to-power-law transition ``beta`` in units of
 ``sigma`` and the power ``m`` > 1). Both are truncated to and normalised on the fit range."""
 
-BACKGROUND_SHAPES: dict[str, _Shape] = {
-    "exp": _Shape(
+BACKGROUND_SHAPES: dict[str, Shape] = {
+    "exp": Shape(
         names=("slope",),
         pdf=_exp_pdf,
         cdf=_exp_cdf,
@@ -258,7 +258,7 @@ BACKGROUND_SHAPES: dict[str, _Shape] = {
         limits=lambda lo, hi: {"slope": (-50.0 / (hi - lo), 50.0 / (hi - lo))},
         steps=lambda lo, hi: {"slope": 0.1 / (hi - lo)},
     ),
-    "poly1": _Shape(
+    "poly1": Shape(
         names=("c1",),
         pdf=_poly1_pdf,
         cdf=_poly1_cdf,
@@ -266,7 +266,7 @@ BACKGROUND_SHAPES: dict[str, _Shape] = {
         limits=lambda lo, hi: {"c1": (-1.0, 1.0)},
         steps=lambda lo, hi: {"c1": 0.05},
     ),
-    "threshold": _Shape(
+    "threshold": Shape(
         names=("threshold", "power", "scale"),
         pdf=_threshold_pdf,
         cdf=_threshold_cdf,

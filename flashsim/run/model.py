@@ -1,0 +1,75 @@
+"""The model of a run: a bundle loaded once per process, its provenance record, its policies.
+
+Both ways of running (one file, :func:`flashsim.run.single.simulate_file`; work items,
+:func:`flashsim.run.batch.run_items`) describe the model in the outputs' provenance with the
+same :func:`model_record`, and resolve the input policies the same way
+(:func:`resolve_policy`): those chosen for the run, else the spec's ``inputs:`` section.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from flashsim.bundle import bundle_hash, default_model_path, load_bundle
+from flashsim.domain import InputPolicy
+from flashsim.pipeline import Pipeline
+
+__all__ = ["PolicyOverrides", "cached_pipeline", "model_dir", "model_record", "resolve_policy"]
+
+_PIPELINES: dict[str, Pipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def model_dir(model: str | os.PathLike[str] | None) -> Path:
+    """The bundle directory ``model``, or the model shipped with flashsim when ``None``."""
+    return Path(model) if model is not None else default_model_path()
+
+
+def cached_pipeline(model: str) -> Pipeline:
+    """The pipeline of the bundle ``model``, loaded once per process (workers keep it)."""
+    with _PIPELINES_LOCK:
+        if model not in _PIPELINES:
+            _PIPELINES[model] = load_bundle(model)
+        return _PIPELINES[model]
+
+
+def model_record(path: str | os.PathLike[str], pipeline: Pipeline) -> dict[str, str]:
+    """The provenance of a model bundle: its ``path``, the SHA-256 of its files
+    (:func:`flashsim.bundle.bundle_hash`) and the name of its pipeline."""
+    return {"path": str(path), "sha256": bundle_hash(path), "pipeline": pipeline.spec.name}
+
+
+@dataclass(frozen=True)
+class PolicyOverrides:
+    """Input policies chosen for one run (``flashsim run --non-finite drop``); ``None`` keeps
+    the spec's.
+
+    Arguments:
+        non_finite: ``"error"`` or ``"drop"`` (see :class:`flashsim.domain.InputPolicy`).
+        out_of_domain: ``"clamp"``, ``"flag"`` or ``"error"``.
+    """
+
+    non_finite: str | None = None
+    out_of_domain: str | None = None
+
+    def over(self, spec: InputPolicy) -> InputPolicy:
+        """The policies of ``spec`` with those given here replacing them."""
+        return InputPolicy(
+            self.non_finite or spec.non_finite, self.out_of_domain or spec.out_of_domain
+        )
+
+
+def resolve_policy(policy: InputPolicy | PolicyOverrides | None, spec: InputPolicy) -> InputPolicy:
+    """The input policies of a run: ``policy``, or ``spec``'s where ``policy`` leaves them.
+
+    Raises:
+        SpecError: an override names no known policy.
+    """
+    if policy is None:
+        return spec
+    if isinstance(policy, PolicyOverrides):
+        return policy.over(spec)
+    return policy

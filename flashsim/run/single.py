@@ -1,0 +1,313 @@
+"""Apply a trained pipeline to a generator-level file, chunk by chunk (``flashsim run``).
+
+Each chunk of ``step_size`` input events is read (only the branches needed or passed through),
+simulated with a generator seeded from ``(seed, first entry of the chunk)``
+(:func:`~flashsim.run.seeding.chunk_rng`), and appended to the output TTree, so memory stays
+bounded whatever the input size and the output for a given seed and step size does not depend on
+anything else.
+
+A run may cover only the entries ``[entry_start, entry_stop)`` of its input: chunks then start at
+``entry_start, entry_start + step_size, ...``, so a range that starts at a multiple of
+``step_size`` gives exactly the events of the whole-file run (the work items of
+:mod:`flashsim.run.items`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from tqdm.auto import tqdm
+
+from flashsim import __version__
+from flashsim.bundle import load_bundle
+from flashsim.domain import InputPolicy, non_finite_events
+from flashsim.exceptions import ConfigurationError, InputError
+from flashsim.io import (
+    NanoAODWriter,
+    check_branch_layout,
+    check_output_path,
+    open_events,
+    require_branches,
+    zip_collections,
+)
+from flashsim.pipeline import Pipeline
+from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
+from flashsim.run.overlap import OverlappedIO
+from flashsim.run.seeding import chunk_rng
+
+__all__ = ["REPLICA_BRANCH", "SOURCE_BRANCH", "RunSummary", "run_file", "simulate_file"]
+
+REPLICA_BRANCH = "FlashSim_replica"
+"""With ``--oversample K``: which of the K replicas of its gen event an output event is."""
+
+SOURCE_BRANCH = "FlashSim_genEntry"
+"""With ``--oversample K``: the input entry an output event was simulated from (groups replicas)."""
+
+
+@dataclass
+class RunSummary:
+    """What a run did: events in and out, objects per collection, time, and the events left out
+    for non-finite inputs (``non_finite: drop``)."""
+
+    input_events: int = 0
+    output_events: int = 0
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+    dropped_events: int = 0
+
+
+def simulate_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    policy: InputPolicy | PolicyOverrides | None = None,
+    command: str | None = None,
+    **options: Any,
+) -> RunSummary:
+    """Simulate ``input_path`` into ``output_path`` with the model bundle ``model``.
+
+    Loads the bundle (default: the model shipped with flashsim), records it in the output's
+    provenance (:func:`~flashsim.run.model.model_record`) and calls :func:`run_file`.
+
+    Arguments:
+        model: the model bundle directory.
+        policy: the input policies (default: the spec's).
+        command: the command line that started the run, for the provenance record.
+        options: the other keyword arguments of :func:`run_file` (``seed``, ``oversample``,
+            ``step_size``, ``overwrite``, ``progress``, ``max_events``, ...).
+
+    Raises:
+        OutputError: the output exists (without ``overwrite``) or cannot be written; checked
+            before the model is loaded.
+        ModelError: the model bundle cannot be loaded.
+        InputError, ConfigurationError: as :func:`run_file`.
+    """
+    check_output_path(output_path, overwrite=options.get("overwrite", False))
+    directory = model_dir(model)
+    pipeline = load_bundle(directory)
+    return run_file(
+        pipeline,
+        input_path,
+        output_path,
+        provenance={"model": model_record(directory, pipeline)},
+        policy=policy,
+        command=command,
+        **options,
+    )
+
+
+def run_file(
+    pipeline: Pipeline,
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    oversample: int = 1,
+    step_size: int = 10_000,
+    overwrite: bool = False,
+    progress: bool = True,
+    max_events: int | None = None,
+    provenance: dict[str, Any] | None = None,
+    entry_start: int = 0,
+    entry_stop: int | None = None,
+    policy: InputPolicy | PolicyOverrides | None = None,
+    background_io: bool = True,
+    command: str | None = None,
+) -> RunSummary:
+    """Simulate every event of ``input_path`` and write the NanoAOD-style ``output_path``.
+
+    Arguments:
+        pipeline: the trained pipeline (:func:`flashsim.bundle.load_bundle`).
+        seed: the run's seed; the same seed, input, model and step size give the same output.
+        oversample: simulate each gen event this many times (replicas are consecutive and
+            carry :data:`REPLICA_BRANCH` and :data:`SOURCE_BRANCH`).
+        step_size: input events per chunk.
+        max_events: simulate at most this many events (from ``entry_start``).
+        provenance: extra JSON-serialisable entries for the output's provenance record
+            (they replace the default ones of the same name).
+        entry_start: the first input entry to simulate.
+        entry_stop: one past the last input entry to simulate (default: the end of the file).
+        policy: what to do with non-finite inputs and conditions outside the training domain
+            (:class:`flashsim.domain.InputPolicy`, or :class:`~flashsim.run.model.PolicyOverrides`
+            of some of them; default: the spec's ``inputs:`` section).
+        background_io: read the next chunk and write the previous one in background threads
+            while a chunk is simulated (the output is the same either way); work items, which
+            each keep to one core, read and write in line.
+        command: the command line that started the run, for the provenance record.
+
+    Raises:
+        InputError: the input is missing, unreadable or corrupted, lacks a needed branch or
+            has one of the wrong type, has NaN/inf under ``non_finite: error`` or conditions
+            outside the training domain under ``out_of_domain: error``.
+        OutputError: the output exists (without ``overwrite``) or cannot be written.
+        ConfigurationError: ``oversample`` or ``step_size`` is not positive, or the entry
+            range is invalid (negative start, or stop before start).
+    """
+    if oversample < 1 or step_size < 1:
+        msg = f"--oversample and --step-size must be >= 1 (got {oversample} and {step_size})"
+        raise ConfigurationError(msg)
+    if entry_start < 0 or (entry_stop is not None and entry_stop < entry_start):
+        msg = f"the entry range [{entry_start}, {entry_stop}) is invalid; give 0 <= start <= stop"
+        raise ConfigurationError(msg)
+    output = check_output_path(output_path, overwrite=overwrite)
+    if Path(input_path).resolve() == output.resolve():
+        msg = f"the output {output} is the input file; choose another output name"
+        raise ConfigurationError(msg)
+    policy = resolve_policy(policy, pipeline.spec.input_policy)
+    start_time = time.monotonic()
+    tree = open_events(input_path)
+    summary = RunSummary()
+    try:
+        needed = pipeline.required_branches()
+        require_branches(tree, needed)
+        available = tree.keys()
+        passthrough = pipeline.passthrough(available)
+        branches = pipeline.input_branches(available)
+        check_branch_layout(tree, needed, pipeline.event_level_branches(), passthrough)
+        entries = tree.num_entries if entry_stop is None else min(tree.num_entries, entry_stop)
+        if max_events is not None:
+            entries = min(entries, entry_start + max_events)
+        if entries <= entry_start:
+            where = f"from entry {entry_start} on " if entry_start else ""
+            msg = (
+                f"input {input_path} has no events {where}in tree {tree.name!r}; "
+                "nothing to simulate"
+            )
+            raise InputError(msg)
+        record = {
+            "flashsim_version": __version__,
+            "command": command,
+            "input": str(input_path),
+            "seed": seed,
+            "oversample": oversample,
+            "step_size": step_size,
+            "inputs": policy.to_dict(),
+            **(provenance or {}),
+        }
+        bar = tqdm(
+            total=entries - entry_start, desc="flashsim run", unit=" events", disable=not progress
+        )
+        ranges = [(a, min(a + step_size, entries)) for a in range(entry_start, entries, step_size)]
+        with (
+            NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer,
+            OverlappedIO(writer, background=background_io) as io,
+        ):
+            for (first, stop), arrays in io.read(tree, branches, ranges):
+                arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
+                summary.dropped_events += (stop - first) - len(arrays)
+                if len(arrays):
+                    chunk = _simulate_chunk(
+                        pipeline,
+                        arrays,
+                        passthrough,
+                        seed,
+                        first,
+                        entry,
+                        oversample,
+                        policy,
+                        summary,
+                    )
+                    io.write(chunk)
+                summary.input_events += stop - first
+                bar.update(stop - first)
+            io.flush()
+            if writer.n_events == 0:
+                msg = (
+                    f"every one of the {summary.input_events} events of {input_path} that were "
+                    "read has NaN or inf in a branch the models read; nothing to write"
+                )
+                raise InputError(msg)
+            summary.output_events = writer.n_events
+            summary.seconds = round(time.monotonic() - start_time, 2)
+            record.update(
+                input_events=summary.input_events,
+                output_events=summary.output_events,
+                counters=summary.counters,
+                seconds=summary.seconds,
+                dropped_events={"non_finite": summary.dropped_events},
+            )
+            writer.set_metadata(record)
+        bar.close()
+    finally:
+        tree.file.close()
+    return summary
+
+
+def _finite_events(
+    arrays: ak.Array,
+    needed: list[str],
+    first: int,
+    policy: InputPolicy,
+    input_path: str | os.PathLike[str],
+) -> tuple[ak.Array, np.ndarray]:
+    """The chunk's events without NaN/inf in the ``needed`` branches, and their entries.
+
+    Raises:
+        InputError: there are such events and the policy is ``non_finite: error``.
+    """
+    entry = np.arange(first, first + len(arrays))
+    bad, branch = non_finite_events({b: arrays[b] for b in needed}, len(arrays))
+    if not bad.any():
+        return arrays, entry
+    if policy.non_finite == "error":
+        msg = (
+            f"input {input_path} has NaN or inf in branch {branch!r} (entry "
+            f"{first + int(np.flatnonzero(bad)[0])}, {int(bad.sum())} event(s) in entries "
+            f"{first}-{first + len(arrays) - 1}); fix the file, or run with --non-finite drop "
+            "to leave such events out"
+        )
+        raise InputError(msg)
+    return arrays[~bad], entry[~bad]
+
+
+def _simulate_chunk(
+    pipeline: Pipeline,
+    arrays: ak.Array,
+    passthrough: list[str],
+    seed: int,
+    first: int,
+    entry: np.ndarray,
+    oversample: int,
+    policy: InputPolicy,
+    summary: RunSummary,
+) -> dict[str, Any]:
+    n = len(arrays)
+    source = np.repeat(np.arange(n), oversample)
+    try:
+        events = zip_collections(arrays)
+    except ValueError as err:
+        msg = (
+            f"the collections of entries {first}-{first + n - 1} are inconsistent (fields of one "
+            f"collection differ in length from its counter: {err}); the input file is damaged"
+        )
+        raise InputError(msg) from err
+    # Absurd but finite inputs (a pT of 1e30, a zero pT) make numpy warn in the features; what
+    # matters is checked explicitly: the conditions against the training domain, and the
+    # simulated values for NaN/inf (Pipeline.apply raises on either).
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        reco, counters = pipeline.apply(events, chunk_rng(seed, first), policy, replicas=oversample)
+    for name, values in counters.items():
+        total = summary.counters.setdefault(name, {})
+        for key, value in values.items():
+            total[key] = total.get(key, 0) + value
+    chunk: dict[str, Any] = {}
+    kept = set(passthrough)
+    for name in events.fields:
+        column = events[name]
+        if name in kept:
+            chunk[name] = column if oversample == 1 else column[source]
+        elif column.ndim > 1 and any(b.startswith(name + "_") for b in kept):
+            fields = [f for f in column.fields if f"{name}_{f}" in kept]
+            chunk[name] = column[fields] if oversample == 1 else column[fields][source]
+    if oversample > 1:
+        chunk[SOURCE_BRANCH] = entry[source].astype(np.int64)
+        chunk[REPLICA_BRANCH] = np.tile(np.arange(oversample, dtype=np.int32), n)
+    chunk.update(reco)
+    return chunk
