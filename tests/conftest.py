@@ -1,4 +1,5 @@
-"""Shared fixtures; also makes ``tests/readers.py`` importable as ``readers``."""
+"""Shared fixtures, built once for all pytest-xdist workers; the order in which the workers take
+the tests; also makes ``tests/readers.py`` importable as ``readers``."""
 
 from __future__ import annotations
 
@@ -8,16 +9,42 @@ import sys
 # xgboost and torch share libgomp; with its default (active) waiting, their idle threads spin and
 # slow each other down by orders of magnitude on a 2-core machine. Set before either is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """``name`` in a folder that every pytest-xdist worker of this run shares, built only once.
+
+    Each worker has its own session, so a plain session fixture would generate or train the same
+    thing on every worker. The first worker to ask builds it (``build(path)``) under a file lock;
+    the others wait for it and reuse it. Without xdist the folder is the session's own.
+    """
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, parent of every worker's
+    shared = root / "shared"
+    shared.mkdir(exist_ok=True)
+    path, done = shared / name, shared / f"{name}.done"
+    with FileLock(shared / f"{name}.lock"):
+        if not done.exists():
+            if path.is_dir():
+                shutil.rmtree(path)  # a build that failed half-way
+            path.unlink(missing_ok=True)
+            build(path)
+            done.touch()
+    return path
 
 
 @pytest.fixture
@@ -38,16 +65,18 @@ def subprocess_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def ttbar_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """600 refsim ttbar events (gen + reco), generated once per test session."""
+    """600 refsim ttbar events (gen + reco), generated once per test run."""
     pytest.importorskip("pythia8mc")
     pytest.importorskip("fastjet")
     from flashsim.refsim.generate import generate_sample
 
-    path = tmp_path_factory.mktemp("refsim") / "ttbar.root"
-    generate_sample(
-        process="ttbar", n_events=600, seed=11, jobs=2, output=path, progress=False, block_size=300
-    )
-    return path
+    def build(path: Path) -> None:
+        generate_sample(
+            process="ttbar", n_events=600, seed=11, jobs=2, output=path, progress=False,
+            block_size=300,
+        )  # fmt: skip
+
+    return built_once(tmp_path_factory, "ttbar.root", build)
 
 
 def tiny_spec_dict() -> dict[str, Any]:
@@ -87,21 +116,46 @@ def tiny_model(
 ) -> Path:
     """A tiny model bundle trained on :func:`ttbar_file` (seconds)."""
     from flashsim.spec import load_spec
-    from flashsim.trainer import read_training_data, train_pipeline
+    from flashsim.train import read_training_data, train_pipeline
 
-    spec = load_spec(tiny_spec_path)
-    output = tmp_path_factory.mktemp("models") / "tiny"
-    data = read_training_data(spec, [ttbar_file], progress=False)
-    train_pipeline(spec, data, output, progress=False, log=lambda line: None)
-    return output
+    def build(output: Path) -> None:
+        spec = load_spec(tiny_spec_path)
+        data = read_training_data(spec, [ttbar_file], progress=False)
+        train_pipeline(spec, data, output, progress=False, log=lambda line: None)
+
+    return built_once(tmp_path_factory, "tiny", build)
 
 
 @pytest.fixture(scope="session")
 def flash_file(tmp_path_factory: pytest.TempPathFactory, ttbar_file: Path) -> Path:
     """The shipped default model applied to :func:`ttbar_file` (held out from its training)."""
     from flashsim.bundle import default_model_path, load_bundle
-    from flashsim.runner import run_file
+    from flashsim.run import run_file
 
-    output = tmp_path_factory.mktemp("flash") / "flash.root"
-    run_file(load_bundle(default_model_path()), ttbar_file, output, seed=1, progress=False)
-    return output
+    def build(output: Path) -> None:
+        run_file(load_bundle(default_model_path()), ttbar_file, output, seed=1, progress=False)
+
+    return built_once(tmp_path_factory, "flash.root", build)
+
+
+def xdist_scope(item: pytest.Item) -> str:
+    """The unit pytest-xdist's ``--dist loadscope`` sends to one worker: a test class, or the
+    module for functions (its node id up to the last ``::``)."""
+    return item.nodeid.rsplit("::", 1)[0]
+
+
+SHARED_BUILDS = frozenset({"ttbar_file", "tiny_model", "flash_file"})
+"""The session fixtures that :func:`built_once` builds for all workers together."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the scopes for the workers: slow ones first, the rest after, each kept in its order.
+
+    With ``--no-loadscope-reorder`` the workers take scopes in this order: the long ones start
+    at once and the many short ones fill the end, instead of one long scope running alone last.
+    Among the slow scopes, those that need none of :data:`SHARED_BUILDS` come first: one worker
+    runs them while the other builds the shared sample and model, so neither waits.
+    """
+    slow = {xdist_scope(item) for item in items if item.get_closest_marker("slow")}
+    shared = {xdist_scope(item) for item in items if SHARED_BUILDS & set(item.fixturenames)}
+    items.sort(key=lambda item: (xdist_scope(item) not in slow, xdist_scope(item) in shared))

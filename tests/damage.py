@@ -113,13 +113,19 @@ def _value_damages(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray],
     }
 
 
-def damaged_inputs(good: Path, directory: Path, *, seed: int, max_events: int = 50) -> list[Case]:
+def damaged_inputs(
+    good: Path, directory: Path, *, seed: int, max_events: int = 50, sample: int | None = None
+) -> list[Case]:
     """Write the damaged variants of the generator-level file ``good`` into ``directory``.
 
     Arguments:
         good: a generator-level file with tree ``Events``.
-        seed: fixes the random offsets, bytes and values.
+        seed: fixes the random offsets, bytes and values, and the sample.
         max_events: events of ``good`` that the variants keep (small files, fast runs).
+        sample: write only this many variants, drawn at random (with ``seed``), beside the
+            intact file; None writes them all.
+    Returns:
+        The intact file first, then the damaged variants.
     """
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -127,13 +133,11 @@ def damaged_inputs(good: Path, directory: Path, *, seed: int, max_events: int = 
     base = write_columns(directory / "base.root", columns)
     raw = base.read_bytes()
     cases: list[Case] = [Case("intact", base)]
+    pending: dict[Path, tuple[bytes | Columns, str]] = {}
 
     def add(name: str, data: bytes | Columns, tree: str = "Events") -> None:
         path = directory / f"{len(cases):03d}_{name}.root"
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            write_columns(path, data, tree)
+        pending[path] = (data, tree)
         cases.append(Case(name, path))
 
     # The bytes: truncated, flipped, zeroed, shuffled.
@@ -212,6 +216,16 @@ def damaged_inputs(good: Path, directory: Path, *, seed: int, max_events: int = 
     with uproot.recreate(directory / "histogram.root") as file:
         file["Events"] = np.histogram(rng.normal(size=100))
     cases.append(Case("histogram_named_events", directory / "histogram.root"))
+    if sample is not None:
+        picked = rng.choice(np.arange(1, len(cases)), size=sample, replace=False)
+        cases = [cases[0], *(cases[i] for i in picked)]  # in random order
+    for case in cases:
+        if case.path in pending:
+            data, tree = pending[case.path]
+            if isinstance(data, bytes):
+                case.path.write_bytes(data)
+            else:
+                write_columns(case.path, data, tree)
     return cases
 
 

@@ -35,7 +35,7 @@ CROSS_REFERENCE = "Missing cross-reference index"
 def agc_flash_file(tmp_path_factory: pytest.TempPathFactory, tiny_model, ttbar_file) -> Path:
     """The tiny model (trained on this spec, so with every NanoAOD field) applied to ttbar_file."""
     from flashsim.bundle import load_bundle
-    from flashsim.runner import run_file
+    from flashsim.run import run_file
 
     output = tmp_path_factory.mktemp("agc") / "flash.root"
     run_file(load_bundle(tiny_model), ttbar_file, output, seed=1, progress=False)
@@ -110,12 +110,16 @@ def test_every_branch_read_exists_in_both_files(agc_runs):
 
 @pytest.mark.slow
 def test_truth_labels_are_usable_on_the_full_file(agc_runs):
+    """The flavour labels tell the b tag's job: true b jets pass it far more often than light
+    ones (30 of 38 against 1 of 61 in this sample), and selected jets have a generator jet."""
     output = agc_runs["full"]["output"]
-    assert set(output["btag_by_flavour"]) == set(FLAVOURS)
-    assert output["btag_by_flavour"][5] > 0, output["btag_by_flavour"]
-    assert sum(output["btag_by_flavour"].values()) > 0
-    assert output["jets_selected"] > 0
-    assert output["jets_gen_matched"] > 0
+    tagged, jets = output["btag_by_flavour"], output["jets_by_flavour"]
+    assert set(tagged) == set(jets) == set(FLAVOURS)
+    assert min(jets[5], jets[0]) >= 20, jets  # enough jets in the one-lepton events for rates
+    b_rate, light_rate = tagged[5] / jets[5], tagged[0] / jets[0]
+    assert b_rate > 0.5, (tagged, jets)
+    assert b_rate > 10 * light_rate, (tagged, jets)
+    assert output["jets_gen_matched"] > 0.8 * output["jets_selected"]
 
 
 @pytest.mark.slow

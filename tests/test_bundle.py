@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,14 @@ from flashsim.exceptions import ModelError
 from flashsim.io import NanoAODWriter, open_events, zip_collections
 from flashsim.pipeline import Pipeline
 from flashsim.spec import PipelineSpec, parse_spec
-from flashsim.trainer import file_digest, read_training_data, train_pipeline
+from flashsim.train import read_training_data, train_pipeline
 
 N_EVENTS = 300
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, computed here independently of flashsim."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def tiny_spec_dict() -> dict[str, Any]:
@@ -146,9 +151,11 @@ def test_read_record(trained: tuple[Pipeline, Path], sample: Path) -> None:
     assert training["seed"] == 17
     assert 0 < training["validation_events"] < N_EVENTS
     assert training["files"] == [
-        {"path": str(sample), "entries": N_EVENTS, "sha256": file_digest(sample)}
+        {"path": str(sample), "entries": N_EVENTS, "sha256": sha256_of(sample)}
     ]
     assert {"Jet.efficiency", "Jet.response"} <= set(training["metrics"])
+    weights = ("Jet.efficiency.json.gz", "Jet.response.pt")
+    assert record["checksums"] == {name: sha256_of(path / name) for name in weights}
     assert read_record(str(path)) == record  # str paths work too
 
 
@@ -200,7 +207,9 @@ def test_loaded_pipeline_pickles(trained: tuple[Pipeline, Path], events: ak.Arra
 
 def test_bundle_hash_is_stable(trained: tuple[Pipeline, Path], bundle: Path) -> None:
     digest = bundle_hash(trained[1])
-    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    files = [RECORD_NAME, "Jet.efficiency.json.gz", "Jet.response.pt"]  # weights in name order
+    contents = b"".join((trained[1] / name).read_bytes() for name in files)
+    assert digest == hashlib.sha256(contents).hexdigest()
     assert bundle_hash(trained[1]) == digest
     assert bundle_hash(bundle) == digest  # a copy elsewhere is the same model
 

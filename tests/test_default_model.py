@@ -7,15 +7,17 @@ catch a broken or mismatched default model: the bars are loose, the statistics s
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 import pytest
 import uproot
+import yaml
 
-from flashsim.bundle import bundle_hash, default_model_path, load_bundle, read_record
-from flashsim.runner import run_file
+from flashsim.bundle import RECORD_NAME, bundle_hash, default_model_path, load_bundle, read_record
+from flashsim.run import run_file
 from flashsim.validation.validate import validate
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
@@ -31,9 +33,23 @@ def test_default_model_is_small_and_documented():
     size = sum(p.stat().st_size for p in path.iterdir())
     assert size < 8e6, f"the shipped model is {size / 1e6:.1f} MB"
     record = read_record(path)
-    assert record["spec"]["name"] == "cms_like"
+    # the readable spec beside the record is the one the model was trained with
+    assert yaml.safe_load((path / "spec.yaml").read_text()) == record["spec"]
     assert record["training"]["events"] >= 50_000
-    assert len(bundle_hash(path)) == 64
+    assert record["training"]["events"] == sum(f["entries"] for f in record["training"]["files"])
+
+
+def test_default_model_checksums_and_id_match_its_files():
+    """Every shipped weight file has the SHA-256 its record holds (no Git LFS pointer, no edit),
+    and the model id is the SHA-256 of the record followed by the weight files in name order."""
+    path = default_model_path()
+    record = read_record(path)
+    weights = sorted(record["checksums"])
+    assert weights == sorted(p.name for p in path.iterdir() if p.suffix in (".pt", ".gz"))
+    for name in weights:
+        assert hashlib.sha256((path / name).read_bytes()).hexdigest() == record["checksums"][name]
+    contents = b"".join((path / name).read_bytes() for name in [RECORD_NAME, *weights])
+    assert bundle_hash(path) == hashlib.sha256(contents).hexdigest()
 
 
 def test_runs_on_the_shipped_example(default_pipeline, tmp_path):

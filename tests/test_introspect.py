@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -16,12 +17,18 @@ import pytest
 import uproot
 from click.testing import CliRunner, Result
 
-from flashsim.bundle import RECORD_NAME, bundle_hash, default_model_path, load_bundle
+from flashsim.bundle import (
+    BUNDLE_FORMAT,
+    RECORD_NAME,
+    bundle_hash,
+    default_model_path,
+    load_bundle,
+    read_record,
+)
 from flashsim.cli import flashsim as flashsim_group
 from flashsim.introspect import BranchInfo, check_fit, file_info
 from flashsim.io import NanoAODWriter, zip_collections
 from flashsim.pipeline import Pipeline
-from flashsim.trainer import file_digest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
 DEFAULT_STAGES = ["Jet", "Jet.fakes", "Muon", "Electron", "event"]
@@ -65,43 +72,52 @@ def rename_field(columns: dict[str, Any], collection: str, old: str, new: str) -
 
 
 class TestInfo:
+    """``info`` shows what the bundle's record holds (read here with :func:`read_record`)."""
+
     def test_default_model_text(self) -> None:
+        record = read_record(default_model_path())
         result = invoke("info")
         assert result.exit_code == 0, result.output
         text = result.stdout
-        assert "pipeline: cms_like" in text
+        assert f"pipeline: {record['spec']['name']}" in text
         assert f"sha256: {bundle_hash(default_model_path())}" in text
-        assert "samples/ttbar_train.root: 100000 entries, sha256 1136fce0" in text
-        assert "torch 2.13.0" in text
+        for file in record["training"]["files"]:
+            assert f"{file['path']}: {file['entries']} entries, sha256 {file['sha256']}" in text
+        assert f"torch {record['versions']['torch']}" in text
         for stage in DEFAULT_STAGES:
             assert f"\n  {stage}: " in text
         assert "3 outcomes: not reconstructed, tightId=0, tightId=1" in text
-        assert "validation_nll=" in text
-        assert "best_epoch=" in text
+        jet = record["training"]["metrics"]["Jet.response"]
+        assert f"validation_nll={jet['validation_nll']:.4g}, best_epoch={jet['best_epoch']}" in text
         assert "transform=spline" in text
-        assert "outcome fractions (observed/predicted): 0: " in text
+        efficiency = record["training"]["metrics"]["Jet.efficiency"]
+        observed, predicted = efficiency["observed_fraction_0"], efficiency["predicted_fraction_0"]
+        assert f"(observed/predicted): 0: {observed:.4f}/{predicted:.4f}" in text
         assert max(len(line) for line in text.splitlines() if "sha256" not in line) <= 100
 
     def test_default_model_json(self) -> None:
+        record = read_record(default_model_path())
         result = invoke("info", "--json")
         assert result.exit_code == 0, result.output
         info = json.loads(result.stdout)
-        assert info["pipeline"] == "cms_like"
-        assert info["format"] == 1
+        assert info["pipeline"] == record["spec"]["name"]
+        assert info["format"] == record["format"] == BUNDLE_FORMAT
         assert info["sha256"] == bundle_hash(default_model_path())
-        assert info["versions"]["zuko"]
-        assert info["training"]["events"] == 100_000
+        assert info["versions"] == record["versions"]
+        assert info["training"]["events"] == record["training"]["events"]
+        assert info["training"]["files"] == record["training"]["files"]
         assert "metrics" not in info["training"]  # every metric went to its stage
         stages = {s["name"]: s for s in info["stages"]}
         assert list(stages) == DEFAULT_STAGES
-        jet = stages["Jet"]
-        assert jet["conditions"][:2] == ["pt", "eta"]
+        jet, jet_spec = stages["Jet"], record["spec"]["collections"]["Jet"]
+        assert jet["conditions"] == [c["name"] for c in jet_spec["conditions"]]
         assert jet["efficiency"]["model"] == "xgboost"
-        assert jet["efficiency"]["metrics"]["trees"] > 0
+        assert jet["efficiency"]["metrics"] == record["training"]["metrics"]["Jet.efficiency"]
         assert jet["response"]["model"] == "flow"
-        assert jet["response"]["config"]["hidden"] == [128, 128]
+        assert jet["response"]["config"] == jet_spec["response"]["flow"]
+        assert jet["response"]["targets"] == [t["name"] for t in jet_spec["targets"]]
         assert jet["response"]["n_features"] == len(jet["response"]["targets"])
-        assert jet["response"]["metrics"]["stopped"] == "early_stopping"
+        assert jet["response"]["metrics"] == record["training"]["metrics"]["Jet.response"]
         assert stages["Jet.fakes"]["efficiency"]["role"] == "multiplicity"
         assert stages["event"]["efficiency"] is None
         assert "MET_upar" in stages["event"]["response"]["targets"]
@@ -109,14 +125,15 @@ class TestInfo:
     def test_tiny_model(self, tiny_model: Path, ttbar_file: Path) -> None:
         text = invoke("info", tiny_model)
         assert text.exit_code == 0, text.output
-        assert f"{ttbar_file}: 600 entries, sha256 {file_digest(ttbar_file)}" in text.stdout
+        digest = hashlib.sha256(ttbar_file.read_bytes()).hexdigest()
+        assert f"{ttbar_file}: 600 entries, sha256 {digest}" in text.stdout
         result = invoke("info", tiny_model, "--json")
         assert result.exit_code == 0, result.output
         info = json.loads(result.stdout)
         assert info["path"] == str(tiny_model)
         assert info["sha256"] == bundle_hash(tiny_model)
         assert info["training"]["files"] == [
-            {"path": str(ttbar_file), "entries": 600, "sha256": file_digest(ttbar_file)}
+            {"path": str(ttbar_file), "entries": 600, "sha256": digest}
         ]
         jet = next(s for s in info["stages"] if s["name"] == "Jet")
         assert jet["response"]["config"]["hidden"] == [16, 16]

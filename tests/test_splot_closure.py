@@ -30,7 +30,12 @@ def test_sweighted_histogram_chi2_closes_with_right_weights_only() -> None:
     assert unweighted / ndf > 20.0
 
 
-def test_closure_study_needs_one_transform_chain_per_pid_column() -> None:
-    assert len(CLOSURE_TRANSFORMS) == 4
-    with pytest.raises(ConfigurationError, match="one per PID column"):
-        closure_study(n=1000, kinds=(), transforms=[["standardize"]])
+@pytest.mark.parametrize(
+    "transforms",
+    [[["standardize"]], CLOSURE_TRANSFORMS[:3], [*CLOSURE_TRANSFORMS, ["standardize"]]],
+    ids=["one", "three", "five"],
+)
+def test_closure_study_needs_one_transform_chain_per_pid_column(transforms: list) -> None:
+    """DLLe, DLLmu, DLLK and DLLp - DLLK: four chains, refused before any sample is made."""
+    with pytest.raises(ConfigurationError, match=r"one per PID column is needed \(4: DLLe"):
+        closure_study(n=1000, kinds=(), transforms=transforms)

@@ -241,40 +241,69 @@ def test_gate_flags_a_broken_model_and_passes_the_good_one(
 def muon_report(
     spec: Any, flash_file: Path, ttbar_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Any, Path, dict[str, Any]]:
-    """A report of the muons of the default model on held-out events (figures included)."""
+    """A report of the muons of the default model on held-out events (figures included), gated
+    so that exactly one check fails: the KS statistic of the muon pT, at half its value; the
+    other KS statistics at the largest one, which passes (a check fails above its threshold)."""
     from flashsim.validation.report import write_report
     from flashsim.validation.validate import validate
 
     result = validate(spec, flash_file, ttbar_file, collections=["Muon"], classifier=False)
+    ks = {c.where: c.value for c in result.checks if c.metric == "ks" and np.isfinite(c.value)}
+    gate = parse_thresholds(f"ks={max(ks.values())!r},ks[Muon/pt]={ks['Muon/pt'] / 2!r}")
     out = tmp_path_factory.mktemp("report") / "report"
-    gate = write_report(result, out, jobs=2, thresholds=parse_thresholds("ks=1"))
-    return result, out, gate
+    return result, out, write_report(result, out, jobs=2, thresholds=gate)
 
 
 def test_write_report(muon_report: tuple[Any, Path, dict[str, Any]]) -> None:
     import uproot
 
-    result, tmp_path, gate = muon_report
-    tmp_path = tmp_path.parent
-    assert gate["passed"]
-    assert gate["thresholds"] == ["ks=1"]
-    page = (tmp_path / "report" / "index.html").read_text()
-    pngs = sorted((tmp_path / "report" / "plots").glob("*.png"))
+    result, out, gate = muon_report
+    ks_pt = next(c for c in result.checks if (c.metric, c.where) == ("ks", "Muon/pt"))
+    assert 0 < ks_pt.value < 1
+    assert not gate["passed"]
+    assert gate["from_gate"]
+    assert gate["failures"] == [
+        {"metric": "ks", "where": "Muon/pt", "value": ks_pt.value, "threshold": ks_pt.value / 2}
+    ]
+    page = (out / "index.html").read_text()
+    assert '<span class="verdict fail">FAIL</span>' in page
+    assert '<tr class="fail"><td class="l">ks</td><td class="l">Muon/pt</td>' in page
+    n_ks = sum(c.metric == "ks" and np.isfinite(c.value) for c in result.checks)
+    assert page.count('<td class="fail">') == 1  # the KS cell of the muon pT
+    assert page.count('<td class="pass">') == n_ks - 1  # every other KS cell
+    pngs = sorted((out / "plots").glob("*.png"))
     assert len(pngs) > 20
     assert page.count("data:image/png;base64,") == len(pngs)
     assert "http://" not in page.replace("http://www.w3.org", "")
     assert "Muon_pt_gen_pt.png" in {p.name for p in pngs}
-    document = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    document = json.loads((out / "metrics.json").read_text())
     muons = document["collections"]["Muon"]
-    assert muons["targets"]["pt"]["w1_ratio"] > 0
-    assert document["gate"]["passed"] is True
-    with uproot.open(tmp_path / "report" / "histograms.root") as f:
+    assert muons["targets"]["pt"]["ks"] == ks_pt.value
+    assert document["gate"] == {k: v for k, v in gate.items() if k != "n_histograms"}
+    with uproot.open(out / "histograms.root") as f:
         flash = f["Muon/pt/flash"]
         full = f["Muon/pt/full"]
         comp = next(c for c in result.comparisons() if c.name == "Muon/pt")
         assert flash.values() == pytest.approx(comp.flash)
         assert full.errors() == pytest.approx(np.sqrt(comp.full_var))
         assert "Muon/efficiency/reco/pt/flash" in f.keys(cycle=False)
+
+
+def test_report_gate_passes_at_the_largest_value(
+    muon_report: tuple[Any, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A threshold at the largest KS value passes (a check fails only above its threshold)."""
+    from flashsim.validation.report import write_report
+
+    result = muon_report[0]
+    largest = max(c.value for c in result.checks if c.metric == "ks")
+    gate = write_report(
+        result, tmp_path, thresholds=parse_thresholds(f"ks={largest!r}"), plots=False
+    )
+    assert gate["passed"]
+    assert gate["failures"] == []
+    assert '<span class="verdict pass">PASS</span>' in (tmp_path / "index.html").read_text()
+    assert not (tmp_path / "plots").exists()
 
 
 def test_report_renders_in_headless_chromium(
