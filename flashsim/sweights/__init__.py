@@ -26,7 +26,9 @@ arXiv:2112.04574); the fit is an extended unbinned maximum-likelihood fit with i
   with the signal sWeights, the fit figure and a summary (``flashsim sweights``).
 
 Example:
-    >>> fit = fit_mass(mass, signal="gauss", background="exp", range=(1840.0, 1890.0))
+    >>> fit = fit_mass(  # doctest: +SKIP
+    ...     mass, signal="gauss", background="exp", range=(1840.0, 1890.0)
+    ... )
     >>> w = sweights(fit, mass)  # doctest: +SKIP
 """
 
