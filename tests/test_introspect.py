@@ -160,7 +160,11 @@ class TestInfo:
         record = json.loads((bundle / RECORD_NAME).read_text())
         del record["collections"]["Muon"]["conditions"]
         (bundle / RECORD_NAME).write_text(json.dumps(record))
-        assert_one_line_error(invoke("info", bundle), "inconsistent", "retrain")
+        assert_one_line_error(invoke("info", bundle), "the record changed", "restore or retrain")
+        from flashsim.record import add_seal
+
+        (bundle / RECORD_NAME).write_text(json.dumps(add_seal(record)))  # as edited on purpose
+        assert_one_line_error(invoke("info", bundle), "collections.Muon.conditions: expected")
 
 
 class TestInspect:

@@ -84,18 +84,21 @@ def train(
     Writes a model bundle (weights, preprocessing, a JSON record with versions, data hash, seeds
     and validation metrics) to OUTPUT, for `flashsim run --model OUTPUT`.
     """
-    from flashsim.bundle import RECORD_NAME
-    from flashsim.exceptions import OutputError
     from flashsim.spec import load_spec
-    from flashsim.train import read_calibrations, read_training_data, train_pipeline
 
+    # The spec first, before the heavy imports: a bad one is refused at once.
     spec = load_spec(spec_path)
     files = expand_inputs(data, "--data")
+
+    from flashsim.bundle import RECORD_NAME, check_bundle_destination
+    from flashsim.exceptions import OutputError
+    from flashsim.train import read_calibrations, read_training_data, train_pipeline
+
+    # Before any data is read: an existing bundle needs --overwrite, and anything else that is
+    # not a bundle directory (a file, a link, a directory of other files) is never replaced.
+    check_bundle_destination(output)
     if (output / RECORD_NAME).exists() and not (overwrite or resume):
         msg = f"{output} already holds a model bundle; pass --overwrite to replace it"
-        raise OutputError(msg)
-    if output.exists() and not output.is_dir():
-        msg = f"output {output} exists and is not a directory"
         raise OutputError(msg)
 
     def log(line: str) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from flashsim import __version__
+from flashsim.atomic import check_replaceable, temporary_name, write_atomically
 from flashsim.bundle import bundle_hash
 from flashsim.exceptions import ExportCheckError, ExportError, OutputError
 from flashsim.export.check import (
@@ -97,13 +98,22 @@ def export_bundle(
     results: list[CheckResult] = []
     for entry in entries:
         path = output / f"{entry.name}.onnx"
-        export_onnx(entry.model, path, opset=opset, precision=precision)
-        onnx_model = onnx.load(str(path))
+        # Written under a fresh random name and renamed: a link planted at the final name is
+        # replaced, never followed.
+        check_replaceable(path)
+        tmp = temporary_name(path)
         try:
-            onnx.checker.check_model(onnx_model)
-        except onnx.checker.ValidationError as err:
-            msg = f"{path} is not a valid ONNX model: {str(err).strip().splitlines()[0]}"
-            raise ExportError(msg) from err
+            export_onnx(entry.model, tmp, opset=opset, precision=precision)
+            onnx_model = onnx.load(str(tmp))
+            try:
+                onnx.checker.check_model(onnx_model)
+            except onnx.checker.ValidationError as err:
+                msg = f"{path} is not a valid ONNX model: {str(err).strip().splitlines()[0]}"
+                raise ExportError(msg) from err
+            check_replaceable(path)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         version = next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx"))
         result = check_onnx(
             entry.model,
@@ -131,10 +141,7 @@ def export_bundle(
         "usage": _USAGE,
         "models": models,
     }
-    path = output / MANIFEST_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
+    write_atomically(output / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
     failed = [r for r in results if not r.passed]
     if failed:
         raise ExportCheckError(failure_message(failed), results)

@@ -15,6 +15,7 @@ import torch
 
 from flashsim.exceptions import ModelError, SpecError
 from flashsim.models.config import Settings
+from flashsim.models.limits import MAX_FEATURES, MAX_PARAMETERS
 
 __all__ = ["TorchModel", "check_sizes"]
 
@@ -51,6 +52,7 @@ class TorchModel:
 
     def __init__(self, n_features: int, n_context: int, config: Any) -> None:
         check_sizes(n_features, n_context)
+        self.check_size(n_features, n_context, config)
         self.n_features = n_features
         self.n_context = n_context
         self.config = config
@@ -59,6 +61,33 @@ class TorchModel:
     def build_module(self) -> torch.nn.Module:
         """The untrained network for ``n_features``, ``n_context`` and ``config``."""
         raise NotImplementedError
+
+    @classmethod
+    def parameter_count(cls, n_features: int, n_context: int, config: Any) -> int:
+        """The number of parameters :meth:`build_module` allocates (computed, not built)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_size(cls, n_features: int, n_context: int, config: Any) -> None:
+        """Refuse a model too large to build (:mod:`flashsim.models.limits`), before building it.
+
+        Raises:
+            SpecError: more than :data:`~flashsim.models.limits.MAX_FEATURES` quantities or
+                :data:`~flashsim.models.limits.MAX_PARAMETERS` parameters.
+        """
+        if max(n_features, n_context) > MAX_FEATURES:
+            msg = (
+                f"{cls.kind}: {n_features} modelled and {n_context} conditioning quantities; "
+                f"a model takes at most {MAX_FEATURES} of each"
+            )
+            raise SpecError(msg)
+        count = cls.parameter_count(n_features, n_context, config)
+        if count > MAX_PARAMETERS:
+            msg = (
+                f"{cls.kind}: {count:,} parameters ({config}), more than the "
+                f"{MAX_PARAMETERS:,} a model may have; choose fewer or narrower layers"
+            )
+            raise SpecError(msg)
 
     def __repr__(self) -> str:
         return (

@@ -23,6 +23,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 from flashsim.checks import ConfigReader
+from flashsim.models.limits import (
+    MAX_BINS,
+    MAX_HIDDEN_LAYERS,
+    MAX_LATENT,
+    MAX_TRANSFORMS,
+    MAX_WIDTH,
+    check_network,
+)
 
 __all__ = [
     "LOSSES",
@@ -66,9 +74,17 @@ def choice(choices: Sequence[str]) -> Check:
     return lambda reader, value, where: reader.choice(value, where, choices)
 
 
-def integer(minimum: int) -> Check:
-    """An integer (not a boolean) of at least ``minimum``."""
-    return lambda reader, value, where: reader.integer(value, where, minimum=minimum)
+def integer(minimum: int, maximum: int | None = None) -> Check:
+    """An integer (not a boolean) of at least ``minimum`` (and at most ``maximum``: a size that
+    allocates, see :mod:`flashsim.models.limits`)."""
+
+    def check(reader: ConfigReader, value: Any, where: str) -> int:
+        value = reader.integer(value, where, minimum=minimum)
+        if maximum is not None and value > maximum:
+            raise reader.fail(where, f"expected an integer <= {maximum}, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    return check
 
 
 def number(*, zero_ok: bool = False, below_one: bool = False, optional: bool = False) -> Check:
@@ -90,10 +106,21 @@ def number(*, zero_ok: bool = False, below_one: bool = False, optional: bool = F
 
 
 def widths() -> Check:
-    """A non-empty list of layer widths (integers >= 1), as a tuple."""
-    return lambda reader, value, where: reader.int_list(
-        value, where, minimum=1, what="layer widths"
-    )
+    """A non-empty list of at most :data:`~flashsim.models.limits.MAX_HIDDEN_LAYERS` layer widths
+    (integers from 1 to :data:`~flashsim.models.limits.MAX_WIDTH`), as a tuple."""
+
+    def check(reader: ConfigReader, value: Any, where: str) -> tuple[int, ...]:
+        if isinstance(value, (list, tuple)) and len(value) > MAX_HIDDEN_LAYERS:
+            msg = f"expected at most {MAX_HIDDEN_LAYERS} layer widths, got {len(value)}"
+            raise reader.fail(where, msg)
+        layers = reader.int_list(value, where, minimum=1, what="layer widths")
+        for i, width in enumerate(layers):
+            if width > MAX_WIDTH:
+                msg = f"expected a layer width <= {MAX_WIDTH}, got {width!r}"
+                raise reader.fail(f"{where}[{i}]", msg)
+        return layers
+
+    return check
 
 
 class Settings:
@@ -110,6 +137,13 @@ class Settings:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = f.metadata["check"](reader, getattr(self, f.name), self.key_path(f.name))
             object.__setattr__(self, f.name, value)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        self.check_together(reader, values, self.section)
+
+    @classmethod
+    def check_together(cls, reader: ConfigReader, values: Mapping[str, Any], where: str) -> None:
+        """Hook: checks of several (checked) fields together, e.g. the size of a network; raise
+        ``reader.fail(...)``. The default has none."""
 
     @classmethod
     def key_path(cls, key: str, section: str | None = None) -> str:
@@ -143,6 +177,12 @@ class Settings:
                 key: checks[key](reader, v, cls.key_path(key, where)) if key in checks else v
                 for key, v in d.items()
             }
+            defaults = {
+                f.name: f.default
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.default is not dataclasses.MISSING
+            }
+            cls.check_together(reader, {**defaults, **d}, where)
         return reader.dataclass_from(cls, d, where)
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,9 +216,16 @@ class FlowConfig(Settings):
 
     transform: Literal["spline", "affine"] = option("spline", choice(TRANSFORMS))
     structure: Literal["coupling", "autoregressive"] = option("coupling", choice(STRUCTURES))
-    transforms: int = option(4, integer(1))
+    transforms: int = option(4, integer(1, MAX_TRANSFORMS))
     hidden: tuple[int, ...] = option((64, 64), widths())
-    bins: int = option(8, integer(2))
+    bins: int = option(8, integer(2, MAX_BINS))
+
+    @classmethod
+    def check_together(cls, reader: ConfigReader, values: Mapping[str, Any], where: str) -> None:
+        """The conditioner networks of all transforms together are bounded."""
+        problem = check_network(values["hidden"], values["transforms"])
+        if problem is not None:
+            raise reader.fail(f"{where}.hidden", problem)
 
 
 @dataclass(frozen=True)
@@ -206,10 +253,18 @@ class GANConfig(Settings):
     section: ClassVar[str] = "gan"
 
     loss: Literal["wgan-gp", "bce"] = option("wgan-gp", choice(LOSSES))
-    latent_dim: int = option(8, integer(1))
+    latent_dim: int = option(8, integer(1, MAX_LATENT))
     generator: tuple[int, ...] = option((128, 128, 128), widths())
     critic: tuple[int, ...] = option((128, 128, 128), widths())
     negative_slope: float = option(0.2, number(zero_ok=True, below_one=True))
+
+    @classmethod
+    def check_together(cls, reader: ConfigReader, values: Mapping[str, Any], where: str) -> None:
+        """The generator and the critic are each bounded."""
+        for key in ("generator", "critic"):
+            problem = check_network(values[key])
+            if problem is not None:
+                raise reader.fail(f"{where}.{key}", problem)
 
 
 @dataclass(frozen=True)
@@ -293,3 +348,10 @@ class GANTrainConfig(Settings):
     referee_steps: int = option(150, integer(1))
     referee_lr: float = option(1e-3, number())
     ema: float = option(0.999, number(zero_ok=True, below_one=True))
+
+    @classmethod
+    def check_together(cls, reader: ConfigReader, values: Mapping[str, Any], where: str) -> None:
+        """The referee network is bounded."""
+        problem = check_network(values["referee"])
+        if problem is not None:
+            raise reader.fail(f"{where}.referee", problem)

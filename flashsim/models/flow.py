@@ -28,6 +28,7 @@ from flashsim.exceptions import ModelError
 from flashsim.models.base import TorchModel
 from flashsim.models.config import FlowConfig
 from flashsim.models.flow_sampler import FlowSampler, UnsupportedFlowError
+from flashsim.models.limits import mlp_parameters
 
 __all__ = ["ConditionalFlow", "FlowConfig"]
 
@@ -67,6 +68,15 @@ class ConditionalFlow(TorchModel):
         if config.transform == "spline":
             return zuko.flows.NSF(self.n_features, self.n_context, bins=config.bins, **common)
         return zuko.flows.MAF(self.n_features, self.n_context, **common)
+
+    @classmethod
+    def parameter_count(cls, n_features: int, n_context: int, config: FlowConfig) -> int:
+        """Parameters of the zuko flow: per transform, a masked network from the features and
+        the context to the parameters of each feature's univariate map (``3 bins - 1`` for a
+        spline, 2 for an affine map)."""
+        per_feature = 3 * config.bins - 1 if config.transform == "spline" else 2
+        sizes = [n_features + n_context, *config.hidden, n_features * per_feature]
+        return config.transforms * mlp_parameters(sizes)
 
     @property
     def noise_dim(self) -> int:

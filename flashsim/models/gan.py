@@ -21,6 +21,7 @@ import torch
 
 from flashsim.models.base import TorchModel
 from flashsim.models.config import GANConfig
+from flashsim.models.limits import mlp_parameters
 
 __all__ = ["ConditionalGAN", "GANConfig", "mlp"]
 
@@ -70,6 +71,13 @@ class ConditionalGAN(TorchModel):
         config = self.config
         n_in = config.latent_dim + self.n_context
         return mlp(n_in, config.generator, self.n_features, config.negative_slope)
+
+    @classmethod
+    def parameter_count(cls, n_features: int, n_context: int, config: GANConfig) -> int:
+        """Parameters of the generator and of the critic (built for training)."""
+        generator = [config.latent_dim + n_context, *config.generator, n_features]
+        critic = [n_features + n_context, *config.critic, 1]
+        return mlp_parameters(generator) + mlp_parameters(critic)
 
     @property
     def noise_dim(self) -> int:

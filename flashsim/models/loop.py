@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import io
 import math
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from flashsim.atomic import write_atomically
 from flashsim.exceptions import ConfigurationError, ModelError, OutputError
 from flashsim.models.base import TorchModel
 
@@ -178,22 +179,21 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write a training checkpoint atomically (a reader never sees half a file).
+    """Write a training checkpoint atomically (a reader never sees half a file), through an
+    exclusive temporary file of a random name (:func:`flashsim.atomic.write_atomically`: no
+    symbolic link planted at a predictable name is followed, and none is replaced).
 
     Raises:
         OutputError: the file cannot be written.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            msg = f"cannot write the training checkpoint {path}: {err.strerror or err}"
-            raise OutputError(msg) from err
-        raise
+        write_atomically(path, buffer.getvalue())
+    except OSError as err:
+        msg = f"cannot write the training checkpoint {path}: {err.strerror or err}"
+        raise OutputError(msg) from err
 
 
 def read_checkpoint(

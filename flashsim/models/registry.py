@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from flashsim.exceptions import ModelError
+from flashsim.exceptions import ModelError, SpecError
 from flashsim.models.base import TorchModel
 from flashsim.models.config import GANTrainConfig, Settings, TrainConfig
 from flashsim.models.flow import ConditionalFlow
@@ -28,6 +28,7 @@ __all__ = [
     "MODELS",
     "MODEL_KINDS",
     "ModelKind",
+    "check_model_record",
     "model_from_record",
     "model_kind",
     "settings_parsers",
@@ -98,6 +99,40 @@ def model_kind(kind: str) -> ModelKind:
         msg = f"unknown response model {kind!r}; expected one of {', '.join(MODEL_KINDS)}"
         raise ValueError(msg)
     return MODELS[kind]
+
+
+def check_model_record(record: Any, where: str = "model") -> None:
+    """Check a model's record (its kind, sizes and settings, the size of the network they
+    describe: :mod:`flashsim.models.limits`) without building anything.
+
+    Arguments:
+        record: the model's ``record()`` read back from a bundle.
+        where: its key path in the bundle's record, for messages.
+
+    Raises:
+        ModelError: naming the key that is wrong.
+    """
+    if not isinstance(record, Mapping):
+        msg = f"{where}: expected a mapping, got {type(record).__name__}"
+        raise ModelError(msg)
+    kind = record.get("kind")
+    if kind not in MODELS:
+        msg = f"{where}.kind: unknown model kind {kind!r}; known kinds: {', '.join(MODELS)}"
+        raise ModelError(msg)
+    sizes = {}
+    for key, low in (("n_features", 1), ("n_context", 0)):
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            msg = f"{where}.{key}: expected an integer >= {low}, got {value!r}"
+            raise ModelError(msg)
+        sizes[key] = value
+    model = MODELS[kind].model
+    try:
+        config = model.config_class.from_dict(record.get("config"), where=f"{where}.config")
+        model.check_size(sizes["n_features"], sizes["n_context"], config)
+    except SpecError as err:
+        msg = f"{where}: {err}" if str(err).startswith(kind) else str(err)
+        raise ModelError(msg) from err
 
 
 def model_from_record(record: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]) -> Any:

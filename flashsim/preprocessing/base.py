@@ -118,7 +118,12 @@ class Transform:
         transform = make_transform(target, record)
         for name, value in state.items():
             setattr(transform, name, check_number(target.kind, name, value, optional=True))
+        transform.check_state()
         return transform
+
+    def check_state(self) -> None:
+        """Hook: refuse a fitted state read back from a record that the transform cannot use
+        (a zero standard deviation); raise :class:`~flashsim.exceptions.SpecError`."""
 
 
 TRANSFORMS: dict[str, type[Transform]] = {}

@@ -111,12 +111,36 @@ class TablePreprocessor:
         Raises:
             SpecError: the record is malformed.
         """
-        try:
-            columns = [(c["name"], Chain.from_dict(c["transforms"])) for c in record["columns"]]
-        except (KeyError, TypeError) as err:
-            msg = f"malformed preprocessor record: {err!r}"
-            raise SpecError(msg) from err
-        table = cls([name for name, _ in columns], [chain for _, chain in columns])
+        if not isinstance(record, Mapping) or not isinstance(record.get("columns"), list):
+            msg = "malformed preprocessor record: expected a mapping with a list of columns"
+            raise SpecError(msg)
+        columns = []
+        for i, c in enumerate(record["columns"]):
+            if not (
+                isinstance(c, Mapping)
+                and isinstance(c.get("name"), str)
+                and isinstance(c.get("transforms"), list)
+                and all(isinstance(t, Mapping) for t in c["transforms"])
+            ):
+                msg = f"malformed preprocessor record: column {i} is not {{name, transforms}}"
+                raise SpecError(msg)
+            try:
+                columns.append((c["name"], Chain.from_dict(c["transforms"])))
+            except SpecError as err:
+                msg = f"column {c['name']!r}: {err}"
+                raise SpecError(msg) from err
+        names = [name for name, _ in columns]
+        if len(set(names)) != len(names):
+            msg = f"malformed preprocessor record: column names repeat: {names}"
+            raise SpecError(msg)
+        table = cls(names, [chain for _, chain in columns])
         if record.get("domain") is not None:
-            table.domain = Domain.from_dict(table.names, record["domain"])
+            domain = Domain.from_dict(table.names, record["domain"])
+            with np.errstate(invalid="ignore"):
+                crossed = np.flatnonzero(domain.low > domain.high)
+            if crossed.size or np.isinf(domain.low).any() or np.isinf(domain.high).any():
+                what = names[crossed[0]] if crossed.size else "a column"
+                msg = f"domain of {what!r}: limits must be finite with low <= high (or null)"
+                raise SpecError(msg)
+            table.domain = domain
         return table

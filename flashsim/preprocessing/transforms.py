@@ -151,6 +151,12 @@ class Standardize(Transform):
         std = math.sqrt(var)
         self.mean, self.std = mean, (std if std > _TINY else 1.0)
 
+    def check_state(self) -> None:
+        """A recorded ``std`` must be positive (``fit`` never makes another)."""
+        if self.std is not None and not self.std > 0:
+            msg = f"transform 'standardize': std must be positive, got {self.std}"
+            raise SpecError(msg)
+
     def _fitted(self) -> tuple[float, float]:
         if self.mean is None or self.std is None:
             msg = "'standardize' transform used before it was fitted"
@@ -194,6 +200,17 @@ class Dequantize(Transform):
             raise SpecError(msg)
         self.fit_low: float | None = None
         self.fit_high: float | None = None
+
+    def check_state(self) -> None:
+        """Recorded ``fit_low`` and ``fit_high`` must be integers in order."""
+        low, high = self.fit_low, self.fit_high
+        for name, value in (("fit_low", low), ("fit_high", high)):
+            if value is not None and value != math.floor(value):
+                msg = f"transform 'dequantize': {name} must be an integer, got {value}"
+                raise SpecError(msg)
+        if low is not None and high is not None and low > high:
+            msg = f"transform 'dequantize': fit_low ({low}) must not exceed fit_high ({high})"
+            raise SpecError(msg)
 
     def _counts(self, x: np.ndarray) -> np.ndarray:
         if self.step == 1.0:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,15 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from flashsim.bundle_files import weight_source
 from flashsim.exceptions import ModelError
+from flashsim.untrusted import gunzip
 
-__all__ = ["EfficiencyStage", "fit_efficiency"]
+__all__ = ["MAX_MODEL_JSON_BYTES", "EfficiencyStage", "fit_efficiency"]
+
+MAX_MODEL_JSON_BYTES = 64 << 20
+"""The most bytes an xgboost model may decompress to (64 MiB; the default model's largest is
+3.3 MB): a few hundred kB of gzip can otherwise expand to gigabytes."""
 
 _TRAIN_KEYS = ("n_estimators", "early_stopping_rounds")
 _EPS = 1e-12
@@ -114,23 +119,74 @@ class EfficiencyStage:
         return {"kind": self.kind, "file": path.name, "n_classes": self.n_classes}
 
     @classmethod
-    def load(cls, directory: Path, record: Mapping[str, Any]) -> EfficiencyStage:
-        """Load a stage written by :meth:`save`."""
-        path = directory / record["file"]
+    def load(cls, source: Any, record: Mapping[str, Any], key: str = "") -> EfficiencyStage:
+        """Load a stage written by :meth:`save`.
+
+        Arguments:
+            source: a bundle's verified weight files (:class:`flashsim.bundle_files.WeightFiles`)
+                or a directory.
+            record: the stage's record.
+            key: where the record lies in the bundle's record, for messages.
+
+        Raises:
+            ModelError: the record is malformed, the file is not an xgboost model (or
+                decompresses to more than :data:`MAX_MODEL_JSON_BYTES`), or its number of
+                classes is not the record's ``n_classes``.
+        """
+        files = weight_source(source)
+        where = f"{key}." if key else ""
+        n_classes = record.get("n_classes") if isinstance(record, Mapping) else None
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            msg = f"{where}n_classes: expected an integer >= 2, got {n_classes!r}"
+            raise ModelError(msg)
+        name = record.get("file")
+        path = files.path(name) if isinstance(name, str) else Path(str(name))
+        origin = f"efficiency model {path}"
+        try:
+            raw = files.read(name)
+        except ModelError as err:
+            msg = f"cannot load {origin}: {str(err).split(';')[0]}; retrain or restore the bundle"
+            raise ModelError(msg) from err
+        if path.suffix == ".gz":
+            raw = gunzip(raw, MAX_MODEL_JSON_BYTES, f"cannot load {origin}", ModelError)
+        try:
+            model = json.loads(raw)
+        except RecursionError:
+            msg = f"cannot load {origin}: nested too deeply; retrain or restore the bundle"
+            raise ModelError(msg) from None
+        except (ValueError, UnicodeDecodeError) as err:
+            msg = f"cannot load {origin}: not JSON ({err}); retrain or restore the bundle"
+            raise ModelError(msg) from err
+        _check_classes(model, n_classes, origin, f"{where}n_classes")
         booster = xgb.Booster()
         try:
-            raw = path.read_bytes()
-            if path.suffix == ".gz":
-                raw = gzip.decompress(raw)
-            if not isinstance(json.loads(raw), dict):  # xgboost aborts on some bad buffers
-                msg = "not an xgboost JSON model"
-                raise ValueError(msg)
             booster.load_model(bytearray(raw))
-        except (xgb.core.XGBoostError, OSError, EOFError, ValueError, zlib.error) as err:
+        except (xgb.core.XGBoostError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            msg = f"cannot load efficiency model {path}: {first}; retrain or restore the bundle"
+            msg = f"cannot load {origin}: {first}; retrain or restore the bundle"
             raise ModelError(msg) from err
-        return cls(booster, int(record["n_classes"]))
+        return cls(booster, n_classes)
+
+
+def _check_classes(model: Any, n_classes: int, origin: str, key: str) -> None:
+    """Refuse an xgboost JSON model that is not one (xgboost aborts the process on some bad
+    buffers) or whose number of classes is not ``n_classes``."""
+    try:
+        learner = model["learner"]
+        declared = int(learner["learner_model_param"]["num_class"])
+        objective = str(learner["objective"]["name"])
+    except (KeyError, TypeError, ValueError):
+        msg = f"cannot load {origin}: not an xgboost JSON model; retrain or restore the bundle"
+        raise ModelError(msg) from None
+    has = 2 if declared <= 1 and objective == "binary:logistic" else declared
+    expected = "binary:logistic" if n_classes == 2 else "multi:softprob"
+    if has != n_classes or objective != expected:
+        msg = (
+            f"{origin}: {key}: the record says {n_classes} classes, the model has {has} "
+            f"({objective}, expected {expected}); the bundle is inconsistent: retrain or "
+            "restore it"
+        )
+        raise ModelError(msg)
 
 
 def fit_efficiency(

@@ -202,10 +202,17 @@ class ConstantStep:
 Step = EfficiencyStage | ConstantStep
 
 
-def _load_step(directory: Path, record: Mapping[str, Any]) -> Step:
-    if record.get("kind") == ConstantStep.kind:
-        return ConstantStep(int(record["outcome"]))
-    return EfficiencyStage.load(directory, record)
+def _load_step(source: Any, record: Mapping[str, Any], key: str) -> Step:
+    if isinstance(record, Mapping) and record.get("kind") == ConstantStep.kind:
+        outcome = record.get("outcome")
+        if outcome not in (0, 1) or isinstance(outcome, bool):
+            msg = f"{key}.outcome: expected 0 or 1, got {outcome!r}"
+            raise ModelError(msg)
+        return ConstantStep(outcome)
+    if not isinstance(record, Mapping) or record.get("n_classes") != 2:
+        msg = f"{key}: expected a binary classifier (n_classes 2) or a constant step"
+        raise ModelError(msg)
+    return EfficiencyStage.load(source, record, key)
 
 
 def sample_sequential(
@@ -310,25 +317,61 @@ class MixedResponseStage:
         }
 
     @classmethod
-    def load(cls, directory: Path, record: Mapping[str, Any]) -> MixedResponseStage:
-        """Load a stage written by :meth:`save`."""
+    def load(cls, source: Any, record: Mapping[str, Any], key: str = "") -> MixedResponseStage:
+        """Load a stage written by :meth:`save`.
+
+        Arguments:
+            source: a bundle's verified weight files or a directory (as
+                :meth:`flashsim.stages.response.ResponseStage.load`).
+            record: the stage's record.
+            key: where the record lies in the bundle's record, for messages.
+        """
+        where = key or "response"
         try:
+            n_targets = record["n_targets"]
+            if isinstance(n_targets, bool) or not isinstance(n_targets, int) or n_targets < 1:
+                msg = f"n_targets: expected an integer >= 1, got {n_targets!r}"
+                raise ValueError(msg)
             parts = [DiscretePart.from_dict(d) for d in record["parts"]]
-            classifiers = [
-                [_load_step(directory, r) for r in steps] for steps in record["classifiers"]
-            ]
-            n_targets = int(record["n_targets"])
+            for part in parts:
+                if not 0 <= part.column < n_targets or not part.values:
+                    msg = f"part {part.name!r}: column or values out of range"
+                    raise ValueError(msg)
+                if not np.isfinite(part.values).all():
+                    msg = f"part {part.name!r}: values must be finite"
+                    raise ValueError(msg)
+            steps_of = record["classifiers"]
+            if not isinstance(steps_of, list) or not all(isinstance(s, list) for s in steps_of):
+                msg = "classifiers: expected a list of lists"
+                raise TypeError(msg)
         except (KeyError, TypeError, ValueError) as err:
-            msg = f"malformed mixed response record in {directory}: {err}; retrain or restore it"
+            msg = f"{where}: malformed mixed response record ({err}); retrain or restore it"
             raise ModelError(msg) from err
-        return cls(parts, classifiers, ResponseStage.load(directory, record["response"]), n_targets)
+        classifiers = [
+            [_load_step(source, r, f"{where}.classifiers[{i}][{j}]") for j, r in enumerate(steps)]
+            for i, steps in enumerate(steps_of)
+        ]
+        response = ResponseStage.load(source, record["response"], f"{where}.response")
+        return cls(parts, classifiers, response, n_targets)
 
 
-def load_response(directory: Path, record: Mapping[str, Any]) -> ResponseStage | MixedResponseStage:
-    """Load a response stage of either kind from its bundle record."""
+def load_response(
+    source: Any, record: Mapping[str, Any], key: str = ""
+) -> ResponseStage | MixedResponseStage:
+    """Load a response stage of either kind from its bundle record.
+
+    Arguments:
+        source: a bundle's verified weight files (:class:`flashsim.bundle_files.WeightFiles`)
+            or a directory.
+        record: the stage's record.
+        key: where the record lies in the bundle's record, for messages.
+    """
+    if not isinstance(record, Mapping):
+        msg = f"{key or 'response'}: expected a mapping, got {type(record).__name__}"
+        raise ModelError(msg)
     if record.get("kind") == MixedResponseStage.kind:
-        return MixedResponseStage.load(directory, record)
-    return ResponseStage.load(directory, record)
+        return MixedResponseStage.load(source, record, key)
+    return ResponseStage.load(source, record, key)
 
 
 def train_mixed(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashsim.bundle import save_bundle
+from flashsim.bundle import check_bundle_destination, save_bundle
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import PipelineSpec
@@ -107,11 +107,16 @@ def train_pipeline(
     """Train every stage of ``spec`` on ``data`` and write the model bundle to ``output``.
 
     Flows keep a checkpoint per stage under ``output/checkpoints``; with ``resume`` an
-    interrupted training continues from them (BDTs are retrained: they take seconds).
+    interrupted training continues from them (BDTs are retrained: they take seconds). The
+    bundle is written to a temporary directory and renamed to ``output`` when complete
+    (:func:`flashsim.bundle.save_bundle`), replacing the checkpoints.
 
     Raises:
         InputError: a stage has too few rows, or a PID species has no calibration table.
+        OutputError: ``output`` exists and is neither a bundle nor an interrupted training's
+            directory (checked before any training).
     """
+    check_bundle_destination(output)
     start = time.monotonic()
     options = {"device": device, "resume": resume, "progress": progress}
     trainer = StageTrainer(spec, data, output, options, log)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from flashsim.exceptions import InputError
+from flashsim.exceptions import InputError, OutputError
 from flashsim.models.factory import build_model, train_response_model
 from flashsim.preprocessing import TablePreprocessor, build_chain
 from flashsim.spec import Feature, PipelineSpec, ResponseSpec, Target
@@ -41,6 +41,7 @@ __all__ = [
     "Log",
     "ResponseRows",
     "StageTrainer",
+    "checkpoint_directory",
     "finite_rows",
     "preprocessor",
 ]
@@ -50,6 +51,27 @@ Log = Callable[[str], None]
 
 MIN_RESPONSE_ROWS = 2
 """Fewest training (and validation) rows a response model is trained on."""
+
+
+def checkpoint_directory(output: Path) -> Path:
+    """``output/checkpoints``, created if needed: a real directory, never a symbolic link
+    planted there (the checkpoints themselves are written exclusively and renamed,
+    :func:`flashsim.models.loop.save_checkpoint`).
+
+    Raises:
+        OutputError: it is a link or not a directory, or cannot be created.
+    """
+    path = output / "checkpoints"
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=True)
+    except OSError as err:
+        msg = f"cannot create the checkpoint directory {path}: {err.strerror or err}"
+        raise OutputError(msg) from err
+    if output.is_symlink() or path.is_symlink() or not path.is_dir():
+        msg = f"{path} is a symbolic link or not a directory; remove it and train again"
+        raise OutputError(msg)
+    return path
 
 
 def preprocessor(items: Sequence[Feature | Target]) -> TablePreprocessor:
@@ -247,8 +269,7 @@ class StageTrainer:
             f"{x.shape[1]} targets, {context.shape[1]} conditions"
             + ("" if w is None else f", weighted (sum of weights {w[~val].sum():.1f})")
         )
-        checkpoints = self.output / "checkpoints"
-        checkpoints.mkdir(parents=True, exist_ok=True)
+        checkpoints = checkpoint_directory(self.output)
         self.metrics[f"{label}.response"] = train_response_model(
             response.model,
             model,
