@@ -135,7 +135,7 @@ class ConfigReader:
         ):
             raise self.fail(where, f"expected {what}, got a boolean")
         if not isinstance(value, types):
-            raise self.fail(where, f"expected {what}, got {value!r}")
+            raise self.fail(where, f"expected {what}, got {_short(value)}")
         return value
 
     def boolean(self, value: Any, where: str) -> bool:
@@ -149,8 +149,10 @@ class ConfigReader:
             raise self.fail(where, f"must be >= 0, got {value}")
         return value
 
-    def integer(self, value: Any, where: str, *, minimum: int | None = None) -> int:
-        """An integer (not a boolean), at least ``minimum`` if given.
+    def integer(
+        self, value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        """An integer (not a boolean), at least ``minimum`` and at most ``maximum`` if given.
 
         Example:
             >>> ConfigReader().integer(0, "flow.transforms", minimum=1)
@@ -158,10 +160,15 @@ class ConfigReader:
             ...
             flashsim.exceptions.SpecError: flow.transforms: expected an integer >= 1, got 0
         """
-        what = "an integer" if minimum is None else f"an integer >= {minimum}"
+        if minimum is not None and maximum is not None:
+            what = f"an integer in [{minimum}, {maximum}]"
+        elif maximum is not None:
+            what = f"an integer <= {maximum}"
+        else:
+            what = "an integer" if minimum is None else f"an integer >= {minimum}"
         value = self.typed(value, where, int, what)
-        if minimum is not None and value < minimum:
-            raise self.fail(where, f"expected {what}, got {value!r}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise self.fail(where, f"expected {what}, got {_short(value)}")
         return value
 
     def number(
@@ -195,7 +202,7 @@ class ConfigReader:
             ok = value < high if high_open else value <= high
         if not ok:
             raise self.fail(
-                where, f"expected {_interval(low, high, low_open, high_open)}, got {value!r}"
+                where, f"expected {_interval(low, high, low_open, high_open)}, got {_short(value)}"
             )
         return float(value)
 
@@ -213,13 +220,23 @@ class ConfigReader:
         return tuple(value)
 
     def int_list(
-        self, value: Any, where: str, *, minimum: int | None = None, what: str = "integers"
+        self,
+        value: Any,
+        where: str,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        what: str = "integers",
     ) -> tuple[int, ...]:
         """A non-empty list of integers (``what`` names them: ``"layer widths"``), each at
-        least ``minimum`` if given; an item is named by its index, ``where[i]``."""
+        least ``minimum`` and at most ``maximum`` if given; an item is named by its index,
+        ``where[i]``."""
         if not isinstance(value, (list, tuple)) or not value:
             raise self.fail(where, f"expected a non-empty list of {what}")
-        return tuple(self.integer(v, f"{where}[{i}]", minimum=minimum) for i, v in enumerate(value))
+        return tuple(
+            self.integer(v, f"{where}[{i}]", minimum=minimum, maximum=maximum)
+            for i, v in enumerate(value)
+        )
 
     def sequence(self, value: Any, where: str, item: Callable[[Any, str], _T]) -> tuple[_T, ...]:
         """A non-empty list, each entry read by ``item(entry, "where[i]")``; the entries'
@@ -232,6 +249,14 @@ class ConfigReader:
             if name is not None and names.count(name) > 1:
                 raise self.fail(where, f"name {name!r} appears more than once")
         return items
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 40 characters (a hostile value may be a 4,000-digit integer)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:

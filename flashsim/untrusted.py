@@ -110,13 +110,13 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
             continue
         if depth >= MAX_DEPTH:
             msg = f"nested more than {MAX_DEPTH} levels deep"
-            raise _TooBig(msg)
+            raise _TooBigError(msg)
         stack.append((node, True, depth))
         stack.extend((c, False, depth + 1) for c in children if id(c) not in sizes)
     return sizes[id(root)]
 
 
-class _TooBig(ValueError):
+class _TooBigError(ValueError):
     pass
 
 
@@ -160,14 +160,18 @@ def load_yaml(text: str, origin: str, error: type[Exception]) -> Any:
         if "duplicate key" in str(problem):
             msg = f"{origin}: {where}{problem}"
         raise error(msg) from err
-    except (_TooBig, RecursionError) as err:
-        what = str(err) if isinstance(err, _TooBig) else f"nested too deeply ({MAX_DEPTH} max)"
+    except (_TooBigError, RecursionError) as err:
+        what = str(err) if isinstance(err, _TooBigError) else f"nested too deeply ({MAX_DEPTH} max)"
         msg = f"{origin}: not a usable document: {what}"
+        raise error(msg) from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        msg = f"{origin}: not a usable document: {str(err).split(';')[0]}"
         raise error(msg) from None
 
 
 def check_depth(value: Any, origin: str, error: type[Exception], limit: int = MAX_DEPTH) -> None:
-    """Raise ``error`` if ``value`` (parsed JSON/YAML) nests lists/mappings deeper than ``limit``."""
+    """Raise ``error`` if ``value`` (parsed JSON/YAML) nests lists or mappings deeper than
+    ``limit``."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -203,6 +207,9 @@ def load_json(
         raise error(msg) from err
     except RecursionError:
         msg = f"{origin}: nested more than {max_depth} levels deep; the file is not usable"
+        raise error(msg) from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        msg = f"{origin}: not valid JSON ({str(err).split(';')[0]})"
         raise error(msg) from None
     check_depth(value, origin, error, max_depth)
     return value

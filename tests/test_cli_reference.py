@@ -98,7 +98,7 @@ def test_reference_does_not_depend_on_the_machine(
     assert root not in reference
     assert str(Path.home()) not in reference
     validate = section(reference, "flashsim validate")
-    assert "| `-j`, `--jobs` | integer ≥ 1 | min(2, CPU cores) |" in validate
+    assert "| `-j`, `--jobs` | integer in [1, 256] | min(2, CPU cores) |" in validate
 
 
 def test_machine_defaults_name_existing_options() -> None:

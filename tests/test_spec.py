@@ -238,11 +238,12 @@ def test_wrong_top_level_type(
     [
         (
             lambda d: jet(d)["source"].__setitem__("pdgId", [1.5]),
-            "collections.Jet.source.pdgId[0]: expected an integer, got 1.5",
+            "collections.Jet.source.pdgId[0]: expected an integer in [-2147483648, 2147483647], "
+            "got 1.5",
         ),
         (
             lambda d: jet(d)["targets"][0].__setitem__("range", [0, "x"]),
-            "collections.Jet.targets[0].range[1]: expected a number or null, got 'x'",
+            "collections.Jet.targets[0].range[1]: expected a finite number or null, got 'x'",
         ),
         (
             lambda d: jet(d)["targets"][0].__setitem__("range", [0]),
@@ -250,7 +251,7 @@ def test_wrong_top_level_type(
         ),
         (
             lambda d: jet(d)["targets"][0].__setitem__("select_min", "15"),
-            "collections.Jet.targets[0].select_min: expected a number, got '15'",
+            "collections.Jet.targets[0].select_min: expected a finite number, got '15'",
         ),
         (
             lambda d: jet(d)["targets"][0].__setitem__("dtype", "int64"),
@@ -258,15 +259,15 @@ def test_wrong_top_level_type(
         ),
         (
             lambda d: jet(d)["fakes"].__setitem__("max_count", True),
-            "collections.Jet.fakes.max_count: expected an integer, got a boolean",
+            "collections.Jet.fakes.max_count: expected an integer in [1, 100], got a boolean",
         ),
         (
             lambda d: jet(d)["fakes"].__setitem__("max_count", 0),
-            "collections.Jet.fakes.max_count: must be at least 1",
+            "collections.Jet.fakes.max_count: expected an integer in [1, 100], got 0",
         ),
         (
             lambda d: jet(d).__setitem__("constants", {"mass": "heavy"}),
-            "collections.Jet.constants.mass: expected a number, got 'heavy'",
+            "collections.Jet.constants.mass: expected a finite number, got 'heavy'",
         ),
         (
             lambda d: jet(d)["conditions"].__setitem__(0, "pt"),
@@ -468,7 +469,7 @@ def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
     with pytest.raises(
-        SpecError, match=r"empty\.yaml: top level: expected a mapping, got NoneType"
+        SpecError, match=r"empty\.yaml: the spec is empty; it is a mapping with version"
     ):
         load_spec(path)
 

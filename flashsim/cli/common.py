@@ -7,6 +7,7 @@ them) while the name, type and default of an option are written once.
 from __future__ import annotations
 
 import glob
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,10 @@ from typing import Any, TypeVar
 import click
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_JOBS",
+    "MAX_SEED",
+    "FiniteFloat",
     "command_line",
     "expand_inputs",
     "max_events_option",
@@ -26,6 +31,34 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_SEED = 2**32 - 1
+"""The largest seed of every command: xgboost, torch and numpy all take 0 ... 2**32 - 1 (a
+pipeline spec's ``seed:`` has the same range)."""
+MAX_JOBS = 256
+"""The most worker processes a command starts (``-j``): more is a typo, not a machine."""
+MAX_COUNT = 10**9
+"""The most events or rows a command generates (``-n``): each is planned before any is made."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option within a range that is also finite: ``nan`` is refused (click's
+    ``FloatRange`` lets NaN through, as every comparison with it is false), and so are
+    ``inf`` and ``-inf``. Takes ``FloatRange``'s arguments (``min``, ``max``, ``min_open``).
+
+    Example:
+        >>> FiniteFloat(0.0).convert("nan", None, None)
+        Traceback (most recent call last):
+        ...
+        click.exceptions.BadParameter: 'nan' is not a finite number.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as a float in the range, or a usage error (exit 2)."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def overwrite_option(text: str = "Replace the output if it exists.") -> Callable[[F], F]:
@@ -41,10 +74,11 @@ def quiet_option(text: str = "No progress bar and no summary.") -> Callable[[F],
 def seed_option(
     *,
     default: int = 0,
-    maximum: int | None = None,
+    maximum: int = MAX_SEED,
     text: str = "Random seed.",
 ) -> Callable[[F], F]:
-    """``--seed``: a non-negative integer, at most ``maximum``."""
+    """``--seed``: a non-negative integer, at most ``maximum`` (:data:`MAX_SEED` unless a
+    command's generator takes less)."""
     return click.option(
         "--seed",
         default=default,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from flashsim.cli.common import FiniteFloat
+
 __all__ = ["export"]
 
 
@@ -24,7 +26,7 @@ __all__ = ["export"]
     "--rtol",
     default=1e-4,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(0.0, 1.0, min_open=True),
     help="Check tolerance on max |ort - torch| / max(|torch|, 1), widened to 10x torch's own "
     "float32 rounding for steep flows.",
 )
@@ -61,6 +63,10 @@ def export(
     if not onnx_format:
         msg = "choose the format: --onnx (the only one so far)"
         raise click.UsageError(msg)
+    highest = _highest_opset()
+    if opset is not None and highest is not None and opset > highest:
+        msg = f"--opset {opset}: this torch exports opsets 12 to {highest}"
+        raise click.BadParameter(msg, param_hint="'--opset'")
 
     def log(line: str) -> None:
         if not quiet:
@@ -82,3 +88,10 @@ def export(
         raise
     click.echo(format_table(results))
     log(f"{len(results)} models and onnx-manifest.json written to {output}")
+
+
+def _highest_opset() -> int | None:
+    """The highest ONNX opset the installed torch exports (None if it does not say)."""
+    import torch.onnx
+
+    return getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", None)

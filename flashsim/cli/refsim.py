@@ -7,12 +7,21 @@ from typing import Any
 
 import click
 
-from flashsim.cli.common import output_option, overwrite_option, quiet_option, seed_option
-from flashsim.refsim.processes import PROCESSES
+from flashsim.cli.common import (
+    MAX_COUNT,
+    MAX_JOBS,
+    FiniteFloat,
+    output_option,
+    overwrite_option,
+    quiet_option,
+    seed_option,
+)
+from flashsim.refsim.processes import PROCESSES, SQRT_S
 
 __all__ = ["refsim"]
 
 _MAX_SEED = 900_000_000  # Pythia's Random:seed accepts 0 ... 900 000 000
+_MAX_PILEUP = 1000.0  # mean pile-up interactions; the HL-LHC expects 200
 # Kept here, not imported from flashsim.refsim.lhcb (scipy, awkward), to keep the start-up of the
 # command line light; tests/test_refsim_lhcb.py checks them against the library.
 _LHCB_PROCESSES = ("bbbar",)
@@ -33,21 +42,30 @@ def refsim() -> None:
     help="Physics process to generate.",
 )
 @click.option(
-    "-n", "--n-events", required=True, type=click.IntRange(min=1), help="Number of events."
+    "-n",
+    "--n-events",
+    required=True,
+    type=click.IntRange(min=1, max=MAX_COUNT),
+    help="Number of events.",
 )
 @seed_option(default=1, maximum=_MAX_SEED)
 @click.option(
-    "-j", "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
+    "-j",
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1, max=MAX_JOBS),
+    help="Processes.",
 )
 @click.option(
     "--pileup",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(0.0, _MAX_PILEUP),
     default=None,
     help="Mean number of pile-up interactions [default: the detector's, 25 cms_like, 4 lhcb_like].",
 )
 @click.option(
     "--pthat-min",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(0.0, SQRT_S / 2),
     default=None,
     help="pT-hat threshold in GeV of the qcd process [default: 30] or of bbbar [default: 3].",
 )
@@ -133,13 +151,17 @@ def generate(
     "jpsi_ee (e e).",
 )
 @click.option(
-    "-n", "--n-rows", required=True, type=click.IntRange(min=1), help="Number of probe tracks."
+    "-n",
+    "--n-rows",
+    required=True,
+    type=click.IntRange(min=1, max=MAX_COUNT),
+    help="Number of probe tracks.",
 )
 @click.option(
     "--background-fraction",
     default=0.4,
     show_default=True,
-    type=click.FloatRange(0.0, 1.0),
+    type=FiniteFloat(0.0, 1.0),
     help="Expected fraction of combinatorial-background rows.",
 )
 @click.option(

@@ -6,13 +6,20 @@ prints progress and the summary.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from flashsim.cli.common import command_line, output_option, overwrite_option, quiet_option
+from flashsim.cli.common import (
+    FiniteFloat,
+    command_line,
+    output_option,
+    overwrite_option,
+    quiet_option,
+)
 
 __all__ = ["sweights"]
 
@@ -32,8 +39,10 @@ def _parse_assignments(values: Sequence[str], option: str) -> dict[str, float]:
             if not sep or not name.strip():
                 raise ValueError(item)
             assigned[name.strip()] = float(value)
+            if not math.isfinite(assigned[name.strip()]):
+                raise ValueError(item)
         except ValueError as err:
-            msg = f"{option} expects NAME=VALUE such as mu=1865.0, got {item!r}"
+            msg = f"{option} expects NAME=VALUE (a finite number) such as mu=1865.0, got {item!r}"
             raise ConfigurationError(msg) from err
     return assigned
 
@@ -63,7 +72,7 @@ def _parse_assignments(values: Sequence[str], option: str) -> dict[str, float]:
     "fit_range",
     required=True,
     nargs=2,
-    type=float,
+    type=FiniteFloat(),
     metavar="LO HI",
     help="Fit range; rows outside it are dropped.",
 )

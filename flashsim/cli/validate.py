@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from flashsim.cli.common import MAX_JOBS, MAX_SEED
+
 __all__ = ["EXIT_GATE_FAILED", "validate"]
 
 EXIT_GATE_FAILED = 3
@@ -51,7 +53,7 @@ EXIT_GATE_FAILED = 3
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=0,
     show_default=True,
     help="Seed of the classifier tests' subsampling and splits (the report is reproducible).",
@@ -62,7 +64,7 @@ EXIT_GATE_FAILED = 3
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_JOBS),
     default=min(2, os.cpu_count() or 1),
     show_default=True,
     help="Processes drawing the figures.",

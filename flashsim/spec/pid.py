@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from flashsim.spec.reader import SpecReader
+from flashsim.spec.reader import INT32, SpecReader
+from flashsim.spec.sections import read_range
 from flashsim.spec.types import ResponseSpec, WeightSpec
 
 __all__ = [
@@ -203,10 +204,12 @@ def read_pid(r: SpecReader, value: Any, where: str, collections: Mapping[str, An
         occupancy = (
             r.typed(o["column"], f"{where}.occupancy.column", str, "a branch name"),
             r.typed(o["field"], f"{where}.occupancy.field", str, "a field name"),
-            r.int_list(o["values"], f"{where}.occupancy.values"),
+            r.int_list(
+                o["values"], f"{where}.occupancy.values", minimum=INT32[0], maximum=INT32[1]
+            ),
         )
     fraction = r.typed(
-        d.get("validation_fraction", 0.2), f"{where}.validation_fraction", float, "a number"
+        d.get("validation_fraction", 0.2), f"{where}.validation_fraction", (int, float), "a number"
     )
     if not 0.0 < fraction < 1.0:
         raise r.fail(f"{where}.validation_fraction", f"must lie in (0, 1), got {fraction}")
@@ -250,8 +253,9 @@ def _species(r: SpecReader, value: Any, where: str) -> tuple[SpeciesSpec, ...]:
     seen: set[int] = set()
     for name, entry in value.items():
         at = f"{where}.{name}"
+        r.name(name, at)
         s = r.mapping(entry, at, ["pdgId"], ["select"])
-        ids = r.int_list(s["pdgId"], f"{at}.pdgId")
+        ids = r.int_list(s["pdgId"], f"{at}.pdgId", minimum=INT32[0], maximum=INT32[1])
         if seen & set(ids):
             raise r.fail(f"{at}.pdgId", f"{sorted(seen & set(ids))} in two species")
         seen |= set(ids)
@@ -260,7 +264,9 @@ def _species(r: SpecReader, value: Any, where: str) -> tuple[SpeciesSpec, ...]:
             sel = r.mapping(s["select"], f"{at}.select", ["column", "values"])
             select = (
                 r.typed(sel["column"], f"{at}.select.column", str, "a branch name"),
-                r.int_list(sel["values"], f"{at}.select.values"),
+                r.int_list(
+                    sel["values"], f"{at}.select.values", minimum=INT32[0], maximum=INT32[1]
+                ),
             )
         species.append(SpeciesSpec(str(name), ids, select))
     return tuple(species)
@@ -275,13 +281,12 @@ def _column(r: SpecReader, value: Any, where: str) -> Column:
         ["transform", "range", "relative_to", "point_mass", "split"],
     )
     rng = d.get("range", [None, None])
-    if not (isinstance(rng, list) and len(rng) == 2):
-        raise r.fail(f"{where}.range", "expected [low, high] (null for no bound)")
+    read_range(r, rng, f"{where}.range")
     relative = d.get("relative_to")
     point_mass, params = _flag_value(r, d.get("point_mass"), f"{where}.point_mass")
     split, split_params = _flag_value(r, d.get("split"), f"{where}.split")
     return Column(
-        name=r.typed(d["name"], f"{where}.name", str, "a string"),
+        name=r.name(d["name"], f"{where}.name"),
         column=r.typed(d["column"], f"{where}.column", str, "a branch name"),
         transform=r.chain(d.get("transform", []), f"{where}.transform"),
         range=(rng[0], rng[1]),
@@ -306,7 +311,7 @@ def _flag_value(r: SpecReader, value: Any, where: str) -> tuple[float | None, di
     if value is None:
         return None, params
     what = "a number, or {value: V, efficiency: {xgboost settings}}"
-    return float(r.typed(value, where, (int, float), what)), params
+    return float(r.finite(value, where, what)), params
 
 
 def _balance(r: SpecReader, value: Any, where: str, conditions: Sequence[Column]) -> BalanceSpec:
@@ -316,15 +321,7 @@ def _balance(r: SpecReader, value: Any, where: str, conditions: Sequence[Column]
     condition = r.typed(d["condition"], f"{where}.condition", str, "a condition name")
     if condition not in names:
         raise r.fail(f"{where}.condition", f"{condition!r} is not one of {names}")
-    power = float(r.typed(d.get("power", 1.0), f"{where}.power", (int, float), "a number"))
-    max_factor = float(
-        r.typed(d.get("max_factor", 10.0), f"{where}.max_factor", (int, float), "a number")
-    )
-    bins = r.typed(d.get("bins", 30), f"{where}.bins", int, "an integer")
-    if not 0.0 < power <= 1.0:
-        raise r.fail(f"{where}.power", f"must lie in (0, 1], got {power}")
-    if max_factor < 1.0:
-        raise r.fail(f"{where}.max_factor", f"must be at least 1, got {max_factor}")
-    if bins < 2:
-        raise r.fail(f"{where}.bins", f"must be at least 2, got {bins}")
+    power = r.number(d.get("power", 1.0), f"{where}.power", low=0.0, high=1.0, low_open=True)
+    max_factor = r.number(d.get("max_factor", 10.0), f"{where}.max_factor", low=1.0, high=1e6)
+    bins = r.integer(d.get("bins", 30), f"{where}.bins", minimum=2, maximum=10_000)
     return BalanceSpec(condition, power, max_factor, bins)

@@ -8,6 +8,8 @@ contain: xgboost settings, transform chains, response models and training weight
 from __future__ import annotations
 
 import copy
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +18,13 @@ from flashsim.exceptions import SpecError
 from flashsim.preprocessing import build_chain
 from flashsim.spec.types import NEGATIVE_WEIGHTS, ResponseSpec, WeightSpec
 
-__all__ = ["XGBOOST_KEYS", "SpecReader"]
+__all__ = ["INT32", "MAX_NAME_CHARS", "XGBOOST_KEYS", "SpecReader"]
+
+MAX_NAME_CHARS = 100
+"""The longest name of a target, condition or species."""
+_NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_NAME_CHARS - 1}}}")
+INT32 = (-(2**31), 2**31 - 1)
+"""The range of integer values compared with event data (pdgId, status, ID classes)."""
 
 XGBOOST_KEYS = (
     "n_estimators",
@@ -32,6 +40,19 @@ XGBOOST_KEYS = (
     "max_bin",
 )
 """The xgboost settings a spec may give a classifier (efficiency, multiplicity, flags)."""
+
+_XGBOOST_INTEGERS = {
+    "n_estimators": (1, 100_000),
+    "early_stopping_rounds": (1, 100_000),
+    "max_depth": (1, 32),
+    "max_bin": (2, 4096),
+}
+"""The xgboost settings that are counts, and their bounds (a tree deeper than 32 levels has
+more leaves than any training table has rows; 100,000 rounds run for days)."""
+_XGBOOST_FRACTIONS = ("learning_rate", "subsample", "colsample_bytree")
+"""The xgboost settings in (0, 1]."""
+_XGBOOST_PENALTIES = ("min_child_weight", "reg_lambda", "reg_alpha", "gamma")
+"""The xgboost settings that are finite numbers >= 0."""
 
 
 class SpecReader(ConfigReader):
@@ -50,7 +71,38 @@ class SpecReader(ConfigReader):
         """A mapping of xgboost settings (:data:`XGBOOST_KEYS`, and the ``extra`` keys)."""
         if not isinstance(value, Mapping):
             raise self.fail(where, "expected a mapping of xgboost parameters")
-        return self.mapping(value, where, [], [*XGBOOST_KEYS, *extra])
+        d = self.mapping(value, where, [], [*XGBOOST_KEYS, *extra])
+        for key, (low, high) in _XGBOOST_INTEGERS.items():
+            if key in d:
+                self.integer(d[key], f"{where}.{key}", minimum=low, maximum=high)
+        for key in _XGBOOST_FRACTIONS:
+            if key in d:
+                self.number(d[key], f"{where}.{key}", low=0.0, high=1.0, low_open=True)
+        for key in _XGBOOST_PENALTIES:
+            if key in d:
+                self.number(d[key], f"{where}.{key}", low=0.0, high=1e9)
+        return d
+
+    def name(self, value: Any, where: str) -> str:
+        """A name that becomes part of a branch or file name (a target, a condition, a PID
+        species): letters, digits and ``_``, starting with a letter or ``_``, at most
+        :data:`MAX_NAME_CHARS` characters; never a path."""
+        text = self.typed(value, where, str, "a name")
+        if not _NAME.fullmatch(text):
+            shown = text if len(text) <= 40 else f"{text[:37]}..."
+            raise self.fail(
+                where,
+                f"{shown!r} is not a name: use letters, digits and _ (at most "
+                f"{MAX_NAME_CHARS} characters, not starting with a digit)",
+            )
+        return text
+
+    def finite(self, value: Any, where: str, what: str = "a finite number") -> float:
+        """An int or float that is finite (not NaN, not ±inf), unchanged."""
+        number = self.typed(value, where, (int, float), what)
+        if not math.isfinite(number):
+            raise self.fail(where, f"expected {what}, got {number!r}")
+        return number
 
     def chain(self, value: Any, where: str) -> tuple[Any, ...]:
         """A transform chain as written (checked by :func:`flashsim.preprocessing.build_chain`)."""

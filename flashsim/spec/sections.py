@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from flashsim.spec.reader import SpecReader
+from flashsim.spec.reader import INT32, SpecReader
 from flashsim.spec.types import (
     DERIVED,
     FEATURE_KINDS,
@@ -28,7 +28,13 @@ from flashsim.spec.types import (
     met_prefix,
 )
 
-__all__ = ["read_collection", "read_event"]
+__all__ = ["MAX_DISCRETE_VALUES", "MAX_FAKES", "read_collection", "read_event", "read_range"]
+
+MAX_FAKES = 100
+"""The largest ``fakes.max_count``: the multiplicity classifier has ``max_count + 1`` classes."""
+MAX_DISCRETE_VALUES = 256
+"""The most ``categories``, ``point_masses`` or ID ``classes`` values of a target: each is a
+class of a classifier."""
 
 _SECTION_KINDS = {
     "collection": ("ratio", "diff", "dphi", "value"),
@@ -75,7 +81,7 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         response=r.response(d["response"], f"{where}.response"),
         fakes=_fakes(r, d["fakes"], f"{where}.fakes") if d.get("fakes") else None,
         constants={
-            k: float(r.typed(v, f"{where}.constants.{k}", (int, float), "a number"))
+            r.name(k, f"{where}.constants"): float(r.finite(v, f"{where}.constants.{k}"))
             for k, v in constants.items()
         },
         charge_from_pdg_id=r.boolean(
@@ -94,7 +100,7 @@ def _copies(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tu
 
     def item(v: Any, at: str) -> CopySpec:
         c = r.mapping(v, at, ["name", "field"], ["dtype"])
-        name = r.typed(c["name"], f"{at}.name", str, "a field name")
+        name = r.name(c["name"], f"{at}.name")
         if name in targets:
             raise r.fail(f"{at}.name", f"{name!r} is a target; a field is sampled or copied")
         return CopySpec(
@@ -122,8 +128,8 @@ def _source(r: SpecReader, value: Any, where: str) -> SourceSpec:
     d = r.mapping(value, where, ["collection"], ["pdgId", "status"])
     return SourceSpec(
         collection=r.typed(d["collection"], f"{where}.collection", str, "a name"),
-        pdg_id=r.int_list(d["pdgId"], f"{where}.pdgId") if "pdgId" in d else None,
-        status=r.int_list(d["status"], f"{where}.status") if "status" in d else None,
+        pdg_id=_ints(r, d["pdgId"], f"{where}.pdgId") if "pdgId" in d else None,
+        status=_ints(r, d["status"], f"{where}.status") if "status" in d else None,
     )
 
 
@@ -142,8 +148,8 @@ def _feature(r: SpecReader, value: Any, where: str) -> Feature:
     if "flag" in d:
         flag = r.mapping(d["flag"], f"{where}.flag", ["field", "bit"])
         kwargs["flag"] = (
-            str(flag["field"]),
-            r.typed(flag["bit"], f"{where}.flag.bit", int, "an integer"),
+            r.typed(flag["field"], f"{where}.flag.field", str, "a field name"),
+            r.integer(flag["bit"], f"{where}.flag.bit", minimum=0, maximum=63),
         )
     elif "feature" in d:
         kind, params = _feature_kind(r, d["feature"], f"{where}.feature")
@@ -152,14 +158,10 @@ def _feature(r: SpecReader, value: Any, where: str) -> Feature:
         key = given[0]
         kwargs[key] = r.typed(d[key], f"{where}.{key}", str, "a branch or field name")
     return Feature(
-        name=r.typed(d["name"], f"{where}.name", str, "a string"),
+        name=r.name(d["name"], f"{where}.name"),
         transform=r.chain(d["transform"], f"{where}.transform"),
         abs=r.boolean(d.get("abs", False), f"{where}.abs"),
-        above=(
-            None
-            if d.get("above") is None
-            else float(r.typed(d["above"], f"{where}.above", (int, float), "a number"))
-        ),
+        above=(None if d.get("above") is None else float(r.finite(d["above"], f"{where}.above"))),
         **kwargs,
     )
 
@@ -180,6 +182,13 @@ def _feature_kind(r: SpecReader, value: Any, where: str) -> tuple[str, dict[str,
         if key not in FEATURE_KINDS[kind]:
             allowed = ", ".join(sorted(FEATURE_KINDS[kind])) or "none"
             raise r.fail(f"{where}.{kind}.{key}", f"unknown parameter; allowed: {allowed}")
+        at = f"{where}.{kind}.{key}"
+        if key == "collection":
+            r.typed(params[key], at, str, "a collection name")
+        elif key == "pdgId":
+            _ints(r, params[key], at)
+        elif key == "radius":
+            r.number(params[key], at, low=0.0, high=10.0, low_open=True)
     return kind, params
 
 
@@ -209,23 +218,17 @@ def _target(r: SpecReader, value: Any, where: str) -> Target:
     if kind != "uniform_phi" and "transform" not in d and not categories:
         raise r.fail(where, "missing required key 'transform'")
     rng = d.get("range", [None, None])
-    if not (isinstance(rng, list) and len(rng) == 2):
-        raise r.fail(f"{where}.range", "expected [low, high] (null for no bound)")
-    for i, bound in enumerate(rng):
-        if bound is not None:
-            r.typed(bound, f"{where}.range[{i}]", (int, float), "a number or null")
-    if None not in rng and rng[0] > rng[1]:
-        raise r.fail(f"{where}.range", f"low {rng[0]} is above high {rng[1]}")
+    read_range(r, rng, f"{where}.range")
     select_min = d.get("select_min")
     if select_min is not None:
-        r.typed(select_min, f"{where}.select_min", (int, float), "a number")
+        r.finite(select_min, f"{where}.select_min")
     select_max_abs = d.get("select_max_abs")
     if select_max_abs is not None:
-        r.typed(select_max_abs, f"{where}.select_max_abs", (int, float), "a number")
+        r.finite(select_max_abs, f"{where}.select_max_abs")
         if not select_max_abs > 0:
             raise r.fail(f"{where}.select_max_abs", "must be positive")
     return Target(
-        name=r.typed(d["name"], f"{where}.name", str, "a string"),
+        name=r.name(d["name"], f"{where}.name"),
         kind=kind,
         transform=r.chain(d.get("transform", []), f"{where}.transform"),
         range=(rng[0], rng[1]),
@@ -249,6 +252,8 @@ def _discrete_values(
     value = d[key]
     if not isinstance(value, list) or not value:
         raise r.fail(f"{where}.{key}", "expected a non-empty list of numbers")
+    if len(value) > MAX_DISCRETE_VALUES:
+        raise r.fail(f"{where}.{key}", f"more than {MAX_DISCRETE_VALUES} values")
     numbers = tuple(
         float(r.typed(v, f"{where}.{key}[{i}]", (int, float), "a number"))
         for i, v in enumerate(value)
@@ -267,7 +272,9 @@ def _efficiency(r: SpecReader, value: Any, where: str) -> EfficiencySpec:
     if classes is None:
         return EfficiencySpec(params=params)
     c = r.mapping(classes, f"{where}.classes", ["field", "values"])
-    values = r.int_list(c["values"], f"{where}.classes.values")
+    values = _ints(r, c["values"], f"{where}.classes.values")
+    if len(values) > MAX_DISCRETE_VALUES:
+        raise r.fail(f"{where}.classes.values", f"more than {MAX_DISCRETE_VALUES} classes")
     if len(set(values)) != len(values):
         raise r.fail(f"{where}.classes.values", "values must be distinct")
     return EfficiencySpec(
@@ -280,9 +287,7 @@ def _efficiency(r: SpecReader, value: Any, where: str) -> EfficiencySpec:
 def _fakes(r: SpecReader, value: Any, where: str) -> FakesSpec:
     """``fakes``: conditions, targets, multiplicity and response of unmatched objects."""
     d = r.mapping(value, where, ["conditions", "targets", "max_count", "multiplicity", "response"])
-    max_count = r.typed(d["max_count"], f"{where}.max_count", int, "an integer")
-    if max_count < 1:
-        raise r.fail(f"{where}.max_count", "must be at least 1")
+    max_count = r.integer(d["max_count"], f"{where}.max_count", minimum=1, maximum=MAX_FAKES)
     return FakesSpec(
         conditions=_event_features(r, d["conditions"], f"{where}.conditions"),
         targets=_targets(r, d["targets"], f"{where}.targets", "fakes"),
@@ -335,3 +340,19 @@ def _event_features(r: SpecReader, value: Any, where: str) -> tuple[Feature, ...
                 f"event-level conditions take `event:` or `feature:` {_EVENT_FEATURES}",
             )
     return features
+
+
+def read_range(r: SpecReader, value: Any, where: str) -> None:
+    """A ``range``: ``[low, high]``, each a finite number or null (no bound), low <= high."""
+    if not (isinstance(value, list) and len(value) == 2):
+        raise r.fail(where, "expected [low, high] (null for no bound)")
+    for i, bound in enumerate(value):
+        if bound is not None:
+            r.finite(bound, f"{where}[{i}]", "a finite number or null")
+    if None not in value and value[0] > value[1]:
+        raise r.fail(where, f"low {value[0]} is above high {value[1]}")
+
+
+def _ints(r: SpecReader, value: Any, where: str) -> tuple[int, ...]:
+    """A non-empty list of integers compared with event data (32-bit: pdgId, status, IDs)."""
+    return r.int_list(value, where, minimum=INT32[0], maximum=INT32[1])

@@ -20,7 +20,7 @@ __all__ = ["resolve_spec"]
 
 def _from_bundle(path: Path) -> PipelineSpec:
     record = read_record(path)
-    return parse_spec(record["spec"], origin=f"{path / RECORD_NAME} (spec)")
+    return parse_spec(record.get("spec"), origin=f"{path / RECORD_NAME} (spec)")
 
 
 def resolve_spec(pipeline: Path | None, flash: Path) -> tuple[PipelineSpec, str]:
