@@ -36,6 +36,11 @@ _ITEM_OPTIONS = {
 }
 """The options of work-item mode (several inputs or a directory output), by parameter name."""
 
+_MAX_OVERSAMPLE = 10_000
+"""The largest --oversample (:data:`flashsim.run.caps.MAX_OVERSAMPLE`, kept here so that
+``flashsim --help`` does not import the library; tests/test_hostile_run.py checks that they
+agree)."""
+
 _EXECUTOR_NAMES = ("local", "dask")
 """The keys of :data:`flashsim.run.executors.EXECUTORS` (kept here so that ``flashsim --help``
 does not import the library; tests/test_cli.py checks that they agree)."""
@@ -55,7 +60,7 @@ does not import the library; tests/test_cli.py checks that they agree)."""
     "--oversample",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=_MAX_OVERSAMPLE),
     help="Simulate each gen event K times (replicas grouped by FlashSim_genEntry).",
 )
 @click.option(
@@ -67,7 +72,8 @@ does not import the library; tests/test_cli.py checks that they agree)."""
 )
 @max_events_option("Simulate only the first N events (of each input, with a directory output).")
 @overwrite_option(
-    "Replace OUTPUT if it exists (a directory: delete the outputs its manifest lists)."
+    "Replace OUTPUT if it is a regular file (a directory: delete the outputs its manifest "
+    "lists that flashsim made)."
 )
 @click.option(
     "-j",
@@ -111,6 +117,15 @@ does not import the library; tests/test_cli.py checks that they agree)."""
     "FlashSim_outOfDomain, or stop (default: the model spec's inputs.out_of_domain, else "
     "clamp). Counted in the provenance either way.",
 )
+@click.option(
+    "--max-objects",
+    "max_objects",
+    multiple=True,
+    metavar="[COLLECTION=]N",
+    callback=lambda ctx, param, value: _object_caps(value),
+    help="Most objects per event of a collection the models read (default 1000, GenPart "
+    "10000, or the spec's inputs.max_objects); N alone sets every collection. Repeatable.",
+)
 @quiet_option("No progress bar or summary.")
 def run(
     inputs: tuple[str, ...],
@@ -128,6 +143,7 @@ def run(
     item_size: int,
     non_finite: str | None,
     out_of_domain: str | None,
+    max_objects: dict[str, int],
     quiet: bool,
 ) -> None:
     """Simulate the reconstructed events of the generator-level files INPUT...
@@ -169,7 +185,7 @@ def run(
         "max_events": max_events,
         "overwrite": overwrite,
         "progress": not quiet,
-        "policy": PolicyOverrides(non_finite, out_of_domain),
+        "policy": PolicyOverrides(non_finite, out_of_domain, max_objects),
         "command": command_line(),
     }
     if many:
@@ -191,6 +207,23 @@ def run(
             f"{_caveats(summary.counters, summary.dropped_events)}",
             err=True,
         )
+
+
+def _object_caps(values: tuple[str, ...]) -> dict[str, int]:
+    """``--max-objects`` values (``N`` for every collection, ``NAME=N`` for one) as a mapping
+    (the key ``*`` for every collection); the range is checked by the library's policy."""
+    caps: dict[str, int] = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        try:
+            caps[name.strip() or "*"] = int(number)
+        except ValueError:
+            msg = f"{value!r}: give N (every collection) or COLLECTION=N, e.g. GenPart=20000"
+            raise click.BadParameter(msg) from None
+        if caps[name.strip() or "*"] < 1:
+            msg = f"{value!r}: a cap must be at least 1"
+            raise click.BadParameter(msg)
+    return caps
 
 
 def _caveats(counters: dict[str, dict[str, int]], dropped: int) -> str:

@@ -15,6 +15,12 @@ Its results equal the torch path's up to float32 rounding (both are compared wit
 threads. The compiled function is cached on disk by numba (``cache=True``): the first use on a
 machine compiles for a few seconds, later processes load it in about a second.
 
+Division follows numpy's error model (``error_model="numpy"``), as the torch path does: a
+degenerate value (a spline parameter that overflowed for conditions far outside the training
+domain) gives inf or NaN, which the pipeline reports with its cause
+(:func:`flashsim.pipeline.check_finite`), where numba's default Python model raised a
+``ZeroDivisionError`` from inside the kernel.
+
 References:
     Durkan, Bekasov, Murray, Papamakarios, "Neural Spline Flows", arXiv:1906.04019, appendix A;
     zuko's ``MonotonicRQSTransform`` (https://github.com/probabilists/zuko), whose
@@ -119,7 +125,7 @@ def _invert_row(
         out[j] = x0 + z * (x1 - x0)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def _rqs_inverse(
     y: np.ndarray, phi: np.ndarray, bins: int, bound: float, slope: float
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through rqs_inverse
@@ -132,7 +138,7 @@ def _rqs_inverse(
     return out
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _rqs_inverse_serial(
     y: np.ndarray, phi: np.ndarray, bins: int, bound: float, slope: float
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through rqs_inverse

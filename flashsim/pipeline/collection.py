@@ -15,7 +15,8 @@ import awkward as ak
 import numpy as np
 
 from flashsim.branches import fake_targets, is_relative
-from flashsim.domain import DomainGuard
+from flashsim.domain import DomainGuard, check_transformed
+from flashsim.exceptions import InputError
 from flashsim.features import (
     SourceObjects,
     cast_values,
@@ -31,7 +32,6 @@ from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 
 __all__ = ["CollectionModel", "charge_from_pdg_id", "replicate_source", "response_context"]
 
-_INDEX_DTYPE = np.int16
 _NEGATIVE_PARTICLES = (11, 13, 15)  # e-, mu-, tau- have positive pdgId; hadrons the opposite
 
 
@@ -60,6 +60,7 @@ class CollectionModel:
         rng: np.random.Generator,
         guard: DomainGuard | None = None,
         replicas: int = 1,
+        index_dtype: type[np.signedinteger] = np.int16,
     ) -> tuple[ak.Array, dict[str, int]]:
         """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters).
 
@@ -67,17 +68,26 @@ class CollectionModel:
         ``replicas``: simulate each event this many times (consecutive output events); the
         features are computed once and their rows repeated, in the order the replicated events
         would give them, so the output equals that of the replicated events.
+        ``index_dtype``: the type of the match index into the source collection (NanoAOD's
+        Short_t unless the run's object cap allows more, see
+        :meth:`flashsim.domain.InputPolicy.index_dtype`).
+
+        Raises:
+            InputError: an index into the source collection does not fit ``index_dtype``
+                (never silently wrapped).
         """
         spec = self.spec
         n_events = len(events) * replicas
         guard = guard if guard is not None else DomainGuard("clamp", n_events)
         source = select_source(events, spec.source)
+        _check_index(source.index, index_dtype, f"{spec.name}_{spec.match}", spec.source.collection)
         raw = feature_table(events, spec.conditions, source, spec.source.collection)
         if replicas > 1:
             source, rows = replicate_source(source, replicas)
             raw = raw[rows]
         raw = guard(self.conditions, raw, source.event, spec.name)
         conditions = self.conditions.forward(raw)
+        check_transformed(conditions, raw, self.conditions.names, spec.name)
         outcome = self.efficiency.apply(conditions, rng)
         keep = outcome > 0
         classes = spec.efficiency.class_field is not None
@@ -90,7 +100,7 @@ class CollectionModel:
             # a 0/1 ID flag is a Bool_t in NanoAOD (Muon_tightId), a level a UChar_t (cutBased)
             flag = set(spec.efficiency.class_values) <= {0, 1}
             fields[spec.efficiency.class_field] = klass > 0 if flag else klass.astype(np.uint8)
-        fields[spec.match] = source.index[keep].astype(_INDEX_DTYPE)
+        fields[spec.match] = source.index[keep].astype(index_dtype)
         for copy in spec.copy:  # truth labels of the matched gen object (fakes get 0)
             fields[copy.name] = cast_values(source.flat(copy.field)[keep], copy.dtype)
         if spec.charge_from_pdg_id:
@@ -102,6 +112,9 @@ class CollectionModel:
             raw_fake = np.repeat(raw_fake, replicas, axis=0)
             raw_fake = guard(self.fake_conditions, raw_fake, None, f"{spec.name}.fakes")
             fake_conditions = self.fake_conditions.forward(raw_fake)
+            check_transformed(
+                fake_conditions, raw_fake, self.fake_conditions.names, f"{spec.name}.fakes"
+            )
             counts = self.fakes.counts(fake_conditions, rng)
             fake = sample_above_thresholds(
                 self.fakes.response,
@@ -110,7 +123,7 @@ class CollectionModel:
                 {},
                 rng,
             )
-            fake[spec.match] = np.full(int(counts.sum()), -1, dtype=_INDEX_DTYPE)
+            fake[spec.match] = np.full(int(counts.sum()), -1, dtype=index_dtype)
             parts.append((fake, np.repeat(np.arange(n_events), counts)))
         merged, event = _merge(parts)
         for name, value in spec.constants.items():
@@ -120,6 +133,18 @@ class CollectionModel:
         normalise_sum(merged, spec.sum_to_one)
         derive(spec.derived, merged)
         return _jagged(merged, event, n_events), counters
+
+
+def _check_index(index: np.ndarray, dtype: type[np.signedinteger], branch: str, into: str) -> None:
+    """Refuse an index that ``dtype`` cannot hold (the object caps normally prevent it)."""
+    limit = np.iinfo(dtype).max
+    if len(index) and int(index.max()) > limit:
+        msg = (
+            f"{into} index {int(index.max())} does not fit {branch} ({np.dtype(dtype).name}, "
+            f"at most {limit}); set the cap of {into} with --max-objects {into}=N (above "
+            f"{np.iinfo(np.int16).max}, index branches into {into} are written as Int_t)"
+        )
+        raise InputError(msg)
 
 
 def charge_from_pdg_id(pdg_id: np.ndarray) -> np.ndarray:

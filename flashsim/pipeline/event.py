@@ -8,7 +8,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim.branches import DEFAULT_EVENT_COLLECTION
-from flashsim.domain import DomainGuard
+from flashsim.domain import DomainGuard, check_transformed
 from flashsim.features import decode_targets, event_gen_values, feature_table
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import EventSpec
@@ -37,6 +37,8 @@ class EventModel:
         guard = guard if guard is not None else DomainGuard("clamp", len(events) * replicas)
         raw = feature_table(events, self.spec.conditions, None, DEFAULT_EVENT_COLLECTION)
         raw = guard(self.conditions, np.repeat(raw, replicas, axis=0), None, "event")
-        encoded = self.response.apply(self.conditions.forward(raw), rng)
+        conditions = self.conditions.forward(raw)
+        check_transformed(conditions, raw, self.conditions.names, "event")
+        encoded = self.response.apply(conditions, rng)
         gen = {k: np.repeat(v, replicas) for k, v in event_gen_values(events).items()}
         return decode_targets(self.spec.targets, encoded, gen, rng)

@@ -81,10 +81,11 @@ class Pipeline:
         out: dict[str, np.ndarray | ak.Array] = {}
         counters: dict[str, dict[str, int]] = {}
         for name, model in self.collections.items():
-            out[name], counters[name] = model.apply(events, rng, guard, replicas)
+            index = policy.index_dtype(model.spec.source.collection)
+            out[name], counters[name] = model.apply(events, rng, guard, replicas, index)
         if self.event is not None:
             out.update(self.event.apply(events, rng, guard, replicas))
-        check_finite(out, policy.out_of_domain)
+        check_finite(out, policy.out_of_domain, sum(guard.counts.values()))
         if self.pid is not None:
             if replicas > 1:
                 events = events[np.repeat(np.arange(len(events)), replicas)]
@@ -125,8 +126,15 @@ class Pipeline:
         return input_branches(self.spec, available)
 
 
-def check_finite(branches: Mapping[str, np.ndarray | ak.Array], out_of_domain: str) -> None:
+def check_finite(
+    branches: Mapping[str, np.ndarray | ak.Array], out_of_domain: str, outside: int = 0
+) -> None:
     """Refuse to write non-finite values that the models produced (never a silent NaN).
+
+    Arguments:
+        out_of_domain: the run's policy, and ``outside`` the number of objects whose
+            conditions were outside the training domain: with some, the cause is the input
+            (a quantity relative to a huge generated value overflows float32), not the model.
 
     Raises:
         InputError: naming the branch and the count, and what to do.
@@ -145,6 +153,10 @@ def check_finite(branches: Mapping[str, np.ndarray | ak.Array], out_of_domain: s
                     "conditions outside the training domain were passed as given "
                     "(--out-of-domain flag); use --out-of-domain clamp"
                     if out_of_domain == "flag"
+                    else f"{outside} object(s) had conditions outside the training domain; "
+                    "values far beyond it (a generated pT near float32's limit) make the "
+                    "simulated ones overflow; check the input file"
+                    if outside
                     else "the model bundle may be corrupted; retrain it or report a bug"
                 )
                 msg = f"the models produced {bad} non-finite value(s) for {branch}: {hint}"

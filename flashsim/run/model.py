@@ -12,8 +12,9 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from flashsim.bundle import bundle_hash, default_model_path, load_bundle
+from flashsim.bundle import bundle_hash, default_model_path, load_bundle, loaded_hash
 from flashsim.domain import InputPolicy
 from flashsim.pipeline import Pipeline
 
@@ -38,28 +39,46 @@ def cached_pipeline(model: str) -> Pipeline:
 
 def model_record(path: str | os.PathLike[str], pipeline: Pipeline) -> dict[str, str]:
     """The provenance of a model bundle: its ``path``, the SHA-256 of its files
-    (:func:`flashsim.bundle.bundle_hash`) and the name of its pipeline."""
-    return {"path": str(path), "sha256": bundle_hash(path), "pipeline": pipeline.spec.name}
+    (:func:`flashsim.bundle.bundle_hash`) and the name of its pipeline.
+
+    The hash is of the bytes ``pipeline`` was built from (:func:`flashsim.bundle.loaded_hash`),
+    not of a second read of the files, which may have changed since; only a pipeline not loaded
+    by :func:`flashsim.bundle.load_bundle` in this process has its bundle read again.
+    """
+    digest = loaded_hash(pipeline) or bundle_hash(path)
+    return {"path": str(path), "sha256": digest, "pipeline": pipeline.spec.name}
 
 
 @dataclass(frozen=True)
 class PolicyOverrides:
-    """Input policies chosen for one run (``flashsim run --non-finite drop``); ``None`` keeps
-    the spec's.
+    """Input policies chosen for one run (``flashsim run --non-finite drop --max-objects
+    GenPart=20000``); ``None`` (or no caps) keeps the spec's.
 
     Arguments:
         non_finite: ``"error"`` or ``"drop"`` (see :class:`flashsim.domain.InputPolicy`).
         out_of_domain: ``"clamp"``, ``"flag"`` or ``"error"``.
+        max_objects: per-event object caps per collection (``{"GenPart": 20000}``; the key
+            ``"*"`` for every collection, as ``--max-objects N``); they replace the spec's as
+            :meth:`~flashsim.domain.InputPolicy.with_caps` says.
     """
 
     non_finite: str | None = None
     out_of_domain: str | None = None
+    max_objects: Any = ()
 
     def over(self, spec: InputPolicy) -> InputPolicy:
-        """The policies of ``spec`` with those given here replacing them."""
-        return InputPolicy(
-            self.non_finite or spec.non_finite, self.out_of_domain or spec.out_of_domain
+        """The policies of ``spec`` with those given here replacing them.
+
+        >>> spec = InputPolicy(max_objects={"GenJet": 2000})
+        >>> PolicyOverrides(max_objects={"GenPart": 20000}).over(spec).to_dict()["max_objects"]
+        {'GenJet': 2000, 'GenPart': 20000}
+        """
+        policy = InputPolicy(
+            self.non_finite or spec.non_finite,
+            self.out_of_domain or spec.out_of_domain,
+            spec.max_objects,
         )
+        return policy.with_caps(self.max_objects)
 
 
 def resolve_policy(policy: InputPolicy | PolicyOverrides | None, spec: InputPolicy) -> InputPolicy:
