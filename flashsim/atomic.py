@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import stat
 from collections.abc import Iterator
@@ -95,7 +96,8 @@ def exclusive_temporary(path: Path) -> Iterator[tuple[int, Path]]:
     Raises:
         OutputError: the directory is not writable.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    # Read-write: uproot writes ROOT files through a file object that must also be readable.
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     tmp = temporary_name(path)
     try:
         fd = os.open(tmp, flags, 0o666)
@@ -146,7 +148,8 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(directory: Path, name: str | None = None) -> list[Path]:
-    """Delete the temporaries in ``directory`` left by dead processes on this host.
+    """Delete the temporaries in ``directory`` left by dead processes on this host (files, and
+    the temporary directories of model bundles).
 
     Arguments:
         directory: where to look.
@@ -173,5 +176,8 @@ def remove_stale_temporaries(directory: Path, name: str | None = None) -> list[P
         with contextlib.suppress(OSError):
             if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):  # a model bundle being written
+                shutil.rmtree(entry.path)
                 removed.append(Path(entry.path))
     return removed

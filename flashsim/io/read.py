@@ -8,6 +8,7 @@ its entries (a basket that cannot be decompressed is one too).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ def open_root_file(path: Path) -> Any:
         raise InputError(msg)
     if path.is_dir():
         msg = f"input {path} is a directory, not a ROOT file"
+        raise InputError(msg)
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        msg = f"cannot read input file {path}: {err.strerror or err}"
+        raise InputError(msg) from err
+    if not stat.S_ISREG(mode):
+        # A FIFO or a device would block the reader forever (or read without end).
+        msg = f"input {path} is not a regular file (a FIFO, device or socket); give a ROOT file"
         raise InputError(msg)
     try:
         with path.open("rb") as stream:

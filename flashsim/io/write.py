@@ -6,6 +6,14 @@ see :meth:`NanoAODWriter.extend`) and writes one TTree in the NanoAOD layout: a 
 ``Jet_genJetIdx``, ...). The file appears under its final name only when everything was written;
 an interrupted job leaves nothing behind. :func:`check_output_path` checks an output before any
 expensive work starts.
+
+Only regular files are ever replaced (:func:`flashsim.atomic.check_replaceable`): an output that is
+a device such as ``/dev/null``, a FIFO, a socket, a directory or a symbolic link is refused, both
+before the run and again just before the rename. The temporary file is created exclusively
+(``O_EXCL | O_NOFOLLOW``, a random name, :func:`flashsim.atomic.exclusive_temporary`) and written
+through its descriptor, so a symbolic link planted at its name is never followed; temporaries
+left by killed runs are removed by the next writer of the same output
+(:func:`flashsim.atomic.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -14,7 +22,6 @@ import contextlib
 import errno
 import json
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +31,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from flashsim.atomic import check_replaceable, exclusive_temporary, remove_stale_temporaries
 from flashsim.exceptions import OutputError
 from flashsim.io.provenance import PROVENANCE_KEY
 
@@ -50,15 +58,14 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
         ``path`` as a :class:`pathlib.Path`.
 
     Raises:
-        OutputError: ``path`` exists and ``overwrite`` is false, ``path`` is a directory, or its
-            parent directory does not exist or is not writable.
+        OutputError: ``path`` exists and ``overwrite`` is false, ``path`` is a directory or
+            anything else that is not a regular file (a device, a FIFO, a socket, a symbolic
+            link: never replaced, even with ``overwrite``), or its parent directory does not
+            exist or is not writable.
     """
     out = Path(path)
-    if out.is_dir():
+    if out.is_dir() and not out.is_symlink():
         msg = f"output {out} is a directory; give a file name such as {out / 'events.root'}"
-        raise OutputError(msg)
-    if (out.exists() or out.is_symlink()) and not overwrite:
-        msg = f"output {out} exists; pass --overwrite to replace it"
         raise OutputError(msg)
     parent = out.parent
     if not parent.exists():
@@ -69,6 +76,10 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
         raise OutputError(msg)
     if not os.access(parent, os.W_OK | os.X_OK):
         msg = f"cannot write {out}: directory {parent} is not writable; choose another output path"
+        raise OutputError(msg)
+    check_replaceable(out)
+    if os.path.lexists(out) and not overwrite:
+        msg = f"output {out} exists; pass --overwrite to replace it"
         raise OutputError(msg)
     return out
 
@@ -88,8 +99,10 @@ def _disk_full_as_output_error(path: Path) -> Iterator[None]:
 class NanoAODWriter:
     """Write chunks of events to a NanoAOD-style TTree, atomically.
 
-    The events go to a temporary file ``.NAME.tmp-<pid>-<random>`` beside the output, which is
-    renamed to the output when the ``with`` block ends normally. On any exception, including
+    The events go to a temporary file ``.NAME.tmp-<host>-<pid>-<random>`` beside the output,
+    created exclusively (:func:`flashsim.atomic.exclusive_temporary`) and written through its
+    descriptor, which is renamed to the output when the ``with`` block ends normally (after
+    checking again that the output, if it exists, is a regular file). On any exception, including
     :class:`KeyboardInterrupt` and :class:`SystemExit` (the command line turns SIGTERM into one,
     see :func:`flashsim.cli.signals.install_termination_handler`), the temporary file is deleted
     and an existing output is left untouched.
@@ -152,19 +165,25 @@ class NanoAODWriter:
         if self._file is not None:
             msg = f"the writer for {self.path} is already open"
             raise RuntimeError(msg)
-        name = f".{self.path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        self._tmp = self.path.parent / name
+        remove_stale_temporaries(self.path.parent, self.path.name)
+        # uproot writes through a file object on our exclusively created descriptor: reopening
+        # the temporary by name could follow a link planted there in the meantime.
+        with exclusive_temporary(self.path) as (fd, tmp):
+            stream = os.fdopen(os.dup(fd), "r+b")
+        self._tmp = tmp
         try:
             with _disk_full_as_output_error(self.path):
-                self._file = uproot.recreate(self._tmp, compression=self.compression)
+                self._file = uproot.recreate(stream, compression=self.compression)
         except OSError as err:
-            _unlink_quietly(self._tmp)
+            _close_quietly(stream)
+            _unlink_quietly(tmp)
             msg = f"cannot write {self.path}: {err.strerror or err}"
             raise OutputError(msg) from err
         except BaseException:
             # e.g. SIGTERM (Terminated) while uproot creates the file: __exit__ will not run
             # for a failed __enter__, so the temporary file is removed here.
-            _unlink_quietly(self._tmp)
+            _close_quietly(stream)
+            _unlink_quietly(tmp)
             raise
         return self
 
@@ -229,9 +248,10 @@ class NanoAODWriter:
                 if self._provenance is not None:
                     file[PROVENANCE_KEY] = self._provenance
                 file.close()
-            if not self.overwrite and self.path.exists():
+            if not self.overwrite and os.path.lexists(self.path):
                 msg = f"output {self.path} appeared while writing; pass --overwrite to replace it"
                 raise OutputError(msg)
+            check_replaceable(self.path)
             os.replace(tmp, self.path)
         except BaseException:
             _close_quietly(file)

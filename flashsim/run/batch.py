@@ -8,15 +8,18 @@ an executor (:mod:`flashsim.run.executors`) and records them in the manifest
 
 Each output is written under a temporary name and renamed when complete
 (:class:`flashsim.io.NanoAODWriter`), and the outputs of a file, concatenated, are those of the
-whole-file run with the file's seed (:mod:`flashsim.run.seeding`).
+whole-file run with the file's seed (:mod:`flashsim.run.seeding`). Temporaries left by killed runs
+(dead processes of this host) are removed when a run starts; each input is hashed once, by the
+planner, for the outputs' provenance; ``--resume`` and ``--overwrite`` trust neither the manifest
+nor the files in the directory (:mod:`flashsim.run.manifest`).
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,16 +27,20 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from flashsim import __version__
+from flashsim.atomic import check_replaceable, remove_stale_temporaries
 from flashsim.domain import InputPolicy
 from flashsim.exceptions import ConfigurationError, InputError, ItemsFailedError, OutputError
 from flashsim.io import open_events, require_branches
 from flashsim.pipeline import Pipeline
+from flashsim.provenance import cached_file_digest
 from flashsim.run.executors import Executor, SerialExecutor
 from flashsim.run.items import ItemResult, SimulateItem, WorkItem, item_size_for, plan_items
 from flashsim.run.manifest import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
+    is_flashsim_output,
     item_key,
+    load_manifest,
     merge_previous,
     read_manifest,
     remove_outputs,
@@ -83,8 +90,9 @@ def check_outdir(outdir: str | os.PathLike[str], *, resume: bool, overwrite: boo
 
     Raises:
         ConfigurationError: both ``resume`` and ``overwrite``.
-        OutputError: ``outdir`` is a file, its parent is missing or not writable, or it holds
-            a manifest and neither ``resume`` nor ``overwrite`` is given.
+        OutputError: ``outdir`` is a file, its parent is missing or not writable, it holds
+            a manifest and neither ``resume`` nor ``overwrite`` is given, or its manifest is not
+            a regular file (a link, a FIFO: never read or replaced).
     """
     out = Path(outdir)
     if resume and overwrite:
@@ -100,6 +108,7 @@ def check_outdir(outdir: str | os.PathLike[str], *, resume: bool, overwrite: boo
     if not os.access(existing, os.W_OK | os.X_OK):
         msg = f"cannot write to {existing}: it is not writable; choose another output directory"
         raise OutputError(msg)
+    check_replaceable(out / MANIFEST_NAME)
     if (out / MANIFEST_NAME).exists() and not (resume or overwrite):
         msg = (
             f"output directory {out} already holds a flashsim run ({MANIFEST_NAME}); pass "
@@ -136,6 +145,33 @@ def _input_paths(inputs: Sequence[str | os.PathLike[str]], out: Path) -> list[Pa
     return paths
 
 
+def _digests(paths: Sequence[Path]) -> dict[str, str | None]:
+    """The SHA-256 of every input, by absolute path: hashed once per run (and per process,
+    :func:`flashsim.provenance.cached_file_digest`), a few files at a time."""
+    if not paths:
+        return {}
+    try:
+        with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
+            digests = list(pool.map(cached_file_digest, paths))
+    except OSError as err:
+        msg = f"cannot read input file {err.filename} to hash it: {err.strerror or err}"
+        raise InputError(msg) from err
+    return {str(path): digest for path, digest in zip(paths, digests, strict=True)}
+
+
+def _previous_manifest(path: Path, *, resume: bool) -> dict[str, Any] | None:
+    """The previous run's manifest: checked strictly for ``--resume``; for ``--overwrite``, one
+    that cannot be read is ignored (it is replaced, and none of the files it lists deleted)."""
+    if not path.exists():
+        return None
+    if resume:
+        return read_manifest(path)
+    try:
+        return load_manifest(path)
+    except OutputError:
+        return None
+
+
 def _items_to_run(
     out: Path,
     settings: dict[str, Any],
@@ -144,29 +180,42 @@ def _items_to_run(
     resume: bool,
     overwrite: bool,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(manifest entries kept from a previous run, entries to run); the outputs of a previous
-    run that is not resumed are deleted, and stale temporary files of the items to run."""
-    manifest_path = out / MANIFEST_NAME
+    """(manifest entries kept from a previous run, entries to run).
+
+    The outputs of a previous run that is not resumed are deleted (only those flashsim made,
+    :func:`~flashsim.run.manifest.remove_outputs`), and temporary files of dead processes.
+
+    Raises:
+        OutputError: a file at an item's planned name is not a flashsim output (it would be
+            replaced), or exists without ``resume`` or ``overwrite``; the manifest is malformed
+            (``resume``).
+    """
+    previous = _previous_manifest(out / MANIFEST_NAME, resume=resume)
     keep: list[dict[str, Any]] = []
     to_run = entries
-    if manifest_path.exists():
-        previous = read_manifest(manifest_path)
-        if resume:
-            keep, to_run = merge_previous(previous, settings, entries, out)
-        else:
-            remove_outputs(out, previous)
+    if previous is not None and resume:
+        keep, to_run = merge_previous(previous, settings, entries, out)
+    elif previous is not None:
+        remove_outputs(out, previous)
     elif not overwrite:
-        clash = [e["output"] for e in entries if (out / e["output"]).exists()]
+        clash = [e["output"] for e in entries if os.path.lexists(out / e["output"])]
         if clash:
             msg = (
                 f"{out / clash[0]} exists and {out} has no {MANIFEST_NAME}; pass --overwrite "
                 "to replace it or choose another output directory"
             )
             raise OutputError(msg)
-    out.mkdir(exist_ok=True)
     for entry in to_run:
-        for leftover in out.glob(f".{glob.escape(entry['output'])}.tmp-*"):
-            leftover.unlink(missing_ok=True)
+        path = out / entry["output"]
+        if os.path.lexists(path) and not is_flashsim_output(path):
+            msg = (
+                f"{path} exists and is not a regular file written by flashsim (no "
+                f"flashsim_provenance record); flashsim replaces only its own outputs: move it "
+                "away or choose another output directory"
+            )
+            raise OutputError(msg)
+    out.mkdir(exist_ok=True)
+    remove_stale_temporaries(out)
     return keep, to_run
 
 
@@ -200,9 +249,12 @@ def run_items(
         item_size: input events per work item, rounded up to a multiple of ``step_size``.
         max_events: simulate only the first N events of each input.
         executor: where items run (default: :class:`~flashsim.run.executors.SerialExecutor`).
-        resume: skip the items the manifest lists as done whose output holds the events it
-            records; requires the same settings and model as the run that wrote it.
-        overwrite: start again: delete the outputs listed by an existing manifest.
+        resume: skip the items the manifest lists as done whose output is the item's: a regular
+            file with the planned name, the events the manifest records and a provenance record
+            of the item (seed, model, entry range, input and its SHA-256); requires a
+            well-formed manifest and the same settings and model as the run that wrote it.
+        overwrite: start again: delete the outputs listed by an existing manifest that flashsim
+            made (planned names, with flashsim provenance), and nothing else.
         progress: show a progress bar over input events.
         provenance: extra entries for each output's provenance record.
         policy: non-finite and out-of-domain input policies (default: the spec's).
@@ -230,8 +282,11 @@ def run_items(
     model_path = str(model_dir(model).absolute())
     pipeline = cached_pipeline(model_path)
     policy = resolve_policy(policy, pipeline.spec.input_policy)
-    files = [(p, _entries(pipeline, p, max_events)) for p in _input_paths(inputs, out)]
-    items = plan_items(files, seed=seed, item_size=size, step_size=step_size)
+    paths = _input_paths(inputs, out)
+    files = [(p, _entries(pipeline, p, max_events)) for p in paths]
+    items = plan_items(
+        files, seed=seed, item_size=size, step_size=step_size, digests=_digests(paths)
+    )
     record = model_record(model_path, pipeline)
     settings = {
         "seed": seed,
@@ -308,4 +363,7 @@ def run_items(
 
 
 def _item_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: entry[name] for name in ("input", "entry_start", "entry_stop", "output", "seed")}
+    fields = {
+        name: entry[name] for name in ("input", "entry_start", "entry_stop", "output", "seed")
+    }
+    return {**fields, "input_sha256": entry.get("input_sha256")}

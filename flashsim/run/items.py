@@ -1,7 +1,8 @@
 """Work items: a range of entries of one input, simulated into its own output file.
 
 A *work item* is ``[entry_start, entry_stop)`` of one input file, simulated into the file
-``<input stem>.<start>-<stop>.root`` of the output directory. :func:`plan_items` splits inputs
+``<input stem>.<start>-<stop>.root`` of the output directory (:func:`output_name`: the only names
+``--resume`` accepts and ``--overwrite`` deletes). :func:`plan_items` splits inputs
 into items that start at multiples of the step size, so an item holds whole chunks of the
 whole-file run, and gives every item its input's :func:`~flashsim.run.seeding.file_seed`.
 :class:`SimulateItem` is the function every executor calls on an item: the concatenated outputs
@@ -27,7 +28,7 @@ from flashsim.run.model import cached_pipeline
 from flashsim.run.seeding import file_seed
 from flashsim.run.single import run_file
 
-__all__ = ["ItemResult", "SimulateItem", "WorkItem", "item_size_for", "plan_items"]
+__all__ = ["ItemResult", "SimulateItem", "WorkItem", "item_size_for", "output_name", "plan_items"]
 
 
 def item_size_for(item_size: int, step_size: int) -> int:
@@ -38,12 +39,24 @@ def item_size_for(item_size: int, step_size: int) -> int:
     return -(-item_size // step_size) * step_size
 
 
+def output_name(input_path: str | os.PathLike[str], entry_start: int, entry_stop: int) -> str:
+    """The output file name of the item ``[entry_start, entry_stop)`` of ``input_path``.
+
+    Example:
+        >>> output_name("/data/gen_1.root", 0, 100)
+        'gen_1.0-100.root'
+    """
+    return f"{Path(input_path).stem}.{entry_start}-{entry_stop}.root"
+
+
 @dataclass(frozen=True)
 class WorkItem:
     """Entries ``[entry_start, entry_stop)`` of ``input``, simulated with ``seed`` to ``output``.
 
-    ``input`` is an absolute path; ``output`` is a file name in the output directory; ``seed``
-    is the input's :func:`~flashsim.run.seeding.file_seed`.
+    ``input`` is an absolute path; ``output`` is a file name in the output directory
+    (:func:`output_name`); ``seed`` is the input's :func:`~flashsim.run.seeding.file_seed`;
+    ``input_sha256`` is the SHA-256 of the input, hashed once by the planner for the outputs'
+    provenance (``None``: each item hashes it).
     """
 
     input: str
@@ -51,6 +64,7 @@ class WorkItem:
     entry_stop: int
     output: str
     seed: int
+    input_sha256: str | None = None
 
     @property
     def events(self) -> int:
@@ -64,6 +78,7 @@ def plan_items(
     seed: int,
     item_size: int,
     step_size: int,
+    digests: Mapping[str, str | None] | None = None,
 ) -> list[WorkItem]:
     """Split input files into work items.
 
@@ -72,6 +87,7 @@ def plan_items(
         seed: the run's seed (each item gets its file's :func:`~flashsim.run.seeding.file_seed`).
         item_size: input events per item, rounded up to a multiple of ``step_size``.
         step_size: input events per chunk.
+        digests: the SHA-256 of each input by absolute path, given to its items.
 
     Raises:
         ConfigurationError: two inputs have the same base name, or a size is not positive.
@@ -96,13 +112,12 @@ def plan_items(
         if name in seen:
             continue
         seen[name] = absolute
-        stem = Path(name).stem
         seed_of_file = file_seed(seed, name)
+        digest = (digests or {}).get(absolute)
         for start in range(0, entries, size):
             stop = min(start + size, entries)
-            items.append(
-                WorkItem(absolute, start, stop, f"{stem}.{start}-{stop}.root", seed_of_file)
-            )
+            output = output_name(name, start, stop)
+            items.append(WorkItem(absolute, start, stop, output, seed_of_file, digest))
     return items
 
 
@@ -188,6 +203,7 @@ class SimulateItem:
             "file_seed": item.seed,
             "entry_start": item.entry_start,
             "entry_stop": item.entry_stop,
+            "output": item.output,
         }
         with _one_torch_thread():
             summary = run_file(
@@ -205,6 +221,7 @@ class SimulateItem:
                 policy=self.policy,
                 background_io=False,  # one core per item: no reading or writing beside it
                 command=self.command,
+                input_sha256=item.input_sha256,
             )
         return ItemResult(
             summary.input_events, summary.output_events, summary.seconds, summary.counters

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from flashsim import __version__
+from flashsim.atomic import remove_stale_temporaries
 from flashsim.bundle import load_bundle
-from flashsim.domain import InputPolicy, non_finite_events
+from flashsim.domain import InputPolicy, check_object_counts, non_finite_events
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.io import (
     NanoAODWriter,
@@ -37,6 +39,8 @@ from flashsim.io import (
     zip_collections,
 )
 from flashsim.pipeline import Pipeline
+from flashsim.provenance import BackgroundDigest, input_record
+from flashsim.run.caps import replica_slices
 from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
 from flashsim.run.overlap import OverlappedIO
 from flashsim.run.seeding import chunk_rng
@@ -74,7 +78,9 @@ def simulate_file(
     """Simulate ``input_path`` into ``output_path`` with the model bundle ``model``.
 
     Loads the bundle (default: the model shipped with flashsim), records it in the output's
-    provenance (:func:`~flashsim.run.model.model_record`) and calls :func:`run_file`.
+    provenance (:func:`~flashsim.run.model.model_record`, by absolute path) and calls
+    :func:`run_file`. Temporary files left in the output's directory by killed runs (dead
+    processes of this host) are removed first (:func:`flashsim.atomic.remove_stale_temporaries`).
 
     Arguments:
         model: the model bundle directory.
@@ -89,8 +95,9 @@ def simulate_file(
         ModelError: the model bundle cannot be loaded.
         InputError, ConfigurationError: as :func:`run_file`.
     """
-    check_output_path(output_path, overwrite=options.get("overwrite", False))
-    directory = model_dir(model)
+    output = check_output_path(output_path, overwrite=options.get("overwrite", False))
+    remove_stale_temporaries(output.parent)
+    directory = model_dir(model).absolute()
     pipeline = load_bundle(directory)
     return run_file(
         pipeline,
@@ -120,8 +127,13 @@ def run_file(
     policy: InputPolicy | PolicyOverrides | None = None,
     background_io: bool = True,
     command: str | None = None,
+    input_sha256: str | None = None,
 ) -> RunSummary:
     """Simulate every event of ``input_path`` and write the NanoAOD-style ``output_path``.
+
+    The provenance record names the input by absolute path (and as given) with its size and
+    SHA-256, hashed in a background thread while the events are simulated
+    (:class:`flashsim.provenance.BackgroundDigest`) unless ``input_sha256`` gives it.
 
     Arguments:
         pipeline: the trained pipeline (:func:`flashsim.bundle.load_bundle`).
@@ -141,6 +153,7 @@ def run_file(
             while a chunk is simulated (the output is the same either way); work items, which
             each keep to one core, read and write in line.
         command: the command line that started the run, for the provenance record.
+        input_sha256: the input's SHA-256 when known (work items: hashed once by the planner).
 
     Raises:
         InputError: the input is missing, unreadable or corrupted, lacks a needed branch or
@@ -163,6 +176,7 @@ def run_file(
     policy = resolve_policy(policy, pipeline.spec.input_policy)
     start_time = time.monotonic()
     tree = open_events(input_path)
+    digest = BackgroundDigest(input_path) if input_sha256 is None else None
     summary = RunSummary()
     try:
         needed = pipeline.required_branches()
@@ -184,7 +198,8 @@ def run_file(
         record = {
             "flashsim_version": __version__,
             "command": command,
-            "input": str(input_path),
+            **input_record(input_path, input_sha256),
+            "output": output.name,
             "seed": seed,
             "oversample": oversample,
             "step_size": step_size,
@@ -203,7 +218,7 @@ def run_file(
                 arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
                 summary.dropped_events += (stop - first) - len(arrays)
                 if len(arrays):
-                    chunk = _simulate_chunk(
+                    for chunk in _simulate_chunk(
                         pipeline,
                         arrays,
                         passthrough,
@@ -213,8 +228,8 @@ def run_file(
                         oversample,
                         policy,
                         summary,
-                    )
-                    io.write(chunk)
+                    ):
+                        io.write(chunk)
                 summary.input_events += stop - first
                 bar.update(stop - first)
             io.flush()
@@ -233,11 +248,24 @@ def run_file(
                 seconds=summary.seconds,
                 dropped_events={"non_finite": summary.dropped_events},
             )
+            if digest is not None:
+                record["input_sha256"] = _digest_of(digest, input_path)
             writer.set_metadata(record)
         bar.close()
     finally:
+        if digest is not None:
+            digest.cancel()
         tree.file.close()
     return summary
+
+
+def _digest_of(digest: BackgroundDigest, input_path: str | os.PathLike[str]) -> str | None:
+    """The input's SHA-256 from ``digest``; a read error is the input's fault (InputError)."""
+    try:
+        return digest.result()
+    except OSError as err:
+        msg = f"cannot read input file {input_path} to hash it: {err.strerror or err}"
+        raise InputError(msg) from err
 
 
 def _finite_events(
@@ -249,10 +277,22 @@ def _finite_events(
 ) -> tuple[ak.Array, np.ndarray]:
     """The chunk's events without NaN/inf in the ``needed`` branches, and their entries.
 
+    First of all, the number of objects per event of every collection the models read is
+    checked against the policy's caps (:func:`~flashsim.domain.check_object_counts`): nothing
+    else looks at an event too large to simulate in bounded time and memory.
+
     Raises:
-        InputError: there are such events and the policy is ``non_finite: error``.
+        InputError: an event has more objects of a collection than its cap, or there are such
+            events and the policy is ``non_finite: error``.
     """
     entry = np.arange(first, first + len(arrays))
+    counts: dict[str, np.ndarray] = {}
+    for branch in needed:
+        if arrays[branch].ndim > 1:  # a field of a collection (its longest, if they differ)
+            per_event = np.asarray(ak.num(arrays[branch], axis=1))
+            collection = branch.partition("_")[0]
+            counts[collection] = np.maximum(counts.get(collection, per_event), per_event)
+    check_object_counts(counts, policy, entry, str(input_path))
     bad, branch = non_finite_events({b: arrays[b] for b in needed}, len(arrays))
     if not bad.any():
         return arrays, entry
@@ -277,9 +317,17 @@ def _simulate_chunk(
     oversample: int,
     policy: InputPolicy,
     summary: RunSummary,
-) -> dict[str, Any]:
+) -> Iterator[dict[str, Any]]:
+    """The simulated events of one chunk, as the branches to write, a slice at a time.
+
+    With ``oversample``, the chunk's events are simulated in slices of at most
+    :data:`~flashsim.run.caps.REPLICA_ROWS` simulated events (or the chunk's events, if more)
+    (:func:`~flashsim.run.caps.replica_slices`), each yielded (and written) before the next is
+    simulated, so the memory of a chunk does not grow with ``--oversample``. The random stream
+    of the chunk (:func:`~flashsim.run.seeding.chunk_rng`) continues from slice to slice; a
+    chunk that fits is one slice, simulated as a whole.
+    """
     n = len(arrays)
-    source = np.repeat(np.arange(n), oversample)
     try:
         events = zip_collections(arrays)
     except ValueError as err:
@@ -288,26 +336,35 @@ def _simulate_chunk(
             f"collection differ in length from its counter: {err}); the input file is damaged"
         )
         raise InputError(msg) from err
-    # Absurd but finite inputs (a pT of 1e30, a zero pT) make numpy warn in the features; what
-    # matters is checked explicitly: the conditions against the training domain, and the
-    # simulated values for NaN/inf (Pipeline.apply raises on either).
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        reco, counters = pipeline.apply(events, chunk_rng(seed, first), policy, replicas=oversample)
-    for name, values in counters.items():
-        total = summary.counters.setdefault(name, {})
-        for key, value in values.items():
-            total[key] = total.get(key, 0) + value
-    chunk: dict[str, Any] = {}
+    rng = chunk_rng(seed, first)
     kept = set(passthrough)
-    for name in events.fields:
-        column = events[name]
-        if name in kept:
-            chunk[name] = column if oversample == 1 else column[source]
-        elif column.ndim > 1 and any(b.startswith(name + "_") for b in kept):
-            fields = [f for f in column.fields if f"{name}_{f}" in kept]
-            chunk[name] = column[fields] if oversample == 1 else column[fields][source]
-    if oversample > 1:
-        chunk[SOURCE_BRANCH] = entry[source].astype(np.int64)
-        chunk[REPLICA_BRANCH] = np.tile(np.arange(oversample, dtype=np.int32), n)
-    chunk.update(reco)
-    return chunk
+    for start, stop, first_replica, replicas in replica_slices(n, oversample):
+        part = events if (start, stop) == (0, n) else events[start:stop]
+        # Absurd but finite inputs (a pT of 1e30, a zero pT) make numpy warn in the features;
+        # what matters is checked explicitly: the conditions (finite, and against the training
+        # domain) and the simulated values for NaN/inf (Pipeline.apply raises on either).
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            try:
+                reco, counters = pipeline.apply(part, rng, policy, replicas=replicas)
+            except InputError as err:
+                msg = f"entries {entry[start]}-{entry[stop - 1]}: {err}"
+                raise InputError(msg) from err
+        for name, values in counters.items():
+            total = summary.counters.setdefault(name, {})
+            for key, value in values.items():
+                total[key] = total.get(key, 0) + value
+        source = np.repeat(np.arange(stop - start), replicas)
+        chunk: dict[str, Any] = {}
+        for name in part.fields:
+            column = part[name]
+            if name in kept:
+                chunk[name] = column if oversample == 1 else column[source]
+            elif column.ndim > 1 and any(b.startswith(name + "_") for b in kept):
+                fields = [f for f in column.fields if f"{name}_{f}" in kept]
+                chunk[name] = column[fields] if oversample == 1 else column[fields][source]
+        if oversample > 1:
+            chunk[SOURCE_BRANCH] = entry[start:stop][source].astype(np.int64)
+            numbers = np.arange(first_replica, first_replica + replicas, dtype=np.int32)
+            chunk[REPLICA_BRANCH] = np.tile(numbers, stop - start)
+        chunk.update(reco)
+        yield chunk

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from flashsim import __version__
+from flashsim.atomic import check_replaceable, exclusive_temporary, write_atomically
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.io import (
     NanoAODWriter,
@@ -74,14 +74,17 @@ class SweightsResult:
 
 
 def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it to ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
-    try:
+    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it to ``path``.
+
+    The temporary is created exclusively (:func:`flashsim.atomic.exclusive_temporary`: a
+    random name, no link followed) and removed if anything fails; only a regular file at
+    ``path`` is replaced (:func:`flashsim.atomic.check_replaceable`).
+    """
+    check_replaceable(path)
+    with exclusive_temporary(path) as (_, tmp):
         write(tmp)
+        check_replaceable(path)
         os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -253,7 +256,5 @@ def add_sweights(
     with NanoAODWriter(out, tree=tree, overwrite=overwrite, metadata=summary) as writer:
         writer.extend(columns)
     _write_atomically(figure_path, lambda tmp: plot_fit(fit, mass[keep], tmp, label=fit_var))
-    _write_atomically(
-        summary_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    )
+    write_atomically(summary_path, (json.dumps(summary, indent=2) + "\n").encode())
     return SweightsResult(out, figure_path, summary_path, summary, fit, warnings)

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from flashsim import __version__
+from flashsim.atomic import check_replaceable, exclusive_temporary, write_atomically
 from flashsim.exceptions import OutputError
 from flashsim.validation.gate import DEFAULT_THRESHOLDS, METRICS, Check, Threshold, failed_checks
 from flashsim.validation.plots import save
@@ -63,15 +64,21 @@ def jsonable(value: Any) -> Any:
 
 
 def _write_root(result: ValidationResult, path: Path) -> int:
+    """Write the histograms to ``path`` atomically: through an exclusively created temporary
+    file (:func:`flashsim.atomic.exclusive_temporary`), renamed over a regular file only."""
     import uproot
 
     n = 0
-    with uproot.recreate(path) as f:
-        for comp in result.comparisons():
-            flash, full = comp.to_hist()
-            f[f"{comp.name}/flash"] = flash
-            f[f"{comp.name}/full"] = full
-            n += 2
+    check_replaceable(path)
+    with exclusive_temporary(path) as (fd, tmp):
+        with os.fdopen(os.dup(fd), "r+b") as stream, uproot.recreate(stream) as f:
+            for comp in result.comparisons():
+                flash, full = comp.to_hist()
+                f[f"{comp.name}/flash"] = flash
+                f[f"{comp.name}/full"] = full
+                n += 2
+        check_replaceable(path)
+        os.replace(tmp, path)
     return n
 
 
@@ -389,9 +396,10 @@ def write_report(
         "gate": gate,
     }
     say("writing metrics.json, histograms.root, index.html")
-    (out / "metrics.json").write_text(
-        json.dumps(jsonable(document), indent=1, default=_json_default, allow_nan=False)
+    write_atomically(
+        out / "metrics.json",
+        json.dumps(jsonable(document), indent=1, default=_json_default, allow_nan=False).encode(),
     )
     gate["n_histograms"] = _write_root(result, out / "histograms.root")
-    (out / "index.html").write_text(_html(result, limits, gated, images, title), encoding="utf-8")
+    write_atomically(out / "index.html", _html(result, limits, gated, images, title).encode())
     return gate
