@@ -1,7 +1,8 @@
 """The top-level ``flashsim`` group and the error policy of every command.
 
-Errors a user can fix (:class:`~flashsim.exceptions.FlashsimError`) print one line
-``flashsim: error: <message>`` and exit with status 2, the status click uses for usage errors.
+Errors a user can fix (:class:`~flashsim.exceptions.FlashsimError`, and a command's bad or
+missing option) print one line ``flashsim: error: <message>`` and exit with status 2, the status
+click uses for usage errors.
 Anything else is a bug: one line ``flashsim: internal error: ...`` and status 1. ``--debug`` shows
 the full traceback instead. Ctrl-C exits with 130 and SIGTERM with 143, after open outputs have
 removed their temporary files.
@@ -9,7 +10,9 @@ removed their temporary files.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +43,15 @@ class _FlashsimGroup(click.Group):
         debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
+        except click.exceptions.UsageError as err:
+            # A command's bad option (an absurd --seed, a missing --output): one line, as every
+            # other error, with where to read about the options.
+            where = err.ctx.command_path if err.ctx is not None else "flashsim"
+            click.echo(
+                f"flashsim: error: {err.format_message().rstrip('.')} (see '{where} --help')",
+                err=True,
+            )
+            ctx.exit(_EXIT_USER_ERROR)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except FlashsimError as err:
@@ -89,5 +101,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # badly when cores are few. Must be set before either library is imported (commands import
     # them lazily).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    with install_termination_handler():
-        flashsim.main(args=None if argv is None else list(argv), prog_name="flashsim")
+    try:
+        with install_termination_handler():
+            flashsim.main(args=None if argv is None else list(argv), prog_name="flashsim")
+    except Terminated as stop:
+        # The stack has unwound (outputs removed their temporaries, executors shut down):
+        # end now rather than spend a second or more in the interpreter's shutdown (torch's
+        # and numba's exit handlers), so a batch system's SIGTERM is honoured promptly.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(stop.code if isinstance(stop.code, int) else 143)
