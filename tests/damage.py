@@ -141,15 +141,15 @@ def damaged_inputs(
         cases.append(Case(name, path))
 
     # The bytes: truncated, flipped, zeroed, shuffled.
-    for offset in sorted(rng.integers(1, len(raw), 40)):
+    for offset in sorted(rng.integers(1, len(raw), 20)):
         add(f"truncated_at_{offset}", raw[:offset])
-    for i in range(40):
+    for i in range(25):
         data = bytearray(raw)
         positions = rng.integers(0, len(raw), rng.integers(1, 9))
         for p in positions:
             data[p] ^= int(rng.integers(1, 256))
         add(f"flipped_{i}_{len(positions)}_bytes", bytes(data))
-    for _ in range(15):
+    for _ in range(10):
         data = bytearray(raw)
         start = int(rng.integers(0, len(raw) - 64))
         stop = min(len(raw), start + int(rng.integers(64, 4096)))

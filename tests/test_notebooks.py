@@ -149,10 +149,13 @@ class TestSplotTrainingNotebook:
     ) -> None:
         monkeypatch.setenv("PYTHONPATH", subprocess_env["PYTHONPATH"])
         # 12000 candidates and 40 short epochs: about a minute on two cores. With fewer candidates
-        # the models are too coarse for the ordering checked below to be robust.
+        # the models are too coarse for the ordering checked below to be robust. The flow only:
+        # at this size the GAN's variants are not resolved (they all score 0.93-0.95), so its
+        # four trainings (half the time of the test) checked nothing the flow's do not;
+        # tests/test_gan.py trains the GAN on sWeighted data.
         monkeypatch.setenv("FLASHSIM_SPLOT_ROWS", "12000")
         monkeypatch.setenv("FLASHSIM_SPLOT_EPOCHS", "40")
-        monkeypatch.setenv("FLASHSIM_SPLOT_KINDS", "flow,gan")
+        monkeypatch.setenv("FLASHSIM_SPLOT_KINDS", "flow")
         monkeypatch.delenv("FLASHSIM_NOTEBOOK_OUTPUT", raising=False)
 
         notebook = execute_notebook(SPLOT_TRAINING, tmp_path)
@@ -174,7 +177,7 @@ class TestSplotTrainingNotebook:
             assert closure["ndf"] >= 20, column
             assert closure["chi2_ndf"] < 3, column
         training = study["training"]
-        assert set(training) == {"flow", "gan"}
+        assert set(training) == {"flow"}
         variants = {"pure", "unweighted", "sweights_raw", "sweights_regressed"}
         for kind, result in training.items():
             assert set(result) == variants, kind
@@ -185,10 +188,7 @@ class TestSplotTrainingNotebook:
             assert result["unweighted"]["training_rows"] == 12000
             # Ignoring the background is worse than training on pure signal.
             assert result["unweighted"]["auc"] > result["pure"]["auc"], kind
-        # Against raw sWeights the GAN is not resolved at this size: with probes over 2 < eta < 5
-        # all its variants score 0.93-0.95 (raw 0.944, unweighted 0.936 in CI), the GAN's known
-        # poor fidelity on these DLLs (README). The flow's gap is clear: 0.11 or more over every
-        # other variant (seeds 1 to 4).
+        # The flow's gap is clear: 0.11 or more over every other variant (seeds 1 to 4).
         flow = training["flow"]
         for variant in ("pure", "sweights_raw", "sweights_regressed"):
             assert flow["unweighted"]["auc"] > flow[variant]["auc"] + 0.05, variant
