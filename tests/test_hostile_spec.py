@@ -293,6 +293,12 @@ NAN, INF = math.nan, math.inf
         (1, "pid.balance", {"condition": "p", "bins": 10**12}, "balance.bins"),
         (1, "pid.balance", {"condition": "p", "max_factor": NAN}, "balance.max_factor"),
         (1, "pid.is_muon.efficiency.n_estimators", 10**12, "is_muon.efficiency.n_estimators"),
+        (0, "collections.Jet.response.training.epochs", 10**18, "training.epochs"),
+        (0, "collections.Jet.response.training.batch_size", 10**18, "training.batch_size"),
+        (0, "collections.Jet.response.training.patience", 10**18, "training.patience"),
+        (0, "collections.Jet.response.training.max_minutes", 1e18, "training.max_minutes"),
+        (0, "collections.Jet.response.training.learning_rate", 1e18, "training.learning_rate"),
+        (0, "collections.Jet.response.training.ema", 1.0, "training.ema"),
     ],
 )
 def test_section_values_refused(index: int, path: str, value: Any, needle: str) -> None:

@@ -24,9 +24,15 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from flashsim.checks import ConfigReader
 from flashsim.models.limits import (
+    MAX_BATCH,
     MAX_BINS,
+    MAX_EPOCHS,
+    MAX_GRAD_NORM,
     MAX_HIDDEN_LAYERS,
     MAX_LATENT,
+    MAX_MINUTES,
+    MAX_RATE,
+    MAX_STEPS,
     MAX_TRANSFORMS,
     MAX_WIDTH,
     check_network,
@@ -87,20 +93,29 @@ def integer(minimum: int, maximum: int | None = None) -> Check:
     return check
 
 
-def number(*, zero_ok: bool = False, below_one: bool = False, optional: bool = False) -> Check:
+def number(
+    *,
+    zero_ok: bool = False,
+    below_one: bool = False,
+    optional: bool = False,
+    maximum: float | None = None,
+) -> Check:
     """A finite number > 0, as a float (``1e-3`` written without a dot is one too).
 
     Arguments:
         zero_ok: 0 is allowed as well.
         below_one: the number must be less than 1.
         optional: ``None`` is allowed as well (no value).
+        maximum: the largest value allowed (a learning rate, a time limit).
     """
 
     def check(reader: ConfigReader, value: Any, where: str) -> float | None:
         if optional and value is None:
             return None
-        high = 1.0 if below_one else None
-        return reader.number(value, where, low=0, low_open=not zero_ok, high=high, high_open=True)
+        high = 1.0 if below_one else maximum
+        return reader.number(
+            value, where, low=0, low_open=not zero_ok, high=high, high_open=below_one
+        )
 
     return check
 
@@ -294,14 +309,14 @@ class TrainConfig(Settings):
 
     section: ClassVar[str] = "training"
 
-    epochs: int = option(50, integer(1))
-    batch_size: int = option(1024, integer(1))
-    learning_rate: float = option(1e-3, number())
-    weight_decay: float = option(0.0, number(zero_ok=True))
-    patience: int = option(5, integer(1))
+    epochs: int = option(50, integer(1, MAX_EPOCHS))
+    batch_size: int = option(1024, integer(1, MAX_BATCH))
+    learning_rate: float = option(1e-3, number(maximum=MAX_RATE))
+    weight_decay: float = option(0.0, number(zero_ok=True, maximum=MAX_RATE))
+    patience: int = option(5, integer(1, MAX_EPOCHS))
     schedule: Literal["plateau", "cosine", "none"] = option("plateau", choice(SCHEDULES))
-    max_grad_norm: float = option(5.0, number())
-    max_minutes: float | None = option(None, number(optional=True))
+    max_grad_norm: float = option(5.0, number(maximum=MAX_GRAD_NORM))
+    max_minutes: float | None = option(None, number(optional=True, maximum=MAX_MINUTES))
     ema: float = option(0.0, number(zero_ok=True, below_one=True))
 
 
@@ -335,18 +350,18 @@ class GANTrainConfig(Settings):
 
     section: ClassVar[str] = "training"
 
-    epochs: int = option(100, integer(1))
-    batch_size: int = option(256, integer(1))
-    generator_lr: float = option(1e-4, number())
-    critic_lr: float = option(1e-4, number())
-    critic_steps: int = option(5, integer(1))
-    gp_weight: float = option(10.0, number(zero_ok=True))
-    max_grad_norm: float = option(10.0, number())
-    patience: int = option(10, integer(1))
-    max_minutes: float | None = option(None, number(optional=True))
+    epochs: int = option(100, integer(1, MAX_EPOCHS))
+    batch_size: int = option(256, integer(1, MAX_BATCH))
+    generator_lr: float = option(1e-4, number(maximum=MAX_RATE))
+    critic_lr: float = option(1e-4, number(maximum=MAX_RATE))
+    critic_steps: int = option(5, integer(1, MAX_STEPS))
+    gp_weight: float = option(10.0, number(zero_ok=True, maximum=1e6))
+    max_grad_norm: float = option(10.0, number(maximum=MAX_GRAD_NORM))
+    patience: int = option(10, integer(1, MAX_EPOCHS))
+    max_minutes: float | None = option(None, number(optional=True, maximum=MAX_MINUTES))
     referee: tuple[int, ...] = option((64, 64), widths())
-    referee_steps: int = option(150, integer(1))
-    referee_lr: float = option(1e-3, number())
+    referee_steps: int = option(150, integer(1, MAX_STEPS))
+    referee_lr: float = option(1e-3, number(maximum=MAX_RATE))
     ema: float = option(0.999, number(zero_ok=True, below_one=True))
 
     @classmethod

@@ -8,7 +8,10 @@ both a spec (``flashsim train``) and a bundle's record (``flashsim run``) go thr
 - each setting, when the settings are parsed (:mod:`flashsim.models.config`): at most
   :data:`MAX_WIDTH` units per hidden layer, :data:`MAX_HIDDEN_LAYERS` hidden layers,
   :data:`MAX_TRANSFORMS` transforms, :data:`MAX_BINS` spline bins, :data:`MAX_LATENT` latent
-  dimensions; and the hidden layers of one network together (:func:`check_network`);
+  dimensions; and the hidden layers of one network together (:func:`check_network`); the
+  training settings too (:data:`MAX_EPOCHS`, :data:`MAX_BATCH`, :data:`MAX_STEPS`,
+  :data:`MAX_RATE`, :data:`MAX_GRAD_NORM`, :data:`MAX_MINUTES`), so that a typo cannot ask
+  for a training that never ends;
 - the whole model, when it is built (:class:`flashsim.models.base.TorchModel`): at most
   :data:`MAX_FEATURES` modelled and conditioning quantities, :data:`MAX_PARAMETERS` parameters.
 
@@ -26,11 +29,17 @@ import itertools
 from collections.abc import Sequence
 
 __all__ = [
+    "MAX_BATCH",
     "MAX_BINS",
+    "MAX_EPOCHS",
     "MAX_FEATURES",
+    "MAX_GRAD_NORM",
     "MAX_HIDDEN_LAYERS",
     "MAX_LATENT",
+    "MAX_MINUTES",
     "MAX_PARAMETERS",
+    "MAX_RATE",
+    "MAX_STEPS",
     "MAX_TRANSFORMS",
     "MAX_WIDTH",
     "check_network",
@@ -52,6 +61,19 @@ MAX_FEATURES = 1024
 MAX_PARAMETERS = 50_000_000
 """The most parameters of one model (200 MB of float32 weights; training keeps about three
 times that for the optimiser)."""
+
+MAX_EPOCHS = 100_000
+"""The most epochs (and the longest patience) of a training."""
+MAX_BATCH = 1 << 20
+"""The most rows per optimisation step."""
+MAX_STEPS = 100_000
+"""The most critic or referee steps per generator step or epoch (GAN)."""
+MAX_RATE = 10.0
+"""The largest learning rate or weight decay (the shipped specs use 1e-4 to 2e-3)."""
+MAX_GRAD_NORM = 1e6
+"""The largest gradient-clipping norm."""
+MAX_MINUTES = 7 * 24 * 60.0
+"""The longest time limit of one training (a week)."""
 
 
 def mlp_parameters(sizes: Sequence[int]) -> int:
