@@ -72,7 +72,13 @@ def test_default_thresholds_are_the_acceptance_bars() -> None:
         "w1_ratio": 3.0,
         "eff_chi2": 2.0,
         "tells": 0.0,
-    }
+        # The physics summary: sigmas beyond each quantity's tolerance.
+        **dict.fromkeys(
+            ("jes", "jer", "btag_sf", "mistag_sf", "lepton_sf", "met_response",
+             "met_resolution", "pileup_jets"),
+            3.0,
+        ),
+    }  # fmt: skip
 
 
 def test_tells_gate_per_branch() -> None:

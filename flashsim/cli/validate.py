@@ -41,11 +41,30 @@ EXIT_GATE_FAILED = 3
     "--fail-above",
     metavar="METRIC=VALUE,...",
     help="Gate: exit with status 3 if a metric exceeds its threshold "
-    "(auc, w1_ratio, eff_chi2, ks, corr, tells), e.g. auc=0.6,w1_ratio=3,tells=0; "
-    "metric[PATTERN]=value limits one to places like Jet/pt or Muon/* "
+    "(auc, w1_ratio, eff_chi2, ks, corr, tells; and the physics summary's jes, jer, btag_sf, "
+    "mistag_sf, lepton_sf, met_response, met_resolution, pileup_jets in sigmas beyond their "
+    "tolerance, pileup_chi2), e.g. auc=0.6,w1_ratio=3,tells=0; 'defaults' stands for the "
+    "default bars; metric[PATTERN]=value limits one to places like Jet/pt or Muon/* "
     "(tells: branch names such as Muon_mass or Jet_*).",
 )
 @click.option("--collections", help="Comma-separated collections to validate (default: all).")
+@click.option(
+    "--working-points",
+    metavar="EFF,...",
+    default="0.85,0.70,0.55",
+    show_default=True,
+    help="b-jet efficiencies (on the full simulation) of the b-tag working points of the "
+    "physics summary (loose, medium, tight).",
+)
+@click.option(
+    "--pid-cut",
+    "pid_cuts",
+    multiple=True,
+    metavar="CUT",
+    help="Pipelines with a PID section: a cut whose efficiency and misidentification curves "
+    "are compared per true species, e.g. 'DLLK>5' or 'isMuon' (repeatable; default: isMuon and "
+    "every DLL > 0).",
+)
 @click.option(
     "--max-events",
     type=click.IntRange(min=1),
@@ -81,6 +100,8 @@ def validate(
     output: Path,
     fail_above: str | None,
     collections: str | None,
+    working_points: str,
+    pid_cuts: tuple[str, ...],
     max_events: int | None,
     seed: int,
     no_classifier: bool,
@@ -91,12 +112,18 @@ def validate(
 ) -> None:
     """Compare a flash file with full simulation: plots, metrics and an HTML report.
 
-    Writes OUTPUT/index.html (one self-contained page), OUTPUT/plots/*.png, OUTPUT/metrics.json
-    and OUTPUT/histograms.root. Every branch both files have is also searched for exact tells:
-    values, point masses and ranges one file writes and the other never does (tells=0 gates
-    on them). With --fail-above, exits with status 3 when a metric exceeds its threshold, so it
-    can gate a workflow.
+    Writes OUTPUT/index.html (split into OUTPUT/pages/<collection>.html when over 3 MB),
+    OUTPUT/plots/*.png, OUTPUT/metrics.json and OUTPUT/histograms.root. Every branch both
+    files have is also searched for exact tells: values, point masses and ranges one file
+    writes and the other never does (tells=0 gates on them). With --fail-above, exits with
+    status 3 when a metric exceeds its threshold, so it can gate a workflow.
     """
+    from flashsim.cli.common import check_report_paths
+
+    # Files and the report directory before the heavy imports (and before the flash file is
+    # read): a mistyped path or an existing report is answered at once.
+    check_report_paths(flash, full, pipeline, output, overwrite=overwrite)
+    efficiencies = _working_points(working_points)
     from flashsim.exceptions import ConfigurationError, OutputError
     from flashsim.validation.gate import parse_thresholds, unmatched_thresholds
     from flashsim.validation.report import write_report
@@ -130,6 +157,9 @@ def validate(
         seed=seed,
         classifier=not no_classifier,
         progress=log,
+        working_points=efficiencies,
+        thresholds=thresholds,
+        pid_cuts=list(pid_cuts) or None,
     )
     if thresholds is not None:
         unused = unmatched_thresholds(thresholds, result.checks)
@@ -151,5 +181,37 @@ def validate(
     )
     for line in summary_lines(result, gate, gated=thresholds is not None, output=output):
         log(line)
+    # Printed even with --quiet: a verdict without statistical power is no verdict.
+    for warning in result.metrics["physics_summary"]["warnings"]:
+        click.echo(f"flashsim validate: warning: {warning}", err=True)
     if thresholds is not None and gate["failures"]:
         click.get_current_context().exit(EXIT_GATE_FAILED)
+
+
+def _working_points(text: str) -> tuple[float, ...]:
+    """``"0.85,0.70,0.55"`` as b-jet efficiencies, each in (0, 1).
+
+    Raises:
+        ConfigurationError: an entry is not a number in (0, 1), or none is given.
+    """
+    from flashsim.exceptions import ConfigurationError
+
+    out = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            value = float(entry)
+        except ValueError:
+            value = float("nan")
+        if not 0.0 < value < 1.0:
+            msg = (
+                f"--working-points: {entry!r} is not a b-jet efficiency between 0 and 1 "
+                "(e.g. --working-points 0.85,0.70,0.55)"
+            )
+            raise ConfigurationError(msg)
+        out.append(value)
+    if not out:
+        msg = "--working-points needs at least one b-jet efficiency (e.g. 0.85,0.70,0.55)"
+        raise ConfigurationError(msg)
+    return tuple(out)

@@ -16,6 +16,16 @@ exceeds a threshold that applies to it. Metrics:
   point masses or ranges flash writes and full simulation never does, or the reverse), one
   check per branch both files have, placed at the branch name (``Muon_mass``, ``nJet``);
   ``tells=0`` fails on any.
+
+The physics summary (:mod:`flashsim.validation.analyst`) adds one metric per quantity in the
+analyst's units, each the flash-vs-full difference's excess over its tolerance in standard
+errors, ``z = (|Δ| − tolerance) / sigma`` (tolerances in
+:data:`flashsim.validation.analyst.common.TOLERANCES`; default gate ``z > 3``): ``jes``,
+``jer`` (jet energy scale and resolution per pT × |η| bin and flavour, places like
+``Jet/jes/b/pt30-50/eta0-1.3``), ``btag_sf``, ``mistag_sf`` (``Jet/mistag_sf/medium/c``),
+``lepton_sf`` (``Muon/lepton_sf/id/pt20-35``), ``met_response``, ``met_resolution``
+(``MET/met_resolution/perp/u25-50``) and ``pileup_jets``; and ``pileup_chi2``, the χ²/ndf of
+the pile-up jet multiplicity (no default threshold).
 """
 
 from __future__ import annotations
@@ -45,6 +55,15 @@ METRICS: Mapping[str, str] = {
     "ks": "Kolmogorov-Smirnov statistic",
     "corr": "largest |difference| of correlation coefficients",
     "tells": "exact tells of a branch (values, point masses, ranges full never writes)",
+    "jes": "jet energy scale flash/full - 1: sigmas beyond its tolerance",
+    "jer": "jet energy resolution flash/full - 1: sigmas beyond its tolerance",
+    "btag_sf": "b-tag efficiency scale factor flash/full: sigmas beyond its tolerance",
+    "mistag_sf": "c/light mistag scale factor flash/full: sigmas beyond its tolerance",
+    "lepton_sf": "lepton ID/isolation scale factor flash/full: sigmas beyond its tolerance",
+    "met_response": "MET response along the recoil, flash - full: sigmas beyond its tolerance",
+    "met_resolution": "MET resolution flash/full - 1: sigmas beyond its tolerance",
+    "pileup_jets": "pile-up jets per event flash/full - 1: sigmas beyond its tolerance",
+    "pileup_chi2": "chi2/ndf of the pile-up jet multiplicity",
 }
 """The gateable metrics and what they are."""
 
@@ -75,8 +94,22 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("w1_ratio", 3.0),
     Threshold("eff_chi2", 2.0),
     Threshold("tells", 0.0),
+    *(
+        Threshold(m, 3.0)
+        for m in (
+            "jes",
+            "jer",
+            "btag_sf",
+            "mistag_sf",
+            "lepton_sf",
+            "met_response",
+            "met_resolution",
+            "pileup_jets",
+        )
+    ),
 )
-"""The flash-pipeline acceptance bars; used to colour a report when no gate is given."""
+"""The flash-pipeline acceptance bars; used to colour a report when no gate is given. The
+physics summary's metrics fail 3 sigma beyond their tolerances."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +137,8 @@ _ENTRY = re.compile(r"^(?P<metric>[a-z0-9_]+)(\[(?P<scope>[^\]]+)\])?$")
 
 
 def parse_thresholds(text: str) -> list[Threshold]:
-    """Parse ``"auc=0.6,w1_ratio=3,w1_ratio[Jet/pt]=2"`` into :class:`Threshold` objects.
+    """Parse ``"auc=0.6,w1_ratio=3,w1_ratio[Jet/pt]=2"`` into :class:`Threshold` objects;
+    the entry ``defaults`` stands for :data:`DEFAULT_THRESHOLDS` (``defaults,auc=0.55``).
 
     Raises:
         ConfigurationError: an entry is not ``metric=number`` or ``metric[scope]=number``, or
@@ -113,6 +147,9 @@ def parse_thresholds(text: str) -> list[Threshold]:
     out: list[Threshold] = []
     for entry in (e.strip() for e in text.split(",")):
         if not entry:
+            continue
+        if entry == "defaults":
+            out += DEFAULT_THRESHOLDS
             continue
         name, sep, value = entry.rpartition("=")
         match = _ENTRY.match(name.strip())

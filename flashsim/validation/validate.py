@@ -14,7 +14,11 @@ collection of the pipeline spec:
 * physics summaries: b-tag ROC curves (b vs light, b vs c), pT response and resolution vs gen
   pT, and derived quantities (leading dijet mass, m(ℓℓ), HT, MET);
 * exact tells (:mod:`flashsim.validation.tells`) in every reconstructed branch both files have:
-  values, point masses and ranges flash writes and full simulation never does, or the reverse.
+  values, point masses and ranges flash writes and full simulation never does, or the reverse;
+* first in the report, the physics summary in the analyst's units
+  (:mod:`flashsim.validation.analyst`): jet energy scale and resolution, b-tag and mistag,
+  lepton ID and isolation scale factors, MET vs the hadronic recoil, pile-up jets, each with
+  its error and gate check, and the statistical power of the comparison.
 
 Statistical errors use the gen event as the independent unit, so oversampled flash files
 (``--oversample K``: K correlated replicas per gen event) get correct errors, and the
@@ -33,7 +37,8 @@ import numpy as np
 
 from flashsim.io import open_events
 from flashsim.spec import PipelineSpec
-from flashsim.validation.gate import Check
+from flashsim.validation.analyst import DEFAULT_WORKING_POINTS, physics_summary
+from flashsim.validation.gate import Check, Threshold
 from flashsim.validation.result import Section, ValidationResult
 from flashsim.validation.samples import (
     ValidationSample,
@@ -59,8 +64,12 @@ def validate_samples(
     max_rows: int = 200_000,
     classifier: bool = True,
     progress: Callable[[str], None] | None = None,
+    working_points: Sequence[float] = DEFAULT_WORKING_POINTS,
+    thresholds: Sequence[Threshold] | None = None,
+    pid_cuts: Sequence[str] | None = None,
 ) -> ValidationResult:
-    """Compare two samples already read with :func:`~.samples.read_sample`."""
+    """Compare two samples already read with :func:`~.samples.read_sample`; ``working_points``,
+    ``thresholds`` and ``pid_cuts`` as :func:`validate`."""
     say = progress or (lambda _msg: None)
     common = check_compatible(flash, full)
     v = Validator(
@@ -80,7 +89,17 @@ def validate_samples(
     say("physics summaries")
     metrics["physics"], sec = physics_section(v, spec, list(flash.tables))
     sections.append(sec)
-    return ValidationResult(metrics, sections, v.checks)
+    if spec.pid is not None and spec.pid.collection in flash.tables:
+        from flashsim.validation.sections.pid import pid_section
+
+        say("comparing particle identification per true species")
+        metrics["pid"], sec = pid_section(v, spec, pid_cuts)
+        sections.append(sec)
+    say("physics summary in the analyst's units")
+    metrics["physics_summary"], sec, checks = physics_summary(
+        spec, flash, full, seed=seed, working_points=working_points, thresholds=thresholds
+    )
+    return ValidationResult(metrics, [sec, *sections], checks + v.checks)
 
 
 def _in_collections(branch: str, collections: Sequence[str] | None) -> bool:
@@ -157,6 +176,9 @@ def validate(
     classifier: bool = True,
     tells: bool = True,
     progress: Callable[[str], None] | None = None,
+    working_points: Sequence[float] = DEFAULT_WORKING_POINTS,
+    thresholds: Sequence[Threshold] | None = None,
+    pid_cuts: Sequence[str] | None = None,
 ) -> ValidationResult:
     """Read a flash and a full-simulation file and compare them (see the module docstring).
 
@@ -171,6 +193,15 @@ def validate(
         tells: look for exact tells in every common branch (``metrics["tells"]``, checks
             ``tells``).
         progress: called with a short message at each step.
+        working_points: b-jet efficiencies (on full simulation) of the b-tag working points of
+            the physics summary (default loose, medium, tight: 0.85, 0.70, 0.55).
+        thresholds: the gate, for the physics summary's PASS/FAIL column and its statistical
+            power line (default: :data:`~flashsim.validation.gate.DEFAULT_THRESHOLDS`); give
+            :func:`~flashsim.validation.report.write_report` the same.
+        pid_cuts: for a pipeline with a PID section, the cuts whose efficiency and
+            misidentification curves are compared (``"DLLK>0"``, ``"isMuon"``; default: isMuon
+            and every DLL > 0, :func:`~flashsim.validation.metrics.pid.default_pid_cuts`).
+
     Raises:
         InputError: a file is unreadable or empty, or the files cannot be compared.
     """
@@ -185,7 +216,16 @@ def validate(
         full_path, spec, collections=collections, max_events=max_events, role="full-simulation"
     )
     result = validate_samples(
-        spec, flash, full, seed=seed, max_rows=max_rows, classifier=classifier, progress=progress
+        spec,
+        flash,
+        full,
+        seed=seed,
+        max_rows=max_rows,
+        classifier=classifier,
+        progress=progress,
+        working_points=working_points,
+        thresholds=thresholds,
+        pid_cuts=pid_cuts,
     )
     if tells:
         say("looking for exact tells in every common branch")
@@ -207,5 +247,6 @@ def validate(
         }
         for role, s in (("flash", flash), ("full", full))
     }
+    result.metrics["seed"] = seed
     result.metrics["seconds"] = round(time.monotonic() - start, 2)
     return result

@@ -35,7 +35,7 @@ def physics_section(
     v: Validator, spec: PipelineSpec, names: Sequence[str]
 ) -> tuple[dict[str, Any], Section]:
     """The metrics and the section of the physics summaries of collections ``names``."""
-    section = Section("Physics summaries", "physics")
+    section = Section("b-tag ROC curves, pT response, derived quantities", "physics")
     out: dict[str, Any] = {}
     plots: list[Plot] = []
     for name in names:
