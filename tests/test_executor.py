@@ -111,10 +111,11 @@ class TestPlanning:
         assert items[2].seed != items[0].seed
         assert all(Path(i.input).is_absolute() for i in items)
 
-    def test_item_size_is_rounded_up_to_the_step(self) -> None:
+    def test_item_size_is_rounded_up_to_a_multiple_of_the_step(self) -> None:
         assert item_size_for(100_000, 10_000) == 100_000
         assert item_size_for(120, 50) == 150
-        assert item_size_for(10, 50) == 50
+        with pytest.raises(ConfigurationError, match="--item-size 10 is below --step-size 50"):
+            item_size_for(10, 50)  # never silently rounded up to one step
         with pytest.raises(ConfigurationError, match="--item-size"):
             item_size_for(0, 50)
 
@@ -202,7 +203,9 @@ def test_dask_local_cluster_gives_the_same_events(
         capture_output=True, text=True, env=subprocess_env, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "4 of 4 items run (0 already done, 0 failed): 600 events" in result.stderr
+    assert "4 of 4 items of up to 200 events run (0 already done, 0 failed): 600 events" in (
+        result.stderr
+    )
     assert_same_events(_concatenated(serial_run), _concatenated(outdir))
 
 

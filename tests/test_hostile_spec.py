@@ -37,6 +37,7 @@ from flashsim.untrusted import MAX_YAML_BYTES
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ROOT / "pipelines" / "cms_like.yaml", ROOT / "pipelines" / "lhcb_like.yaml"]
 EXAMPLE = ROOT / "data" / "examples" / "ttbar_gen.root"
+DEFAULT_MODEL = ROOT / "flashsim" / "default_model"
 
 
 def invoke(args: list[str]) -> Any:
@@ -436,7 +437,8 @@ def test_every_model_section_goes_through_the_model_parsers(monkeypatch: Any) ->
             "--fix",
         ),
         (["export", "m", "--onnx", "-o", "e", "--rtol", "nan"], "--rtol"),
-        (["export", "m", "--onnx", "-o", "e", "--opset", "9999"], "--opset"),
+        # A real bundle: a missing one is reported first (before the heavy imports).
+        (["export", str(DEFAULT_MODEL), "--onnx", "-o", "e", "--opset", "9999"], "--opset"),
         (["train", "s.yaml", "--data", "d.root", "-o", "b", "--max-events", "0"], "--max-events"),
     ],
     ids=lambda a: " ".join(map(str, a[:2])) if isinstance(a, list) else a,

@@ -224,8 +224,10 @@ class TestInspect:
         last = result.stdout.splitlines()[-1]
         assert last.startswith(
             "fits model cms_like: no (missing GenJet_hadronFlavour "
-            "(did you mean 'GenJet_hadronFlavor' or "
+            "(did you mean 'GenJet_hadronFlavor'?; the gen jet's flavour from ghost-associated "
         )
+        # another definition of the flavour is never offered as the missing one
+        assert "'GenJet_partonFlavour' is a different quantity, not a substitute" in last
         assert last.count("missing") == 1
         checked = invoke("inspect", path, "--check")
         assert checked.stdout.splitlines()[-1] == last

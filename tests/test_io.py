@@ -341,7 +341,11 @@ class TestOpenEvents:
             require_branches(tree, ["Jet_pt", "Jet_pT", "GenMET_phi"])
         message = str(info.value)
         assert "lacks branches 'Jet_pT' (did you mean 'Jet_pt'" in message
-        assert message.endswith(", 'GenMET_phi'")
+        # a branch with no typo among the file's names: what it holds and where it comes from
+        assert message.endswith(
+            ", 'GenMET_phi' (the azimuth of the generator-level missing transverse momentum; "
+            "every NanoAOD MC file has it)"
+        )
         assert "\n" not in message
 
 

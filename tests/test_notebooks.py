@@ -70,6 +70,9 @@ class TestQuickstart:
         outputs = checked_outputs(notebook, min_images=2)  # jet pT spectra and jet response
         text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
         assert "1000 events -> " in text  # the summary line of flashsim run
+        assert "pile-up/fake" in text  # the summary counts the jets without a gen jet
+        assert "0 of 0 gen objects" not in text  # out_of_domain is no collection
+        assert "TqdmWarning" not in text
         assert "Jet " in text
         assert "median response" in text
         # pipeline.apply with chunk_rng reproduces the command's output.

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
-from flashsim.cli.common import FiniteFloat
+from flashsim.cli.common import FiniteFloat, check_model_dir
 
 __all__ = ["export"]
+
+_ONNX_MANIFEST = "onnx-manifest.json"
+"""The manifest of an export (:data:`flashsim.export.MANIFEST_NAME`, kept here so that an
+existing export is reported before torch is imported; tests/test_cli_rough_edges.py checks
+that they agree)."""
 
 
 @click.command()
@@ -58,11 +63,12 @@ def export(
     Each export is compared with torch on fixed noise; a failing comparison exits with status 2.
     Needs the export extra: pip install 'flashsim[export]'.
     """
-    from flashsim.export import ExportCheckError, export_bundle, format_table
-
     if not onnx_format:
         msg = "choose the format: --onnx (the only one so far)"
         raise click.UsageError(msg)
+    _check_paths(model_dir, output, overwrite=overwrite)
+    from flashsim.export import ExportCheckError, export_bundle, format_table
+
     highest = _highest_opset()
     if opset is not None and highest is not None and opset > highest:
         msg = f"--opset {opset}: this torch exports opsets 12 to {highest}"
@@ -88,6 +94,20 @@ def export(
         raise
     click.echo(format_table(results))
     log(f"{len(results)} models and onnx-manifest.json written to {output}")
+
+
+def _check_paths(model_dir: Path, output: Path, *, overwrite: bool) -> None:
+    """The checks of the bundle and the output that need no import of torch (the library
+    makes them again)."""
+    from flashsim.exceptions import OutputError
+
+    check_model_dir(model_dir)
+    if output.exists() and not output.is_dir():
+        msg = f"{output} exists and is not a directory"
+        raise OutputError(msg)
+    if (output / _ONNX_MANIFEST).exists() and not overwrite:
+        msg = f"{output} already holds an ONNX export; pass --overwrite to replace it"
+        raise OutputError(msg)
 
 
 def _highest_opset() -> int | None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from flashsim.cli.common import check_model_dir
+
 __all__ = ["info", "inspect_file"]
 
 
@@ -25,6 +27,7 @@ def info(model_dir: Path | None, as_json: bool) -> None:
     efficiency BDT, the response model (flow or GAN) with its hyperparameters, the condition
     and target names and the validation metrics. Loads no weights.
     """
+    check_model_dir(model_dir)  # before the library (and torch) is imported
     from flashsim.bundle import default_model_path
     from flashsim.introspect import format_model_info, model_info
 
@@ -54,6 +57,11 @@ def inspect_file(file: Path, model: Path | None, tree: str, as_json: bool, check
     checks the branches the model's pipeline reads (missing ones with close names, wrong
     types, no events). The text ends with `fits model <name>: yes` or `no (<reasons>)`.
     """
+    from flashsim.io.paths import check_input_file
+
+    # Before the library (and torch) is imported: a mistyped path is answered at once.
+    check_input_file(file)
+    check_model_dir(model)
     from flashsim.exceptions import InputError
     from flashsim.introspect import file_info, format_file_info
 

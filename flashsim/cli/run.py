@@ -16,6 +16,8 @@ from typing import Any
 import click
 
 from flashsim.cli.common import (
+    FiniteFloat,
+    check_model_dir,
     command_line,
     expand_inputs,
     max_events_option,
@@ -25,7 +27,7 @@ from flashsim.cli.common import (
     seed_option,
 )
 
-__all__ = ["run"]
+__all__ = ["object_counts", "run"]
 
 _ITEM_OPTIONS = {
     "workers": "--workers",
@@ -40,6 +42,15 @@ _MAX_OVERSAMPLE = 10_000
 """The largest --oversample (:data:`flashsim.run.caps.MAX_OVERSAMPLE`, kept here so that
 ``flashsim --help`` does not import the library; tests/test_hostile_run.py checks that they
 agree)."""
+
+_MAX_PILEUP = 1000.0
+"""The largest --pileup (:data:`flashsim.run.inputs.MAX_PILEUP`; tests/test_cli_rough_edges.py
+checks that they agree)."""
+
+_MANIFEST_NAME = "flashsim-manifest.json"
+"""The manifest of a directory output (:data:`flashsim.run.manifest.MANIFEST_NAME`, kept here
+so that an existing run is reported before the library is imported; tests/test_cli_rough_edges.py
+checks that they agree)."""
 
 _EXECUTOR_NAMES = ("local", "dask")
 """The keys of :data:`flashsim.run.executors.EXECUTORS` (kept here so that ``flashsim --help``
@@ -102,7 +113,22 @@ does not import the library; tests/test_cli.py checks that they agree)."""
     default=100_000,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Input events per work item (rounded up to a multiple of --step-size).",
+    help="Input events per work item, rounded up to a multiple of --step-size; below "
+    "--step-size is an error (lower --step-size too: the step fixes the random stream).",
+)
+@click.option(
+    "--pileup",
+    "pileup",
+    type=FiniteFloat(0.0, _MAX_PILEUP),
+    metavar="MU",
+    help="For inputs without Pileup_nTrueInt (samples made without pile-up information): the "
+    "mean number of pile-up interactions every event gets (recorded in the provenance).",
+)
+@click.option(
+    "--overwrite-reco",
+    is_flag=True,
+    help="Accept an input that is itself an output of flashsim run: its reco branches are "
+    "replaced by newly simulated ones (refused without this flag).",
 )
 @click.option(
     "--non-finite",
@@ -144,6 +170,8 @@ def run(
     non_finite: str | None,
     out_of_domain: str | None,
     max_objects: dict[str, int],
+    pileup: float | None,
+    overwrite_reco: bool,
     quiet: bool,
 ) -> None:
     """Simulate the reconstructed events of the generator-level files INPUT...
@@ -157,6 +185,10 @@ def run(
     OUTPUT/<input name>.<first>-<last>.root and listed in OUTPUT/flashsim-manifest.json. The
     output does not depend on --workers, --executor or --item-size: every input's seed comes
     from --seed and the input's file name.
+
+    An input that is itself an output of flashsim run is refused (its reco branches would be
+    replaced) unless --overwrite-reco is given. An input without Pileup_nTrueInt needs
+    --pileup MU: every event then gets the mean MU.
     """
     from flashsim.exceptions import ConfigurationError
 
@@ -175,6 +207,15 @@ def run(
     if given and not many:
         msg = f"{', '.join(given)} need a directory output: end -o with '/' (-o {output}/)"
         raise ConfigurationError(msg)
+    files = _check_paths(inputs, output, model, many=many, overwrite=overwrite, resume=resume)
+    if many and item_size < step_size:
+        msg = (
+            f"--item-size {item_size} is below --step-size {step_size}: an item holds whole chunks "
+            f"of --step-size events (the step fixes the random stream); for items of {item_size} "
+            f"events give --step-size {item_size} (or a divisor of it) too, which changes the "
+            "simulated events, or a larger --item-size"
+        )
+        raise click.BadParameter(msg, param_hint="'--item-size'")
     from flashsim.run import PolicyOverrides, simulate_file
 
     common: dict[str, Any] = {
@@ -187,26 +228,71 @@ def run(
         "progress": not quiet,
         "policy": PolicyOverrides(non_finite, out_of_domain, max_objects),
         "command": command_line(),
+        "pileup": pileup,
+        "overwrite_reco": overwrite_reco,
     }
     if many:
-        _run_many(
-            inputs, Path(output), common, workers, executor_name, scheduler, resume, item_size
-        )
+        _run_many(files, Path(output), common, workers, executor_name, scheduler, resume, item_size)
         return
     summary = simulate_file(inputs[0], Path(output), **common)
     if not quiet:
         rate = summary.input_events / max(summary.seconds, 1e-9)
-        objects = ", ".join(
-            f"{name}: {c['reconstructed']}/{c['generated']}"
-            for name, c in summary.counters.items()
-            if "generated" in c
-        )
         click.echo(
             f"{summary.input_events} events -> {output} ({summary.output_events} written) in "
-            f"{summary.seconds:.1f} s ({rate:.0f} events/s); reconstructed/generated {objects}"
+            f"{summary.seconds:.1f} s ({rate:.0f} events/s); {object_counts(summary.counters)}"
             f"{_caveats(summary.counters, summary.dropped_events)}",
             err=True,
         )
+
+
+def object_counts(counters: dict[str, dict[str, int]]) -> str:
+    """The summary's objects per collection: gen objects reconstructed, and the objects
+    written without a gen match (pile-up jets, fake leptons), which are part of the output too.
+
+    Example:
+        >>> object_counts({"Jet": {"generated": 8140, "reconstructed": 5999, "pileup": 2417}})
+        'Jet: 5999 of 8140 gen reconstructed + 2417 pile-up/fake'
+    """
+    parts = []
+    for name, c in counters.items():
+        if "generated" not in c:
+            continue
+        extra = f" + {c['pileup']} pile-up/fake" if c.get("pileup") else ""
+        parts.append(f"{name}: {c['reconstructed']} of {c['generated']} gen reconstructed{extra}")
+    return ", ".join(parts)
+
+
+def _check_paths(
+    inputs: tuple[str, ...],
+    output: str,
+    model: Path | None,
+    *,
+    many: bool,
+    overwrite: bool,
+    resume: bool,
+) -> list[Path]:
+    """The input files, after the checks that need no library import: they exist and are ROOT
+    files, the output can be written (an existing one needs --overwrite; a directory output
+    holding a run needs --resume or --overwrite), and --model is a bundle directory."""
+    from flashsim.exceptions import ConfigurationError
+    from flashsim.io.paths import check_input_file, check_output_dir, check_output_path
+
+    if many:
+        if resume and overwrite:
+            msg = "--resume and --overwrite contradict each other: give one"
+            raise ConfigurationError(msg)
+        check_output_dir(output, record=_MANIFEST_NAME, resume=resume, overwrite=overwrite)
+        files = expand_inputs(inputs, "input")
+    else:
+        files = [Path(inputs[0])]
+        check_output_path(output, overwrite=overwrite)
+        if files[0].resolve() == Path(output).resolve():
+            msg = f"the output {output} is the input file; choose another output name"
+            raise ConfigurationError(msg)
+    for file in files:
+        check_input_file(file)
+    check_model_dir(model)
+    return files
 
 
 def _object_caps(values: tuple[str, ...]) -> dict[str, int]:
@@ -241,7 +327,7 @@ def _caveats(counters: dict[str, dict[str, int]], dropped: int) -> str:
 
 
 def _run_many(
-    inputs: tuple[str, ...],
+    files: list[Path],
     outdir: Path,
     common: dict[str, Any],
     workers: int,
@@ -250,11 +336,10 @@ def _run_many(
     resume: bool,
     item_size: int,
 ) -> None:
-    """Work-item mode: ``inputs`` into one file per item in ``outdir``, with a manifest."""
+    """Work-item mode: ``files`` into one file per item in ``outdir``, with a manifest."""
     from flashsim.run import check_outdir, make_executor, run_items
 
     check_outdir(outdir, resume=resume, overwrite=common["overwrite"])
-    files = expand_inputs(inputs, "input")
     executor = make_executor(executor_name, workers=workers, scheduler=scheduler)
     report = run_items(
         files, outdir, item_size=item_size, executor=executor, resume=resume, **common
@@ -264,7 +349,8 @@ def _run_many(
         plural = "s" if workers > 1 else ""
         where = f"dask at {scheduler}" if scheduler else f"{workers} {executor_name} worker{plural}"
         click.echo(
-            f"{report.done} of {report.items} items run ({report.skipped} already done, "
+            f"{report.done} of {report.items} items of up to {report.item_size} events run "
+            f"({report.skipped} already done, "
             f"{len(report.failed)} failed): {report.input_events} events -> {outdir}/ "
             f"({report.output_events} written) in {report.seconds:.1f} s ({rate:.0f} events/s, "
             f"{where})",

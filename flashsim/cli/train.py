@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from flashsim.cli.common import (
+    BUNDLE_RECORD,
     expand_inputs,
     max_events_option,
     output_option,
@@ -84,28 +85,31 @@ def train(
     Writes a model bundle (weights, preprocessing, a JSON record with versions, data hash, seeds
     and validation metrics) to OUTPUT, for `flashsim run --model OUTPUT`.
     """
-    from flashsim.spec import load_spec
-
-    # The spec first, before the heavy imports: a bad one is refused at once.
-    spec = load_spec(spec_path)
-    files = expand_inputs(data, "--data")
-
-    from flashsim.bundle import RECORD_NAME, check_bundle_destination
     from flashsim.exceptions import OutputError
-    from flashsim.train import read_calibrations, read_training_data, train_pipeline
 
-    # Before any data is read: an existing bundle needs --overwrite, and anything else that is
-    # not a bundle directory (a file, a link, a directory of other files) is never replaced.
-    check_bundle_destination(output)
-    if (output / RECORD_NAME).exists() and not (overwrite or resume):
+    # The files, the output and the spec first, before the heavy imports (validating a spec
+    # imports the model code): a mistyped path, an existing bundle or a bad spec is refused
+    # at once.
+    files = expand_inputs(data, "--data")
+    if (output / BUNDLE_RECORD).exists() and not (overwrite or resume):
         msg = f"{output} already holds a model bundle; pass --overwrite to replace it"
         raise OutputError(msg)
+    from flashsim.spec import load_spec
+
+    spec = load_spec(spec_path)
+    calibration_files = parse_calibration(calibration, spec)
+
+    from flashsim.bundle import check_bundle_destination
+    from flashsim.train import read_calibrations, read_training_data, train_pipeline
+
+    # Before any data is read: anything that is not a bundle directory (a file, a link, a
+    # directory of other files) is never replaced.
+    check_bundle_destination(output)
 
     def log(line: str) -> None:
         if not quiet:
             click.echo(line, err=True)
 
-    calibration_files = parse_calibration(calibration, spec)
     log(f"reading {len(files)} file(s) for pipeline {spec.name!r}")
     tables = read_training_data(spec, files, max_events=max_events, progress=not quiet)
     log(f"{tables.n_events} events read")

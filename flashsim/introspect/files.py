@@ -122,9 +122,10 @@ def file_info(
         InputError: the file is missing, not a ROOT file, corrupted, or has no TTree ``tree``.
         ModelError: the model bundle cannot be loaded.
     """
-    from flashsim.bundle import default_model_path, load_bundle
     from flashsim.io import PROVENANCE_KEY, open_events
 
+    # The file first, with uproot alone: a file that cannot be described is reported before
+    # the model code (torch, xgboost) is imported.
     file_path = Path(path)
     events = open_events(file_path, tree=tree)
     try:
@@ -149,6 +150,8 @@ def file_info(
         provenance=provenance,
         provenance_error=provenance_error,
     )
+    from flashsim.bundle import default_model_path, load_bundle
+
     model_dir = Path(model) if model is not None else default_model_path()
     info.fit = check_fit(load_bundle(model_dir), branches, entries, model_path=str(model_dir))
     return info
@@ -243,7 +246,8 @@ def check_fit(
         n_events: the tree's number of entries.
         model_path: the bundle the pipeline comes from, for the report.
     """
-    from flashsim.io import close_names
+    from flashsim.io import close_names, missing_branch_hint
+    from flashsim.io.layout import DESCRIBED_MISSING
 
     expected = expected_layout(pipeline)
     found = {b.name: b for b in branches}
@@ -253,7 +257,11 @@ def check_fit(
         branch = found.get(name)
         if branch is not None and (problem := _kind_problem(branch, kind)):
             wrong[name] = problem
-    reasons = [_describe_missing(name, close) for name, close in missing.items()]
+    describe = len(missing) <= DESCRIBED_MISSING
+    reasons = [
+        _describe_missing(name, missing_branch_hint(name, found, describe=describe))
+        for name in missing
+    ]
     reasons += [f"{name} {problem}" for name, problem in wrong.items()]
     if n_events == 0:
         reasons.append("the tree has no events")
@@ -298,9 +306,8 @@ def _kind_problem(branch: BranchInfo, expected: str) -> str | None:
     return None
 
 
-def _describe_missing(name: str, close: Sequence[str]) -> str:
-    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-    return f"missing {name}{hint}"
+def _describe_missing(name: str, hint: str) -> str:
+    return f"missing {name} ({hint})" if hint else f"missing {name}"
 
 
 def format_file_info(info: FileInfo) -> str:

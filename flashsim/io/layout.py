@@ -1,9 +1,10 @@
 """Branch-layout checks: does an input TTree have the branches a job reads, of the right kind?
 
-:func:`require_branches` names each missing branch with "did you mean" suggestions
-(:func:`close_names`); :func:`check_branch_layout` checks that the branches present hold numbers,
-one per event or one list per event (a NanoAOD collection field ``X_f`` with its counter ``nX``),
-as the job expects. Both raise one-line :class:`~flashsim.exceptions.InputError` messages.
+:func:`require_branches` names each missing branch with "did you mean" suggestions for typos
+(:func:`close_names`) and what the branch holds and where it comes from
+(:func:`missing_branch_hint`); :func:`check_branch_layout` checks that the branches present hold
+numbers, one per event or one list per event (a NanoAOD collection field ``X_f`` with its counter
+``nX``), as the job expects. Both raise one-line :class:`~flashsim.exceptions.InputError` messages.
 """
 
 from __future__ import annotations
@@ -16,15 +17,61 @@ import numpy as np
 import uproot
 
 from flashsim.exceptions import InputError
+from flashsim.io.known_branches import describe_branch, same_quantity
 
-__all__ = ["check_branch_layout", "close_names", "require_branches"]
+__all__ = [
+    "DESCRIBED_MISSING",
+    "check_branch_layout",
+    "close_names",
+    "missing_branch_hint",
+    "require_branches",
+]
 
 
 def close_names(name: str, available: Iterable[str]) -> list[str]:
     """Up to three names of ``available`` close to ``name`` (case-insensitive), for "did you
-    mean" hints."""
+    mean" hints: typos of the same quantity only, never another known quantity
+    (:func:`~flashsim.io.known_branches.same_quantity`)."""
     by_lower = {n.lower(): n for n in sorted(available)}
-    return [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 3, 0.8)]
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 6, 0.8)]
+    return [c for c in close if same_quantity(name, c)][:3]
+
+
+def _other_quantities(name: str, available: Iterable[str]) -> list[str]:
+    """Names of ``available`` spelt like ``name`` that are different known quantities."""
+    by_lower = {n.lower(): n for n in sorted(available)}
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 3, 0.8)]
+    return [c for c in close if not same_quantity(name, c)]
+
+
+DESCRIBED_MISSING = 3
+"""Up to this many missing branches are described (what each holds, where it comes from); more
+mean the wrong kind of file, and their descriptions would bury the message."""
+
+
+def missing_branch_hint(name: str, available: Iterable[str], *, describe: bool = True) -> str:
+    """What to say about the missing branch ``name``: typos of it among ``available``, what it
+    holds and where it comes from (if ``describe``), and the alike-named branches that are
+    something else.
+
+    Example:
+        >>> missing_branch_hint("GenJet_hadronFlavour", ["GenJet_partonFlavour"])[:58]
+        "the gen jet's flavour from ghost-associated B and C hadron"
+    """
+    names = list(available)
+    parts = []
+    close = close_names(name, names)
+    if close:
+        parts.append(f"did you mean {' or '.join(repr(c) for c in close)}?")
+    meaning = describe_branch(name) if describe else None
+    if meaning:
+        parts.append(meaning)
+    others = _other_quantities(name, names)
+    if others:
+        listed = " and ".join(repr(o) for o in others)
+        verb = "is" if len(others) == 1 else "are"
+        parts.append(f"the file's {listed} {verb} a different quantity, not a substitute")
+    return "; ".join(parts)
 
 
 def _tree_source(tree: Any) -> str:
@@ -44,9 +91,8 @@ def require_branches(tree: Any, names: Collection[str]) -> None:
         return
     described = []
     for name in missing:
-        close = close_names(name, available)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-        described.append(f"{name!r}{hint}")
+        hint = missing_branch_hint(name, available, describe=len(missing) <= DESCRIBED_MISSING)
+        described.append(f"{name!r} ({hint})" if hint else repr(name))
     plural = "es" if len(missing) > 1 else ""
     msg = f"input {_tree_source(tree)} lacks branch{plural} {', '.join(described)}"
     raise InputError(msg)

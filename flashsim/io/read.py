@@ -8,7 +8,6 @@ its entries (a basket that cannot be decompressed is one too).
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -16,39 +15,15 @@ from typing import Any
 import uproot
 
 from flashsim.exceptions import InputError
+from flashsim.io.paths import ROOT_MAGIC, check_input_file
 
 __all__ = ["ROOT_MAGIC", "missing_field", "open_events", "open_root_file", "read_entries"]
 
-ROOT_MAGIC = b"root"
-"""The first bytes of every ROOT file."""
-
 
 def open_root_file(path: Path) -> Any:
-    """Open ``path`` with uproot, or raise an :class:`InputError` saying why it cannot be read."""
-    if not path.exists():
-        msg = f"input file {path} does not exist"
-        raise InputError(msg)
-    if path.is_dir():
-        msg = f"input {path} is a directory, not a ROOT file"
-        raise InputError(msg)
-    try:
-        mode = path.stat().st_mode
-    except OSError as err:
-        msg = f"cannot read input file {path}: {err.strerror or err}"
-        raise InputError(msg) from err
-    if not stat.S_ISREG(mode):
-        # A FIFO or a device would block the reader forever (or read without end).
-        msg = f"input {path} is not a regular file (a FIFO, device or socket); give a ROOT file"
-        raise InputError(msg)
-    try:
-        with path.open("rb") as stream:
-            magic = stream.read(len(ROOT_MAGIC))
-    except OSError as err:
-        msg = f"cannot read input file {path}: {err.strerror or err}"
-        raise InputError(msg) from err
-    if magic != ROOT_MAGIC:
-        msg = f"input file {path} is not a ROOT file (it does not start with {ROOT_MAGIC!r})"
-        raise InputError(msg)
+    """Open ``path`` with uproot, or raise an :class:`InputError` saying why it cannot be read
+    (the checks of :func:`flashsim.io.paths.check_input_file` first)."""
+    check_input_file(path)
     try:
         # Plain file reads in threads: uproot's default (fsspec) reads through an asyncio loop
         # that, stopped by SIGTERM mid-read, prints "coroutine ... was never awaited" at exit.

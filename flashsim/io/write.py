@@ -33,6 +33,7 @@ import uproot
 
 from flashsim.atomic import check_replaceable, exclusive_temporary, remove_stale_temporaries
 from flashsim.exceptions import OutputError
+from flashsim.io.paths import check_output_path
 from flashsim.io.provenance import PROVENANCE_KEY
 
 __all__ = ["DEFAULT_COMPRESSION", "NanoAODWriter", "check_output_path"]
@@ -45,43 +46,6 @@ _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 # A column's identity, compared between chunks: the dtype of an event-level branch, or the
 # field -> dtype mapping of a collection.
 _Signature: TypeAlias = "np.dtype | dict[str, np.dtype]"
-
-
-def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
-    """Check that an output file can be written, before any expensive work starts.
-
-    Arguments:
-        path: the output file.
-        overwrite: whether an existing file at ``path`` may be replaced.
-
-    Returns:
-        ``path`` as a :class:`pathlib.Path`.
-
-    Raises:
-        OutputError: ``path`` exists and ``overwrite`` is false, ``path`` is a directory or
-            anything else that is not a regular file (a device, a FIFO, a socket, a symbolic
-            link: never replaced, even with ``overwrite``), or its parent directory does not
-            exist or is not writable.
-    """
-    out = Path(path)
-    if out.is_dir() and not out.is_symlink():
-        msg = f"output {out} is a directory; give a file name such as {out / 'events.root'}"
-        raise OutputError(msg)
-    parent = out.parent
-    if not parent.exists():
-        msg = f"cannot write {out}: directory {parent} does not exist; create it first"
-        raise OutputError(msg)
-    if not parent.is_dir():
-        msg = f"cannot write {out}: {parent} is not a directory"
-        raise OutputError(msg)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        msg = f"cannot write {out}: directory {parent} is not writable; choose another output path"
-        raise OutputError(msg)
-    check_replaceable(out)
-    if os.path.lexists(out) and not overwrite:
-        msg = f"output {out} exists; pass --overwrite to replace it"
-        raise OutputError(msg)
-    return out
 
 
 @contextlib.contextmanager

@@ -24,16 +24,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from flashsim import __version__
-from flashsim.atomic import check_replaceable, remove_stale_temporaries
+from flashsim.atomic import remove_stale_temporaries
 from flashsim.domain import InputPolicy
 from flashsim.exceptions import ConfigurationError, InputError, ItemsFailedError, OutputError
-from flashsim.io import open_events, require_branches
+from flashsim.io import check_output_dir, open_events, require_branches
 from flashsim.pipeline import Pipeline
 from flashsim.provenance import cached_file_digest
 from flashsim.run.executors import Executor, SerialExecutor
+from flashsim.run.inputs import check_not_simulated, pileup_fill
 from flashsim.run.items import ItemResult, SimulateItem, WorkItem, item_size_for, plan_items
 from flashsim.run.manifest import (
     MANIFEST_FORMAT,
@@ -53,6 +52,7 @@ from flashsim.run.model import (
     model_record,
     resolve_policy,
 )
+from flashsim.run.progress import progress_bar
 from flashsim.run.seeding import SEED_SCHEME
 
 __all__ = ["RunReport", "check_outdir", "run_items"]
@@ -71,6 +71,8 @@ class RunReport:
     input_events: int = 0
     output_events: int = 0
     seconds: float = 0.0
+    item_size: int = 0
+    """Input events per item (the last item of an input may have fewer)."""
 
     def raise_for_failures(self) -> None:
         """Raise an :class:`~flashsim.exceptions.ItemsFailedError` naming the failed items."""
@@ -94,35 +96,29 @@ def check_outdir(outdir: str | os.PathLike[str], *, resume: bool, overwrite: boo
             a manifest and neither ``resume`` nor ``overwrite`` is given, or its manifest is not
             a regular file (a link, a FIFO: never read or replaced).
     """
-    out = Path(outdir)
     if resume and overwrite:
         msg = "--resume and --overwrite contradict each other: give one"
         raise ConfigurationError(msg)
-    if out.exists() and not out.is_dir():
-        msg = f"output directory {out} is a file; give a directory name ending with '/'"
-        raise OutputError(msg)
-    existing = out if out.is_dir() else out.parent
-    if not existing.is_dir():
-        msg = f"cannot create output directory {out}: {existing} does not exist; create it first"
-        raise OutputError(msg)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        msg = f"cannot write to {existing}: it is not writable; choose another output directory"
-        raise OutputError(msg)
-    check_replaceable(out / MANIFEST_NAME)
-    if (out / MANIFEST_NAME).exists() and not (resume or overwrite):
-        msg = (
-            f"output directory {out} already holds a flashsim run ({MANIFEST_NAME}); pass "
-            "--resume to finish it, --overwrite to start again, or choose another directory"
-        )
-        raise OutputError(msg)
-    return out
+    return check_output_dir(outdir, record=MANIFEST_NAME, resume=resume, overwrite=overwrite)
 
 
-def _entries(pipeline: Pipeline, path: Path, max_events: int | None) -> int:
-    """The number of entries of ``path`` to simulate, after checking the branches it needs."""
+def _entries(
+    pipeline: Pipeline,
+    path: Path,
+    max_events: int | None,
+    *,
+    pileup: float | None = None,
+    overwrite_reco: bool = False,
+) -> int:
+    """The number of entries of ``path`` to simulate, after checking that it is no flash output
+    (unless ``overwrite_reco``) and has the branches it needs (those ``pileup`` fills aside)."""
     tree = open_events(path)
     try:
-        require_branches(tree, pipeline.required_branches())
+        needed = pipeline.required_branches()
+        if not overwrite_reco:
+            check_not_simulated(tree, path)
+        filled = pileup_fill(needed, tree.keys(), pileup, path)
+        require_branches(tree, [name for name in needed if name not in filled])
         entries = tree.num_entries
     finally:
         tree.file.close()
@@ -236,6 +232,8 @@ def run_items(
     provenance: Mapping[str, Any] | None = None,
     policy: InputPolicy | PolicyOverrides | None = None,
     command: str | None = None,
+    pileup: float | None = None,
+    overwrite_reco: bool = False,
 ) -> RunReport:
     """Simulate ``inputs`` into one output file per work item in ``outdir``, with a manifest.
 
@@ -246,7 +244,8 @@ def run_items(
         seed: the run's seed; each input's items use its :func:`~flashsim.run.seeding.file_seed`.
         oversample: simulate each gen event this many times.
         step_size: input events per chunk.
-        item_size: input events per work item, rounded up to a multiple of ``step_size``.
+        item_size: input events per work item, rounded up to a multiple of ``step_size``
+            (:func:`~flashsim.run.items.item_size_for`; less than ``step_size`` is an error).
         max_events: simulate only the first N events of each input.
         executor: where items run (default: :class:`~flashsim.run.executors.SerialExecutor`).
         resume: skip the items the manifest lists as done whose output is the item's: a regular
@@ -260,13 +259,18 @@ def run_items(
         policy: non-finite and out-of-domain input policies (default: the spec's).
         command: the command line that started the run, for the manifest and each output's
             provenance record.
+        pileup: ``Pileup_nTrueInt`` of every event of inputs that lack it
+            (:func:`~flashsim.run.inputs.pileup_fill`).
+        overwrite_reco: simulate outputs of ``flashsim run`` again, replacing their reco
+            branches (:func:`~flashsim.run.inputs.check_not_simulated`).
 
     Returns:
         a :class:`RunReport`; failed items are in the manifest and in ``report.failed``
         (:meth:`RunReport.raise_for_failures` turns them into an error).
 
     Raises:
-        InputError: an input is missing, unreadable, empty, or lacks a needed branch.
+        InputError: an input is missing, unreadable, empty, lacks a needed branch, or is an
+            output of ``flashsim run`` (without ``overwrite_reco``).
         OutputError: ``outdir`` cannot be written, or holds a run and neither ``resume`` nor
             ``overwrite`` is given.
         ConfigurationError: bad sizes, inputs with the same name, or ``resume`` with other
@@ -283,7 +287,10 @@ def run_items(
     pipeline = cached_pipeline(model_path)
     policy = resolve_policy(policy, pipeline.spec.input_policy)
     paths = _input_paths(inputs, out)
-    files = [(p, _entries(pipeline, p, max_events)) for p in paths]
+    files = [
+        (p, _entries(pipeline, p, max_events, pileup=pileup, overwrite_reco=overwrite_reco))
+        for p in paths
+    ]
     items = plan_items(
         files, seed=seed, item_size=size, step_size=step_size, digests=_digests(paths)
     )
@@ -294,6 +301,7 @@ def run_items(
         "step_size": step_size,
         "item_size": size,
         "max_events": max_events,
+        **({"pileup": pileup} if pileup is not None else {}),
         "inputs": policy.to_dict(),
         "model": record,
     }
@@ -320,7 +328,9 @@ def run_items(
     }
     manifest_path = out / MANIFEST_NAME
     write_manifest(manifest_path, manifest)
-    report = RunReport(out, manifest_path, items=len(entries), skipped=len(entries) - len(to_run))
+    report = RunReport(
+        out, manifest_path, items=len(entries), skipped=len(entries) - len(to_run), item_size=size
+    )
     function = SimulateItem(
         model=model_path,
         outdir=str(out.absolute()),
@@ -329,11 +339,13 @@ def run_items(
         provenance={**(provenance or {}), "seed": seed, "model": record},
         policy=policy,
         command=command,
+        pileup=pileup,
+        overwrite_reco=overwrite_reco,
     )
     by_key = {item_key(e): e for e in to_run}
     run = executor if executor is not None else SerialExecutor()
     total = sum(e["entry_stop"] - e["entry_start"] for e in to_run)
-    bar = tqdm(total=total, desc="flashsim run", unit=" events", disable=not progress)
+    bar = progress_bar(total, enabled=progress)
     try:
         for item, outcome in run([WorkItem(**_item_fields(e)) for e in to_run], function):
             entry = by_key[(item.input, item.entry_start, item.entry_stop)]

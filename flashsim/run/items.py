@@ -32,9 +32,32 @@ __all__ = ["ItemResult", "SimulateItem", "WorkItem", "item_size_for", "output_na
 
 
 def item_size_for(item_size: int, step_size: int) -> int:
-    """``item_size`` rounded up to a multiple of ``step_size`` (at least one step)."""
+    """``item_size`` rounded up to a multiple of ``step_size``.
+
+    An item holds whole chunks of ``step_size`` events, because a chunk's random stream comes
+    from the entry it starts at (:func:`~flashsim.run.seeding.chunk_rng`): items that start at
+    multiples of the step give the events of the whole-file run, whatever the item size. An
+    item size below the step is therefore an error, never rounded up to one step (that would
+    run fewer, larger items than asked), and never a smaller step (that would change the
+    events): the message says to lower ``--step-size`` too.
+
+    Raises:
+        ConfigurationError: a size is not positive, or ``item_size < step_size``.
+
+    Example:
+        >>> item_size_for(25_000, 10_000)
+        30000
+    """
     if item_size < 1 or step_size < 1:
         msg = f"--item-size and --step-size must be >= 1 (got {item_size} and {step_size})"
+        raise ConfigurationError(msg)
+    if item_size < step_size:
+        msg = (
+            f"--item-size {item_size} is below --step-size {step_size}: an item holds whole "
+            f"chunks of --step-size events (the step fixes the random stream); for items of "
+            f"{item_size} events give --step-size {item_size} (or a divisor of it) too, which "
+            "changes the simulated events, or a larger --item-size"
+        )
         raise ConfigurationError(msg)
     return -(-item_size // step_size) * step_size
 
@@ -177,6 +200,8 @@ class SimulateItem:
         provenance: extra entries for each output's provenance record.
         policy: the input policies (default: the spec's).
         command: the command line that started the run, for each output's provenance record.
+        pileup: ``Pileup_nTrueInt`` of every event of inputs that lack it.
+        overwrite_reco: simulate outputs of ``flashsim run`` again (checked by the planner).
     """
 
     model: str
@@ -186,6 +211,8 @@ class SimulateItem:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     policy: InputPolicy | None = None
     command: str | None = None
+    pileup: float | None = None
+    overwrite_reco: bool = False
 
     def warm_up(self) -> None:
         """Load the pipeline and use one torch thread: a worker process's initializer."""
@@ -222,6 +249,8 @@ class SimulateItem:
                 background_io=False,  # one core per item: no reading or writing beside it
                 command=self.command,
                 input_sha256=item.input_sha256,
+                pileup=self.pileup,
+                overwrite_reco=self.overwrite_reco,
             )
         return ItemResult(
             summary.input_events, summary.output_events, summary.seconds, summary.counters

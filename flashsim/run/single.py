@@ -23,7 +23,6 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-from tqdm.auto import tqdm
 
 from flashsim import __version__
 from flashsim.atomic import remove_stale_temporaries
@@ -41,17 +40,30 @@ from flashsim.io import (
 from flashsim.pipeline import Pipeline
 from flashsim.provenance import BackgroundDigest, input_record
 from flashsim.run.caps import replica_slices
+from flashsim.run.inputs import check_not_simulated, pileup_fill
 from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
 from flashsim.run.overlap import OverlappedIO
+from flashsim.run.progress import progress_bar
 from flashsim.run.seeding import chunk_rng
 
-__all__ = ["REPLICA_BRANCH", "SOURCE_BRANCH", "RunSummary", "run_file", "simulate_file"]
+__all__ = [
+    "PILEUP_COUNTER",
+    "REPLICA_BRANCH",
+    "SOURCE_BRANCH",
+    "RunSummary",
+    "run_file",
+    "simulate_file",
+]
 
 REPLICA_BRANCH = "FlashSim_replica"
 """With ``--oversample K``: which of the K replicas of its gen event an output event is."""
 
 SOURCE_BRANCH = "FlashSim_genEntry"
 """With ``--oversample K``: the input entry an output event was simulated from (groups replicas)."""
+
+PILEUP_COUNTER = "pileup"
+"""The counter (per collection, in the summary and the provenance's ``counters``) of objects
+written without a generated match: pile-up jets and fake leptons (match index -1)."""
 
 
 @dataclass
@@ -128,6 +140,8 @@ def run_file(
     background_io: bool = True,
     command: str | None = None,
     input_sha256: str | None = None,
+    pileup: float | None = None,
+    overwrite_reco: bool = False,
 ) -> RunSummary:
     """Simulate every event of ``input_path`` and write the NanoAOD-style ``output_path``.
 
@@ -154,14 +168,20 @@ def run_file(
             each keep to one core, read and write in line.
         command: the command line that started the run, for the provenance record.
         input_sha256: the input's SHA-256 when known (work items: hashed once by the planner).
+        pileup: for an input without ``Pileup_nTrueInt``: the value it gets in every event
+            (:func:`~flashsim.run.inputs.pileup_fill`), recorded in the provenance.
+        overwrite_reco: simulate an output of ``flashsim run`` again, replacing its reco
+            branches (:func:`~flashsim.run.inputs.check_not_simulated`).
 
     Raises:
         InputError: the input is missing, unreadable or corrupted, lacks a needed branch or
-            has one of the wrong type, has NaN/inf under ``non_finite: error`` or conditions
+            has one of the wrong type, is an output of ``flashsim run`` (without
+            ``overwrite_reco``), has NaN/inf under ``non_finite: error`` or conditions
             outside the training domain under ``out_of_domain: error``.
         OutputError: the output exists (without ``overwrite``) or cannot be written.
         ConfigurationError: ``oversample`` or ``step_size`` is not positive, or the entry
-            range is invalid (negative start, or stop before start).
+            range is invalid (negative start, or stop before start), or ``pileup`` is given
+            for an input that has ``Pileup_nTrueInt`` or a pipeline that does not read it.
     """
     if oversample < 1 or step_size < 1:
         msg = f"--oversample and --step-size must be >= 1 (got {oversample} and {step_size})"
@@ -180,10 +200,14 @@ def run_file(
     summary = RunSummary()
     try:
         needed = pipeline.required_branches()
-        require_branches(tree, needed)
         available = tree.keys()
+        if not overwrite_reco:
+            check_not_simulated(tree, input_path)
+        filled = pileup_fill(needed, available, pileup, input_path)
+        require_branches(tree, [name for name in needed if name not in filled])
+        available = [*available, *filled]
         passthrough = pipeline.passthrough(available)
-        branches = pipeline.input_branches(available)
+        branches = [b for b in pipeline.input_branches(available) if b not in filled]
         check_branch_layout(tree, needed, pipeline.event_level_branches(), passthrough)
         entries = tree.num_entries if entry_stop is None else min(tree.num_entries, entry_stop)
         if max_events is not None:
@@ -204,17 +228,19 @@ def run_file(
             "oversample": oversample,
             "step_size": step_size,
             "inputs": policy.to_dict(),
+            **({"filled_branches": filled} if filled else {}),
+            **({"overwrite_reco": True} if overwrite_reco else {}),
             **(provenance or {}),
         }
-        bar = tqdm(
-            total=entries - entry_start, desc="flashsim run", unit=" events", disable=not progress
-        )
+        bar = progress_bar(entries - entry_start, enabled=progress)
         ranges = [(a, min(a + step_size, entries)) for a in range(entry_start, entries, step_size)]
         with (
             NanoAODWriter(output, overwrite=overwrite, metadata=record) as writer,
             OverlappedIO(writer, background=background_io) as io,
         ):
             for (first, stop), arrays in io.read(tree, branches, ranges):
+                for name, value in filled.items():
+                    arrays = ak.with_field(arrays, np.full(len(arrays), value, np.float32), name)
                 arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
                 summary.dropped_events += (stop - first) - len(arrays)
                 if len(arrays):
@@ -349,6 +375,8 @@ def _simulate_chunk(
             except InputError as err:
                 msg = f"entries {entry[start]}-{entry[stop - 1]}: {err}"
                 raise InputError(msg) from err
+        for name, count in _pileup_counts(pipeline, reco).items():
+            counters[name] = {**counters[name], PILEUP_COUNTER: count}
         for name, values in counters.items():
             total = summary.counters.setdefault(name, {})
             for key, value in values.items():
@@ -368,3 +396,13 @@ def _simulate_chunk(
             chunk[REPLICA_BRANCH] = np.tile(numbers, stop - start)
         chunk.update(reco)
         yield chunk
+
+
+def _pileup_counts(pipeline: Pipeline, reco: dict[str, Any]) -> dict[str, int]:
+    """The objects without a generated match (pile-up jets, fake leptons) written per
+    collection that has a fakes stage: those whose match index is -1."""
+    counts = {}
+    for name, model in pipeline.collections.items():
+        if model.fakes is not None and name in reco:
+            counts[name] = int(ak.sum(reco[name][model.spec.match] < 0))
+    return counts
