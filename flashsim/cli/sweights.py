@@ -96,6 +96,13 @@ def _parse_assignments(values: Sequence[str], option: str) -> dict[str, float]:
     metavar="NAME=VALUE",
     help="Hold a fit parameter at a value, e.g. DCB tails from simulation; repeatable.",
 )
+@click.option(
+    "--tails-from",
+    type=click.Path(path_type=Path),
+    metavar="SIGNAL.root",
+    help="Simulated signal only (same --tree and --fit-var): fit the dcb signal to it alone "
+    "and hold its tails (beta_left, m_left, beta_right, m_right) at the result; --fix wins.",
+)
 @overwrite_option("Replace OUTPUT and its .fit files if they exist.")
 @quiet_option("No progress messages and no summary (warnings are still printed).")
 def sweights(
@@ -109,6 +116,7 @@ def sweights(
     controls: str | None,
     initial: tuple[str, ...],
     fix: tuple[str, ...],
+    tails_from: Path | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -120,6 +128,11 @@ def sweights(
     pulls) and X.fit.json (yields, parameters, fit status, warnings, counts). Warns on stderr
     about control variables that depend on --fit-var within signal or background, which the
     sPlot method assumes they do not. Progress messages go to stderr.
+
+    A dcb signal is fitted in stages (a Gaussian first, then the DCB seeded from it); its tails
+    are barely constrained under a large background: fix them from simulated signal with
+    --tails-from (what analyses do), as a tail the data do not constrain is otherwise held
+    where the fit left it, with a warning.
     """
     from flashsim.sweights.workflow import add_sweights
 
@@ -142,6 +155,7 @@ def sweights(
         else None,
         initial=_parse_assignments(initial, "--initial"),
         fixed=_parse_assignments(fix, "--fix"),
+        tails_from=tails_from,
         overwrite=overwrite,
         command=command_line(),
         log=log,

@@ -16,7 +16,10 @@ arXiv:2112.04574); the fit is an extended unbinned maximum-likelihood fit with i
   threshold shape) (:data:`SIGNAL_SHAPES`,
   :data:`BACKGROUND_SHAPES`).
 - :mod:`~flashsim.sweights.fit`: :func:`fit_mass` fits signal + background and returns a
-  :class:`MassFit`.
+  :class:`MassFit`; a ``dcb`` signal in stages (:mod:`~flashsim.sweights.staged`: a Gaussian
+  first, then the DCB seeded from it).
+- :mod:`~flashsim.sweights.tails`: :func:`fit_tails` fits the signal shape to simulated signal
+  alone, for the tails to hold fixed in the fit to data (``flashsim sweights --tails-from``).
 - :mod:`~flashsim.sweights.splot`: :func:`sweights` returns the signal sWeight of each event.
 - :mod:`~flashsim.sweights.independence`: :func:`check_independence` warns when a control
   variable depends on ``m`` inside a component, which breaks the sPlot assumption.
@@ -37,6 +40,7 @@ from flashsim.sweights.independence import check_independence
 from flashsim.sweights.plot import plot_fit
 from flashsim.sweights.shapes import BACKGROUND_SHAPES, SIGNAL_SHAPES
 from flashsim.sweights.splot import sweights
+from flashsim.sweights.tails import TailFit, fit_tails
 from flashsim.sweights.workflow import WEIGHT_BRANCH, SweightsResult, add_sweights, side_paths
 
 __all__ = [
@@ -45,9 +49,11 @@ __all__ = [
     "WEIGHT_BRANCH",
     "MassFit",
     "SweightsResult",
+    "TailFit",
     "add_sweights",
     "check_independence",
     "fit_mass",
+    "fit_tails",
     "plot_fit",
     "side_paths",
     "sweights",

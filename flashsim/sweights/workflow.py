@@ -27,6 +27,7 @@ from flashsim.atomic import check_replaceable, exclusive_temporary, write_atomic
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.io import (
     NanoAODWriter,
+    check_input_file,
     check_output_path,
     open_events,
     read_entries,
@@ -36,6 +37,7 @@ from flashsim.sweights.fit import MassFit, fit_mass
 from flashsim.sweights.independence import check_independence
 from flashsim.sweights.plot import plot_fit
 from flashsim.sweights.splot import sweights
+from flashsim.sweights.tails import TailFit, fit_tails
 
 __all__ = ["WEIGHT_BRANCH", "SweightsResult", "add_sweights", "read_flat_tree", "side_paths"]
 
@@ -61,8 +63,9 @@ class SweightsResult:
         summary_path: the JSON summary beside it.
         summary: the summary (also stored as the output's provenance record).
         fit: the fit.
-        warnings: the independence warnings (control variables that depend on the fit
-            variable within signal or background).
+        warnings: the fit warnings (shape parameters the data do not constrain) and the
+            independence warnings (control variables that depend on the fit variable within
+            signal or background).
     """
 
     output: Path
@@ -160,6 +163,55 @@ def _rows_in_range(
     return mass, keep
 
 
+def _read_column(path: Path, tree_name: str, name: str) -> np.ndarray:
+    """The branch ``name`` of ``path:tree_name`` as float64 (for ``--tails-from``).
+
+    Raises:
+        InputError: the file or tree cannot be read, the branch is missing, is not one number
+            per entry, or has NaN or inf.
+    """
+    events = open_events(path, tree=tree_name)
+    try:
+        require_branches(events, [name])
+        column = np.asarray(read_entries(events, [name], library="np")[name])
+    finally:
+        events.file.close()
+    if column.ndim != 1 or column.dtype.kind not in "biuf":
+        msg = f"branch {name!r} of {path}:{tree_name} is not one number per entry ({column.dtype})"
+        raise InputError(msg)
+    if n_bad := int(np.count_nonzero(~np.isfinite(column))):
+        msg = f"branch {name!r} of {path} has {n_bad} non-finite value(s); remove those rows"
+        raise InputError(msg)
+    return column.astype(np.float64)
+
+
+def _fit_warnings(fit: MassFit, tails_from: Path | None) -> list[str]:
+    """Warnings about shape parameters the data did not constrain.
+
+    A tail parameter held by the staged fit (``status["pinned"]``) or one that ended at a limit
+    of its interval: the valley of the likelihood goes on beyond it, so the HESSE errors of the
+    yields do not include its uncertainty and may be too small.
+    """
+    advice = (
+        "fix the tails from simulated signal with --tails-from SIGNAL.root"
+        if tails_from is None
+        else "check the simulated signal sample"
+    )
+    found = []
+    if pinned := fit.status.get("pinned"):
+        held = ", ".join(f"{name}={value:.4g}" for name, value in pinned.items())
+        found.append(
+            f"the data do not constrain {held}: held there to make the fit converge; the "
+            f"yields' errors leave out its uncertainty; {advice}"
+        )
+    elif fit.status.get("has_parameters_at_limit"):
+        found.append(
+            "a fit parameter ended at a limit of its interval (see the parameters in the "
+            f"summary); the yields' errors may be too small; {advice}"
+        )
+    return found
+
+
 def add_sweights(
     input_path: Path,
     output: Path,
@@ -172,6 +224,7 @@ def add_sweights(
     controls: Sequence[str] | None = None,
     initial: Mapping[str, float] | None = None,
     fixed: Mapping[str, float] | None = None,
+    tails_from: Path | None = None,
     overwrite: bool = False,
     command: str | None = None,
     log: Callable[[str], None] = lambda line: None,
@@ -190,16 +243,21 @@ def add_sweights(
         controls: the branches to check for independence of ``fit_var`` (default: every other
             numeric branch except ``true_*``).
         initial: starting values of fit parameters.
-        fixed: fit parameters held at a value.
+        fixed: fit parameters held at a value (they win over ``tails_from``).
+        tails_from: a file of simulated signal only (same tree and ``fit_var``): the signal
+            shape is fitted to it alone (:func:`~flashsim.sweights.tails.fit_tails`) and its
+            tail parameters are held at the result in the fit to ``input_path``.
         overwrite: replace the output and its side files if they exist.
         command: the command line, for the summary.
         log: called with a line of progress at each step.
 
     Raises:
         OutputError: an output exists (without ``overwrite``) or cannot be written.
-        ConfigurationError: ``fit_range`` is empty.
-        InputError: the input cannot be read or has no row to fit (see :func:`read_flat_tree`).
-        FitError: the fit fails.
+        ConfigurationError: ``fit_range`` is empty, or ``tails_from`` with a signal shape
+            without tails.
+        InputError: the input (or ``tails_from``) cannot be read or has no row to fit (see
+            :func:`read_flat_tree`).
+        FitError: the fit (or the fit to ``tails_from``) fails.
     """
     out = check_output_path(output, overwrite=overwrite)
     figure_path, summary_path = side_paths(out)
@@ -210,10 +268,21 @@ def add_sweights(
         msg = f"--range needs LO < HI, got {lo:g} {hi:g}"
         raise ConfigurationError(msg)
     control_names = list(controls) if controls else None
+    if tails_from is not None:
+        if signal != "dcb":
+            msg = f"--tails-from fixes the tails of a dcb signal; a {signal} signal has none"
+            raise ConfigurationError(msg)
+        check_input_file(tails_from)  # before the input is read
 
     arrays = read_flat_tree(input_path, tree, [fit_var, *(control_names or [])])
     mass, keep = _rows_in_range(arrays, input_path, fit_var, lo, hi)
     n_input, n_kept = mass.size, int(np.count_nonzero(keep))
+    tails: TailFit | None = None
+    if tails_from is not None:
+        simulated = _read_column(tails_from, tree, fit_var)
+        log(f"fitting the {signal} tails to {simulated.size} rows of simulated signal...")
+        tails = fit_tails(simulated, range=(lo, hi), signal=signal)
+        fixed = tails.tails | dict(fixed or {})
 
     fitting = (
         f"fitting {n_kept} of {n_input} rows in {fit_var} {lo:g}..{hi:g} "
@@ -227,8 +296,9 @@ def add_sweights(
         )  # fmt: skip
     log(
         f"fit of {n_kept} rows converged after {fit.status.get('nfcn')} likelihood evaluations "
-        f"({time.monotonic() - fit_start:.1f} s)"
+        f"in {len(fit.status['stages'])} stage(s) ({time.monotonic() - fit_start:.1f} s)"
     )
+    fit_warnings = _fit_warnings(fit, tails_from)
     weights = sweights(fit, mass[keep])
     if control_names is None:
         control_names = [n for n in arrays if n != fit_var and not n.startswith("true_")]
@@ -246,6 +316,8 @@ def add_sweights(
         "fit_variable": fit_var,
         "counts": {"input": n_input, "outside_range": n_input - n_kept, "output": n_kept},
         "fit": fit.to_dict(),
+        "tails_from": None if tails is None else {"path": str(tails_from), **tails.to_dict()},
+        "fit_warnings": fit_warnings,
         "sum_of_sweights": float(weights.sum()),
         "controls": control_names,
         "independence_warnings": warnings,
@@ -257,4 +329,4 @@ def add_sweights(
         writer.extend(columns)
     _write_atomically(figure_path, lambda tmp: plot_fit(fit, mass[keep], tmp, label=fit_var))
     write_atomically(summary_path, (json.dumps(summary, indent=2) + "\n").encode())
-    return SweightsResult(out, figure_path, summary_path, summary, fit, warnings)
+    return SweightsResult(out, figure_path, summary_path, summary, fit, [*fit_warnings, *warnings])
