@@ -124,7 +124,7 @@ def validate(
     # read): a mistyped path or an existing report is answered at once.
     check_report_paths(flash, full, pipeline, output, overwrite=overwrite)
     efficiencies = _working_points(working_points)
-    from flashsim.exceptions import ConfigurationError, OutputError
+    from flashsim.exceptions import ConfigurationError
     from flashsim.validation.gate import parse_thresholds, unmatched_thresholds
     from flashsim.validation.report import write_report
     from flashsim.validation.spec_source import resolve_spec
@@ -132,12 +132,6 @@ def validate(
     from flashsim.validation.validate import validate as run_validation
 
     thresholds = parse_thresholds(fail_above) if fail_above is not None else None
-    if output.exists() and not output.is_dir():
-        msg = f"report directory {output} exists and is not a directory"
-        raise OutputError(msg)
-    if (output / "index.html").exists() and not overwrite:
-        msg = f"{output} already holds a report; pass --overwrite to replace it"
-        raise OutputError(msg)
 
     start = time.monotonic()
 
