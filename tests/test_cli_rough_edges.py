@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import uproot
+from cli_errors import assert_one_line_error
 from click.testing import CliRunner
 from damage import read_columns, write_columns
 
@@ -32,17 +33,6 @@ def invoke(*args: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         return CliRunner().invoke(flashsim_group, [str(a) for a in args])
-
-
-def assert_one_line_error(result: Any, *fragments: str) -> str:
-    """Exit 2, one ``flashsim: error:`` line holding every fragment, no traceback."""
-    lines = result.output.strip().splitlines()
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("flashsim: error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def gen_file(path: Path, edit: Any = None, events: int = 40) -> Path:

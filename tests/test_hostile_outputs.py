@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_errors import assert_one_line_error
 from click.testing import CliRunner
 
 import flashsim.atomic
@@ -46,17 +47,6 @@ def invoke(*args: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         return CliRunner().invoke(flashsim_group, list(args))
-
-
-def assert_one_line_error(result: Any, *fragments: str) -> str:
-    """Exit 2, one ``flashsim: error:`` line holding every fragment, no traceback."""
-    lines = result.output.strip().splitlines()
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("flashsim: error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def items_run(outdir: Path, *options: str, seed: int = 7) -> Any:

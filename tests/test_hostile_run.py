@@ -18,6 +18,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from cli_errors import assert_one_line_error as assert_refused
 from click.testing import CliRunner
 from damage import read_columns, write_columns
 
@@ -38,17 +39,6 @@ def invoke(args: list[str]):
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         return CliRunner().invoke(flashsim, [str(a) for a in args])
-
-
-def assert_refused(result, *words: str) -> str:
-    """Exit 2 with one line ``flashsim: error: ...`` holding ``words``, no traceback."""
-    lines = result.output.strip().splitlines()
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("flashsim: error: "), result.output
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 def assert_nothing_left(directory: Path) -> None:

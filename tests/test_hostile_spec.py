@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_errors import assert_one_line_error
 from click.testing import CliRunner
 
 from flashsim.cli.app import flashsim
@@ -45,19 +46,6 @@ def invoke(args: list[str]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         return CliRunner().invoke(flashsim, [str(a) for a in args])
-
-
-def assert_one_line_error(result: Any, *needles: str) -> str:
-    """Exit 2 and exactly one line, ``flashsim: error: ...``, containing every needle."""
-    lines = result.output.strip().splitlines()
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("flashsim: error: "), lines[0]
-    assert "Traceback" not in result.output
-    assert "internal error" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def shipped(index: int = 0) -> dict[str, Any]:
