@@ -122,6 +122,7 @@ class TestErrorPolicy:
                 "overwrite": False,
                 "progress": True,
                 "gen_only": False,
+                "hepmc": None,
             }
         ]
         assert result.stdout == f"wrote 10 ttbar events to {output} in 1.2 s\n"

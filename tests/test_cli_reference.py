@@ -86,7 +86,7 @@ def test_run_options_with_types_defaults_and_help(reference: str) -> None:
     assert "| `--step-size` | integer ≥ 1 | `10000` | Input events per chunk" in run
     assert "| `--executor` | one of `local`, `dask` | `local` |" in run
     assert "| `-o`, `--output` | text | required |" in run
-    assert "| `INPUT...` | text | required, one or more |" in run
+    assert "| `INPUT...` | text | optional, any number |" in run
 
 
 def test_reference_does_not_depend_on_the_machine(

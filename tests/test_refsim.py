@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import uproot
 
+from flashsim.generators.kinematics import delta_r
 from flashsim.io import read_provenance, zip_collections
 from flashsim.refsim.generate import generate_sample
-from flashsim.refsim.kinematics import delta_r
 from flashsim.refsim.sanity import (
     btag_auc,
     jet_response,

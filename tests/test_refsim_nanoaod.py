@@ -313,7 +313,7 @@ def test_root_reads_the_new_branches(ttbar_file):
 
 
 def test_pairs_within_matches_brute_force():
-    from flashsim.refsim.kinematics import delta_r, pairs_within
+    from flashsim.generators.kinematics import delta_r, pairs_within
 
     rng = np.random.default_rng(1)
     n, m = 400, 300

@@ -20,6 +20,7 @@ import click
 
 from flashsim import __version__
 from flashsim.cli.export import export
+from flashsim.cli.gen import gen
 from flashsim.cli.info import info, inspect_file
 from flashsim.cli.refsim import refsim
 from flashsim.cli.run import run
@@ -86,6 +87,7 @@ def flashsim(debug: bool) -> None:
 
 
 flashsim.add_command(refsim)
+flashsim.add_command(gen)
 flashsim.add_command(train)
 flashsim.add_command(run)
 flashsim.add_command(validate)

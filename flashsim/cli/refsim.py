@@ -83,6 +83,14 @@ def refsim() -> None:
     is_flag=True,
     help="Write only generator-level branches (an input for `flashsim run`).",
 )
+@click.option(
+    "--hepmc",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write the generated events (without pile-up) as HepMC3 ASCII to FILE "
+    "(.gz: compressed); `flashsim gen FILE` gives back the same gen level (cms_like only).",
+)
 @quiet_option()
 def generate(
     process: str,
@@ -95,6 +103,7 @@ def generate(
     output: Path,
     overwrite: bool,
     gen_only: bool,
+    hepmc: Path | None,
     quiet: bool,
 ) -> None:
     """Generate events of one process and write them as NanoAOD."""
@@ -113,6 +122,11 @@ def generate(
             )
         raise ConfigurationError(msg)
     check_output_path(output, overwrite=overwrite)
+    if hepmc is not None:
+        if detector == "lhcb_like":
+            msg = "--hepmc is for the cms_like detector; leave it out with --detector lhcb_like"
+            raise ConfigurationError(msg)
+        check_output_path(hepmc, overwrite=overwrite)
 
     if detector == "lhcb_like":
         from flashsim.refsim.lhcb.generate import generate_lhcb_sample as generate
@@ -121,7 +135,7 @@ def generate(
     else:
         from flashsim.refsim.generate import generate_sample as generate
 
-        extra = {"detector": detector}
+        extra = {"detector": detector, "hepmc": hepmc}
     summary = generate(
         process=process,
         n_events=n_events,

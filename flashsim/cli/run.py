@@ -20,12 +20,12 @@ from flashsim.cli.common import (
     check_model_dir,
     command_line,
     expand_inputs,
-    max_events_option,
     model_option,
     overwrite_option,
     quiet_option,
     seed_option,
 )
+from flashsim.cli.gen import generator_options
 
 __all__ = ["object_counts", "run"]
 
@@ -58,7 +58,7 @@ does not import the library; tests/test_cli.py checks that they agree)."""
 
 
 @click.command()
-@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.argument("inputs", metavar="INPUT...", nargs=-1)
 @click.option(
     "-o",
     "--output",
@@ -81,7 +81,13 @@ does not import the library; tests/test_cli.py checks that they agree)."""
     type=click.IntRange(min=1),
     help="Input events per chunk (bounds memory; part of what fixes the random stream).",
 )
-@max_events_option("Simulate only the first N events (of each input, with a directory output).")
+@click.option(
+    "-n",
+    "--max-events",
+    type=click.IntRange(min=1),
+    help="Simulate only the first N events (of each input, with a directory output); with "
+    "--pythia, the number of events to generate.",
+)
 @overwrite_option(
     "Replace OUTPUT if it is a regular file (a directory: delete the outputs its manifest "
     "lists that flashsim made)."
@@ -152,6 +158,14 @@ does not import the library; tests/test_cli.py checks that they agree)."""
     help="Most objects per event of a collection the models read (default 1000, GenPart "
     "10000, or the spec's inputs.max_objects); N alone sets every collection. Repeatable.",
 )
+@generator_options
+@click.option(
+    "--keep-gen",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Generator input (HepMC, --pythia, --lhe): also write its gen level to FILE, as "
+    "flashsim gen would.",
+)
 @quiet_option("No progress bar or summary.")
 def run(
     inputs: tuple[str, ...],
@@ -172,6 +186,10 @@ def run(
     max_objects: dict[str, int],
     pileup: float | None,
     overwrite_reco: bool,
+    pythia: Path | None,
+    lhe: Path | None,
+    skip_bad_events: bool,
+    keep_gen: Path | None,
     quiet: bool,
 ) -> None:
     """Simulate the reconstructed events of the generator-level files INPUT...
@@ -189,10 +207,28 @@ def run(
     An input that is itself an output of flashsim run is refused (its reco branches would be
     replaced) unless --overwrite-reco is given. An input without Pileup_nTrueInt needs
     --pileup MU: every event then gets the mean MU.
+
+    Generator output goes in directly: a HepMC file (INPUT), a Pythia card (--pythia CARD
+    -n N) or an LHE file (--lhe FILE) is converted to the gen level in memory, as flashsim gen
+    does, and simulated; --keep-gen FILE writes that gen level too.
     """
     from flashsim.exceptions import ConfigurationError
 
     ctx = click.get_current_context()
+    if (
+        pythia is not None
+        or lhe is not None
+        or (len(inputs) == 1 and _is_generator_input(inputs[0]))
+    ):
+        _run_generated(ctx, inputs, output, model, seed, pythia, lhe, skip_bad_events, keep_gen)
+        return
+    if not inputs:
+        msg = "give an input file (gen-level ROOT or HepMC), --pythia CARD or --lhe FILE"
+        raise click.UsageError(msg)
+    for flag, given in (("--skip-bad-events", skip_bad_events), ("--keep-gen", keep_gen)):
+        if given:
+            msg = f"{flag} is for generator input (HepMC, --pythia, --lhe), not a ROOT file"
+            raise ConfigurationError(msg)
     many = (
         len(inputs) > 1
         or any(glob.has_magic(p) and not Path(p).exists() for p in inputs)
@@ -240,6 +276,87 @@ def run(
         click.echo(
             f"{summary.input_events} events -> {output} ({summary.output_events} written) in "
             f"{summary.seconds:.1f} s ({rate:.0f} events/s); {object_counts(summary.counters)}"
+            f"{_caveats(summary.counters, summary.dropped_events)}",
+            err=True,
+        )
+
+
+def _is_generator_input(path: str) -> bool:
+    """Whether INPUT is generator output (an existing file that is not ROOT)."""
+    from flashsim.generators.open import is_generator_input
+
+    return is_generator_input(path)
+
+
+def _run_generated(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    output: str,
+    model: Path | None,
+    seed: int,
+    pythia: Path | None,
+    lhe: Path | None,
+    skip_bad_events: bool,
+    keep_gen: Path | None,
+) -> None:
+    """``flashsim run`` on generator output: one stream into one output file."""
+    from flashsim.exceptions import ConfigurationError
+    from flashsim.io.paths import check_output_path
+
+    params = ctx.params
+    refused = [
+        flag
+        for name, flag in {**_ITEM_OPTIONS, "overwrite_reco": "--overwrite-reco"}.items()
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+    ]
+    if len(inputs) > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir() or refused:
+        what = ", ".join(refused) or "several inputs or a directory output"
+        msg = (
+            f"{what}: generator input runs as one stream into one output file; to split it "
+            "into work items, write its gen level first with flashsim gen"
+        )
+        raise ConfigurationError(msg)
+    check_output_path(output, overwrite=params["overwrite"])
+    check_model_dir(model)
+    from flashsim.generators.open import open_source
+    from flashsim.run import PolicyOverrides
+    from flashsim.run.generated import simulate_generated
+
+    path = Path(inputs[0]) if inputs else None
+    max_events = params["max_events"]
+    source = open_source(
+        path,
+        pythia=pythia,
+        lhe=lhe,
+        n_events=max_events,
+        seed=seed,
+        skip_bad_events=skip_bad_events,
+    )
+    summary = simulate_generated(
+        source,
+        Path(output),
+        model=model,
+        seed=seed,
+        oversample=params["oversample"],
+        step_size=params["step_size"],
+        max_events=max_events,
+        overwrite=params["overwrite"],
+        progress=not params["quiet"],
+        policy=PolicyOverrides(
+            params["non_finite"], params["out_of_domain"], params["max_objects"]
+        ),
+        command=command_line(),
+        pileup=params["pileup"],
+        keep_gen=keep_gen,
+    )
+    if source.skipped_events:
+        click.echo(f"flashsim run: {source.skipped_events} damaged event(s) skipped", err=True)
+    if not params["quiet"]:
+        rate = summary.input_events / max(summary.seconds, 1e-9)
+        click.echo(
+            f"{summary.input_events} generated events -> {output} ({summary.output_events} "
+            f"written) in {summary.seconds:.1f} s ({rate:.0f} events/s); "
+            f"{object_counts(summary.counters)}"
             f"{_caveats(summary.counters, summary.dropped_events)}",
             err=True,
         )

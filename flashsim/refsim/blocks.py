@@ -9,6 +9,7 @@ the CMS-like (:mod:`flashsim.refsim.cms.generate`) and the LHCb-like
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from flashsim.refsim.generator import MAX_PYTHIA_SEED
 
 __all__ = [
     "BLOCK_SIZE",
+    "HEPMC_RECORD",
     "Block",
     "is_gen_branch",
     "iterate_blocks",
@@ -36,6 +38,9 @@ __all__ = [
 BLOCK_SIZE = 500
 #: Event-level branches that are generator-level (besides ``Gen*``, ``Pileup_*``, ``Generator_*``).
 GEN_EVENT_BRANCHES = frozenset({"run", "luminosityBlock", "event", "genWeight"})
+#: The entry of a simulated block that carries its generator record
+#: (:class:`~flashsim.generators.record.GenRecord`) when the events are also written as HepMC.
+HEPMC_RECORD = "__hepmc_record__"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Block:
     n_events: int
     pileup: float
     pthat_min: float | None = None
+    hepmc: bool = False
 
 
 def plan_blocks(
@@ -58,10 +64,12 @@ def plan_blocks(
     pileup: float,
     pthat_min: float | None = None,
     block_size: int = BLOCK_SIZE,
+    hepmc: bool = False,
 ) -> list[Block]:
-    """Split ``n_events`` into :class:`Block` s of ``block_size`` events."""
+    """Split ``n_events`` into :class:`Block` s of ``block_size`` events (``hepmc``: the blocks
+    also return their generator record, :data:`HEPMC_RECORD`)."""
     return [
-        Block(process, seed, i, start, min(block_size, n_events - start), pileup, pthat_min)
+        Block(process, seed, i, start, min(block_size, n_events - start), pileup, pthat_min, hepmc)
         for i, start in enumerate(range(0, n_events, block_size))
     ]
 
@@ -111,8 +119,11 @@ def write_sample(
     block_size: int,
     gen_only: bool,
     simulate: Callable[[Block], dict[str, Any]],
+    hepmc: os.PathLike | str | None = None,
 ) -> dict[str, Any]:
-    """Plan the blocks, simulate them with ``simulate`` and write the sample atomically.
+    """Plan the blocks, simulate them with ``simulate`` and write the sample atomically
+    (``hepmc``: and the generated events to that HepMC3 file, from each block's
+    :data:`HEPMC_RECORD`).
 
     Shared by every detector's ``generate`` (the arguments are those of
     :func:`flashsim.refsim.cms.generate.generate_sample`, the pile-up mean resolved).
@@ -125,6 +136,8 @@ def write_sample(
 
     import flashsim
     from flashsim.exceptions import ConfigurationError
+    from flashsim.generators.hepmc_write import HepMCWriter
+    from flashsim.generators.pythia import pythia_version
     from flashsim.io import NanoAODWriter, check_output_path
 
     if n_events <= 0:
@@ -138,7 +151,13 @@ def write_sample(
     if block_size <= 0:
         msg = f"the block size must be positive, got {block_size}"
         raise ConfigurationError(msg)
-    blocks = plan_blocks(process, n_events, seed, mu, pthat_min, block_size)
+    hepmc_path = None
+    if hepmc is not None:
+        hepmc_path = check_output_path(hepmc, overwrite=overwrite)
+        if hepmc_path.resolve() == Path(path).resolve():
+            msg = f"--hepmc {hepmc_path} is the sample's own output; choose another name"
+            raise ConfigurationError(msg)
+    blocks = plan_blocks(process, n_events, seed, mu, pthat_min, block_size, hepmc is not None)
     metadata = {
         "producer": "flashsim refsim generate",
         "flashsim_version": flashsim.__version__,
@@ -152,11 +171,24 @@ def write_sample(
         "gen_only": gen_only,
     }
     start = time.perf_counter()
-    with (
-        NanoAODWriter(path, overwrite=overwrite, metadata=metadata) as writer,
-        tqdm(total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}") as bar,
-    ):
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(NanoAODWriter(path, overwrite=overwrite, metadata=metadata))
+        hepmc_writer = None
+        if hepmc_path is not None:
+            tools = [
+                ("Pythia8", pythia_version(), f"process {process}, seed {seed}"),
+                ("flashsim", flashsim.__version__, "flashsim refsim generate"),
+            ]
+            hepmc_writer = stack.enter_context(
+                HepMCWriter(hepmc_path, tools=tools, overwrite=overwrite)
+            )
+        bar = stack.enter_context(
+            tqdm(total=n_events, unit="evt", disable=not progress, desc=f"refsim {process}")
+        )
         for block, chunk in iterate_blocks(blocks, jobs, simulate):
+            record = chunk.pop(HEPMC_RECORD, None)
+            if hepmc_writer is not None and record is not None:
+                hepmc_writer.write(record)
             if gen_only:
                 chunk = {k: v for k, v in chunk.items() if is_gen_branch(k)}
             writer.extend(chunk)

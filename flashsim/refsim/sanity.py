@@ -5,7 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim.refsim.genlevel import FLAG_IS_PROMPT
+from flashsim.generators.genlevel import FLAG_IS_PROMPT
 
 
 def half_width(x: np.ndarray) -> float:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import numpy as np
 from flashsim import __version__
 from flashsim.atomic import remove_stale_temporaries
 from flashsim.bundle import load_bundle
-from flashsim.domain import InputPolicy, check_object_counts, non_finite_events
+from flashsim.domain import InputPolicy
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.io import (
     NanoAODWriter,
@@ -35,16 +33,21 @@ from flashsim.io import (
     check_output_path,
     open_events,
     require_branches,
-    zip_collections,
 )
 from flashsim.pipeline import Pipeline
 from flashsim.provenance import BackgroundDigest, input_record
-from flashsim.run.caps import replica_slices
+from flashsim.run.chunks import (
+    PILEUP_COUNTER,
+    REPLICA_BRANCH,
+    SOURCE_BRANCH,
+    RunSummary,
+    finite_events,
+    simulate_chunk,
+)
 from flashsim.run.inputs import check_not_simulated, pileup_fill
 from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
 from flashsim.run.overlap import OverlappedIO
 from flashsim.run.progress import progress_bar
-from flashsim.run.seeding import chunk_rng
 
 __all__ = [
     "PILEUP_COUNTER",
@@ -54,28 +57,6 @@ __all__ = [
     "run_file",
     "simulate_file",
 ]
-
-REPLICA_BRANCH = "FlashSim_replica"
-"""With ``--oversample K``: which of the K replicas of its gen event an output event is."""
-
-SOURCE_BRANCH = "FlashSim_genEntry"
-"""With ``--oversample K``: the input entry an output event was simulated from (groups replicas)."""
-
-PILEUP_COUNTER = "pileup"
-"""The counter (per collection, in the summary and the provenance's ``counters``) of objects
-written without a generated match: pile-up jets and fake leptons (match index -1)."""
-
-
-@dataclass
-class RunSummary:
-    """What a run did: events in and out, objects per collection, time, and the events left out
-    for non-finite inputs (``non_finite: drop``)."""
-
-    input_events: int = 0
-    output_events: int = 0
-    counters: dict[str, dict[str, int]] = field(default_factory=dict)
-    seconds: float = 0.0
-    dropped_events: int = 0
 
 
 def simulate_file(
@@ -241,10 +222,10 @@ def run_file(
             for (first, stop), arrays in io.read(tree, branches, ranges):
                 for name, value in filled.items():
                     arrays = ak.with_field(arrays, np.full(len(arrays), value, np.float32), name)
-                arrays, entry = _finite_events(arrays, needed, first, policy, input_path)
+                arrays, entry = finite_events(arrays, needed, first, policy, input_path)
                 summary.dropped_events += (stop - first) - len(arrays)
                 if len(arrays):
-                    for chunk in _simulate_chunk(
+                    for chunk in simulate_chunk(
                         pipeline,
                         arrays,
                         passthrough,
@@ -292,117 +273,3 @@ def _digest_of(digest: BackgroundDigest, input_path: str | os.PathLike[str]) -> 
     except OSError as err:
         msg = f"cannot read input file {input_path} to hash it: {err.strerror or err}"
         raise InputError(msg) from err
-
-
-def _finite_events(
-    arrays: ak.Array,
-    needed: list[str],
-    first: int,
-    policy: InputPolicy,
-    input_path: str | os.PathLike[str],
-) -> tuple[ak.Array, np.ndarray]:
-    """The chunk's events without NaN/inf in the ``needed`` branches, and their entries.
-
-    First of all, the number of objects per event of every collection the models read is
-    checked against the policy's caps (:func:`~flashsim.domain.check_object_counts`): nothing
-    else looks at an event too large to simulate in bounded time and memory.
-
-    Raises:
-        InputError: an event has more objects of a collection than its cap, or there are such
-            events and the policy is ``non_finite: error``.
-    """
-    entry = np.arange(first, first + len(arrays))
-    counts: dict[str, np.ndarray] = {}
-    for branch in needed:
-        if arrays[branch].ndim > 1:  # a field of a collection (its longest, if they differ)
-            per_event = np.asarray(ak.num(arrays[branch], axis=1))
-            collection = branch.partition("_")[0]
-            counts[collection] = np.maximum(counts.get(collection, per_event), per_event)
-    check_object_counts(counts, policy, entry, str(input_path))
-    bad, branch = non_finite_events({b: arrays[b] for b in needed}, len(arrays))
-    if not bad.any():
-        return arrays, entry
-    if policy.non_finite == "error":
-        msg = (
-            f"input {input_path} has NaN or inf in branch {branch!r} (entry "
-            f"{first + int(np.flatnonzero(bad)[0])}, {int(bad.sum())} event(s) in entries "
-            f"{first}-{first + len(arrays) - 1}); fix the file, or run with --non-finite drop "
-            "to leave such events out"
-        )
-        raise InputError(msg)
-    return arrays[~bad], entry[~bad]
-
-
-def _simulate_chunk(
-    pipeline: Pipeline,
-    arrays: ak.Array,
-    passthrough: list[str],
-    seed: int,
-    first: int,
-    entry: np.ndarray,
-    oversample: int,
-    policy: InputPolicy,
-    summary: RunSummary,
-) -> Iterator[dict[str, Any]]:
-    """The simulated events of one chunk, as the branches to write, a slice at a time.
-
-    With ``oversample``, the chunk's events are simulated in slices of at most
-    :data:`~flashsim.run.caps.REPLICA_ROWS` simulated events (or the chunk's events, if more)
-    (:func:`~flashsim.run.caps.replica_slices`), each yielded (and written) before the next is
-    simulated, so the memory of a chunk does not grow with ``--oversample``. The random stream
-    of the chunk (:func:`~flashsim.run.seeding.chunk_rng`) continues from slice to slice; a
-    chunk that fits is one slice, simulated as a whole.
-    """
-    n = len(arrays)
-    try:
-        events = zip_collections(arrays)
-    except ValueError as err:
-        msg = (
-            f"the collections of entries {first}-{first + n - 1} are inconsistent (fields of one "
-            f"collection differ in length from its counter: {err}); the input file is damaged"
-        )
-        raise InputError(msg) from err
-    rng = chunk_rng(seed, first)
-    kept = set(passthrough)
-    for start, stop, first_replica, replicas in replica_slices(n, oversample):
-        part = events if (start, stop) == (0, n) else events[start:stop]
-        # Absurd but finite inputs (a pT of 1e30, a zero pT) make numpy warn in the features;
-        # what matters is checked explicitly: the conditions (finite, and against the training
-        # domain) and the simulated values for NaN/inf (Pipeline.apply raises on either).
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            try:
-                reco, counters = pipeline.apply(part, rng, policy, replicas=replicas)
-            except InputError as err:
-                msg = f"entries {entry[start]}-{entry[stop - 1]}: {err}"
-                raise InputError(msg) from err
-        for name, count in _pileup_counts(pipeline, reco).items():
-            counters[name] = {**counters[name], PILEUP_COUNTER: count}
-        for name, values in counters.items():
-            total = summary.counters.setdefault(name, {})
-            for key, value in values.items():
-                total[key] = total.get(key, 0) + value
-        source = np.repeat(np.arange(stop - start), replicas)
-        chunk: dict[str, Any] = {}
-        for name in part.fields:
-            column = part[name]
-            if name in kept:
-                chunk[name] = column if oversample == 1 else column[source]
-            elif column.ndim > 1 and any(b.startswith(name + "_") for b in kept):
-                fields = [f for f in column.fields if f"{name}_{f}" in kept]
-                chunk[name] = column[fields] if oversample == 1 else column[fields][source]
-        if oversample > 1:
-            chunk[SOURCE_BRANCH] = entry[start:stop][source].astype(np.int64)
-            numbers = np.arange(first_replica, first_replica + replicas, dtype=np.int32)
-            chunk[REPLICA_BRANCH] = np.tile(numbers, stop - start)
-        chunk.update(reco)
-        yield chunk
-
-
-def _pileup_counts(pipeline: Pipeline, reco: dict[str, Any]) -> dict[str, int]:
-    """The objects without a generated match (pile-up jets, fake leptons) written per
-    collection that has a fakes stage: those whose match index is -1."""
-    counts = {}
-    for name, model in pipeline.collections.items():
-        if model.fakes is not None and name in reco:
-            counts[name] = int(ak.sum(reco[name][model.spec.match] < 0))
-    return counts

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim.generators.kinematics import pt_eta_phi
 from flashsim.refsim.cms import calorimetry
 from flashsim.refsim.cms.calorimetry import calorimeter_cells
 from flashsim.refsim.cms.inputs import DetectorInput
@@ -35,7 +36,6 @@ from flashsim.refsim.cms.particle_flow import particle_flow
 from flashsim.refsim.cms.pfcand import Table, select_rows
 from flashsim.refsim.cms.reco_objects import build_objects
 from flashsim.refsim.cms.tracking import decays_in_flight, track_particles
-from flashsim.refsim.kinematics import pt_eta_phi
 
 __all__ = ["CMSLikeDetector", "DetectorInput"]
 

@@ -16,13 +16,15 @@ import awkward as ak
 import numpy as np
 
 from flashsim.exceptions import ConfigurationError
-from flashsim.refsim.blocks import BLOCK_SIZE, Block, pythia_seed, write_sample
+from flashsim.generators.branches import gen_branches
+from flashsim.generators.genlevel import build_genlevel
+from flashsim.generators.record import to_record
+from flashsim.refsim.blocks import BLOCK_SIZE, HEPMC_RECORD, Block, pythia_seed, write_sample
 from flashsim.refsim.cms.detector import CMSLikeDetector
 from flashsim.refsim.cms.inputs import DetectorInput
 from flashsim.refsim.cms.jets import add_gen_flavour, match_jets
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.generator import PythiaSource
-from flashsim.refsim.genlevel import build_genlevel
 from flashsim.refsim.pileup import PILEUP_POOL, pileup_particles
 
 __all__ = ["generate_sample", "simulate_block"]
@@ -36,7 +38,10 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     table = PythiaSource(block.process, pythia_seed(seq_hard), pthat_min=block.pthat_min).generate(
         block.n_events
     )
-    gen = build_genlevel(table)
+    record, source = to_record(table)
+    gen = build_genlevel(record)
+    genpart_index = np.full(len(table.pdg), -1, dtype=np.int64)
+    genpart_index[source] = gen.genpart_index
     n = block.n_events
 
     mu = params.pileup_mean if block.pileup is None else block.pileup
@@ -72,9 +77,7 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     is_pu = np.concatenate(
         [np.zeros(len(fs), bool)] + [np.ones(len(p["evt"]), bool) for p in parts[1:]]
     )
-    genpart = np.concatenate(
-        [gen.genpart_index[fs]] + [np.full(len(p["evt"]), -1) for p in parts[1:]]
-    )
+    genpart = np.concatenate([genpart_index[fs]] + [np.full(len(p["evt"]), -1) for p in parts[1:]])
     order = np.argsort(flat["evt"], kind="stable")
     inp = DetectorInput(
         n_events=n,
@@ -90,22 +93,26 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     jets = ak.with_field(jets, match_jets(jets, genjet, params.jet_gen_match_dr), "genJetIdx")
     jets = add_gen_flavour(jets, genjet)
 
+    record.event_number = block.first_event + 1 + np.arange(n)
+    gen_part = gen_branches(
+        record,
+        gen,
+        luminosity_block=block.index + 1,
+        pileup_true=true_int,
+        pileup_n=n_pu,
+    )
+    flat_gen = {k: v for k, v in gen_part.items() if not isinstance(v, ak.Array)}
     chunk: dict[str, Any] = {
-        "run": np.ones(n, dtype=np.uint32),
-        "luminosityBlock": np.full(n, block.index + 1, dtype=np.uint32),
-        "event": (block.first_event + 1 + np.arange(n)).astype(np.uint64),
-        "genWeight": table.weight.astype(np.float32),
-        "Generator_binvar": table.pthat.astype(np.float32),
-        "Pileup_nTrueInt": true_int.astype(np.float32),
-        "Pileup_nPU": n_pu.astype(np.int32),
-        **gen.flat,
+        **flat_gen,
         **{k: v for k, v in reco.items() if not isinstance(v, ak.Array)},
         "GenJet": genjet,
-        "GenPart": gen.collections["GenPart"],
+        "GenPart": gen_part["GenPart"],
         "Jet": jets,
         "Muon": reco["Muon"],
         "Electron": reco["Electron"],
     }
+    if block.hepmc:
+        chunk[HEPMC_RECORD] = record
     return chunk
 
 
@@ -123,6 +130,7 @@ def generate_sample(
     pthat_min: float | None = None,
     block_size: int = BLOCK_SIZE,
     gen_only: bool = False,
+    hepmc: os.PathLike | str | None = None,
 ) -> dict[str, Any]:
     """Generate a reference sample and write it as a NanoAOD-style ROOT file.
 
@@ -142,6 +150,9 @@ def generate_sample(
         gen_only: write only the generator-level branches
             (:func:`flashsim.refsim.blocks.is_gen_branch`), as a generator-level input of
             ``flashsim run``; the events are those of the full sample.
+        hepmc: also write the generated events (the hard interactions, without pile-up) to
+            this HepMC3 ASCII file (``.gz``: compressed), in the form their gen level is built
+            from (:class:`flashsim.generators.hepmc_write.HepMCWriter`).
 
     Returns:
         a summary with the number of events, the wall time and the path.
@@ -167,4 +178,5 @@ def generate_sample(
         block_size=block_size,
         gen_only=gen_only,
         simulate=simulate_block,
+        hepmc=hepmc,
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim.generators.kinematics import delta_phi
 from flashsim.refsim.cms.params import CMSLikeParameters
-from flashsim.refsim.kinematics import delta_phi
 
 __all__ = ["BEND", "bent_phi", "calo_radius"]
 

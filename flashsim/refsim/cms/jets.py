@@ -15,6 +15,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from flashsim.generators.genlevel import cluster_antikt
+from flashsim.generators.kinematics import delta_phi, jagged, nearest, pt_eta_phi, same_event_pairs
 from flashsim.nanoaod import charm_vs_b, jet_id_bits
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import (
@@ -27,8 +29,6 @@ from flashsim.refsim.cms.pfcand import (
     Table,
     select_rows,
 )
-from flashsim.refsim.genlevel import cluster_antikt
-from flashsim.refsim.kinematics import delta_phi, jagged, nearest, pt_eta_phi, same_event_pairs
 
 #: Transverse momentum of a ghost (GeV): far below anything real, as in FastJet (1e-100).
 GHOST_PT = 1e-45

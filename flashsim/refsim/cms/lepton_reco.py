@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim.generators.kinematics import delta_phi, same_event_pairs
 from flashsim.refsim.cms.geometry import BEND
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table, select_rows
-from flashsim.refsim.kinematics import delta_phi, same_event_pairs
 
 __all__ = ["conversion_partner", "electron_candidates", "electron_showers", "muon_candidates"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from flashsim.generators.kinematics import delta_phi, same_event_pairs
 from flashsim.nanoaod import DERIVED_FIELDS, pf_iso_id
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import ELECTRON_MASS, MUON_MASS, Table, sorted_collection
-from flashsim.refsim.kinematics import delta_phi, same_event_pairs
 
 
 def _cone_sums(lep: Table, pf: Table, cone: float | np.ndarray) -> dict[str, np.ndarray]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammainc
 
+from flashsim.generators.kinematics import pairs_within
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table
-from flashsim.refsim.kinematics import pairs_within
 
 
 def missing_et(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim.refsim.kinematics import jagged
+from flashsim.generators.kinematics import jagged
 
 __all__ = [
     "CH_HAD",

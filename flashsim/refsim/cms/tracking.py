@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim.generators.kinematics import delta_phi
 from flashsim.refsim.cms.geometry import calo_radius
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import MUON_MASS, Table
-from flashsim.refsim.kinematics import delta_phi
 
 __all__ = ["DECAYS_IN_FLIGHT", "decays_in_flight", "track_particles"]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, gammaln
 
-from flashsim.refsim.kinematics import delta_phi
+from flashsim.generators.kinematics import delta_phi
 from flashsim.refsim.lhcb.params import (
     DOWNSTREAM,
     LONG,

@@ -14,9 +14,9 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from flashsim.generators.kinematics import jagged, pt_eta_phi
 from flashsim.refsim.blocks import BLOCK_SIZE, Block, pythia_seed, write_sample
 from flashsim.refsim.generator import ParticleTable, PythiaSource
-from flashsim.refsim.kinematics import jagged, pt_eta_phi
 from flashsim.refsim.lhcb.detector import PID_FIELDS, LHCbLikeDetector
 from flashsim.refsim.lhcb.params import LONG, SPECIES, LHCbLikeParameters
 from flashsim.refsim.pileup import PILEUP_POOL, pileup_particles

@@ -1,4 +1,8 @@
-"""Generator-level NanoAOD content built from Pythia particles.
+"""Generator-level NanoAOD content built from a :class:`~flashsim.generators.record.GenRecord`.
+
+One code for every source of events: ``flashsim refsim generate`` (Pythia in memory),
+``flashsim gen`` (HepMC files, Pythia cards, LHE files) and ``flashsim run`` on generator output
+all build their gen level here, from the same record (:mod:`flashsim.generators.record`).
 
 ``GenJet``: anti-kT R=0.4 (FastJet) on visible final-state particles, pT > 10 GeV, with
 hadron flavour from ghost-like association of weakly decaying b/c hadrons and parton flavour
@@ -6,7 +10,14 @@ from the partons entering hadronisation (b, then c, then the hardest), following
 definitions (CMS-JME-13-005 / JINST 15 (2020) P08011 for the flavour definitions).
 ``GenPart``: a pruned record (final-state e/mu above 2 GeV, photons above 10 GeV, tau leptons,
 weakly decaying b/c hadrons, hard-process particles, W/Z/H/t last copies) with
-``genPartIdxMother`` pointing to the closest kept ancestor. ``GenMET``: the neutrinos.
+``genPartIdxMother`` pointing to the closest kept ancestor. ``GenMET``: the invisible particles
+(neutrinos, and the invisible particles of common BSM models in :data:`INVISIBLE`).
+
+Which particles are the hard process and which partons enter hadronisation is read from the
+status codes: HepMC status 21-29 (Pythia's hard process; 3 in HepMC2 files of Sherpa and Herwig)
+and 71-79 (Pythia's partons entering hadronisation); for generators that do not use Pythia's
+codes, a quark or gluon with a hadron, cluster or string among its daughters enters
+hadronisation too.
 """
 
 from __future__ import annotations
@@ -16,14 +27,22 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from flashsim.refsim.generator import ParticleTable, silence_stdout
-from flashsim.refsim.kinematics import jagged, nearest, pt_eta_phi
+from flashsim.generators.kinematics import jagged, nearest, pt_eta_phi
+from flashsim.generators.record import DECAYED, FINAL, GenRecord, is_hadron
+from flashsim.generators.table import silence_stdout
 
 GENJET_R = 0.4
 GENJET_PT_MIN = 10.0
 #: Flavour association cone (distance of a hadron or parton to the jet axis).
 FLAVOUR_DR = 0.4
 NEUTRINOS = (12, 14, 16)
+#: Particles that leave no trace in a detector, for GenMET and left out of GenJets: neutrinos,
+#: sneutrinos, the lightest neutralino and the gravitino (SUSY), and Pythia's dark-matter
+#: particles (51-53) and hidden-valley invisibles (4900022, 4900101).
+INVISIBLE = (*NEUTRINOS, 1000012, 1000014, 1000016, 1000022, 1000039, 51, 52, 53, 4900022, 4900101)
+#: Pseudo-particles between partons and hadrons: clusters (Herwig 81, 91), strings (92) and
+#: independent fragmentation (93).
+HADRONISATION_CODES = (81, 91, 92, 93)
 
 # NanoAOD GenPart_statusFlags bits that we fill.
 FLAG_IS_PROMPT = 0
@@ -36,7 +55,7 @@ FLAG_IS_LAST_COPY = 13
 class GenLevel:
     """Gen-level collections of a block plus the links the detector needs.
 
-    ``genpart_index`` maps every particle of the table to its local index in ``GenPart``
+    ``genpart_index`` maps every particle of the record to its local index in ``GenPart``
     (-1 when it was pruned away).
     """
 
@@ -70,37 +89,59 @@ def _propagate(initial: np.ndarray, seed: np.ndarray, mother: np.ndarray) -> np.
     return flag
 
 
-def build_genlevel(table: ParticleTable) -> GenLevel:
+def build_genlevel(record: GenRecord) -> GenLevel:
     """Build ``GenJet``, ``GenPart``, ``GenMET`` and flavour labels for a block of events."""
-    n = len(table.pdg)
-    evt = table.event_index
-    offsets = table.offsets
-    apdg = np.abs(table.pdg)
-    final = table.status > 0
-    mother = np.where(table.mother1 > 0, offsets[evt] + table.mother1, -1)
+    n = len(record.pdg)
+    evt = record.event_index
+    n_events = record.n_events
+    status = record.status
+    apdg = np.abs(record.pdg)
+    final = status == FINAL
+    mother = record.global_mother()
     has_mother = mother >= 0
-    pt, eta, phi = pt_eta_phi(table.px, table.py, table.pz)
+    safe_mother = np.where(has_mother, mother, 0)
+    pt, eta, phi = pt_eta_phi(record.px, record.py, record.pz)
 
     # Last copy: no daughter with the same identity.
-    same = has_mother & (table.pdg == table.pdg[np.where(has_mother, mother, 0)])
+    same = has_mother & (record.pdg == record.pdg[safe_mother])
     not_last = np.zeros(n, dtype=bool)
     not_last[mother[same]] = True
     last = ~not_last
 
-    flav = hadron_flavour_digit(table.pdg)
-    is_hadron = flav > 0
+    flav = hadron_flavour_digit(record.pdg)
+    hadron = is_hadron(record.pdg)
     # Weakly decaying heavy hadrons: no daughter hadron of the same heavy flavour.
-    heavy_child = has_mother & (flav >= 4) & (flav == flav[np.where(has_mother, mother, 0)])
+    heavy_child = has_mother & (flav >= 4) & (flav == flav[safe_mother])
     decays_to_same = np.zeros(n, dtype=bool)
     decays_to_same[mother[heavy_child]] = True
     weak_heavy = (flav >= 4) & ~decays_to_same
 
-    # hadrons from hadronisation or decays (status 81-99), not the beam protons
-    from_hadron = _propagate(
-        np.zeros(n, dtype=bool), is_hadron & (np.abs(table.status) > 80), mother
-    )
+    # Descendants of hadron decays: of a hadron that decayed (HepMC status 2), not of the
+    # beams and not of a hadron's own copies (an onium made in the hard process is prompt,
+    # its decay products are not).
+    from_hadron = _propagate(np.zeros(n, dtype=bool), hadron & (status == DECAYED), mother)
     from_tau = _propagate(np.zeros(n, dtype=bool), apdg == 15, mother)
-    hard = (np.abs(table.status) >= 21) & (np.abs(table.status) <= 29)
+    # The hard process: Pythia's 21-29 (3 in HepMC2 files of other generators), and, as CMS
+    # does (MCTruthHelper), final or decayed particles whose mother is, in its first copy, an
+    # incoming (21) or intermediate (22) hard-process particle of another identity and that
+    # decays (no copy of itself among its daughters: not a branching of the shower): a decay
+    # product that did not branch keeps no status-23 copy in HepMC (Pythia writes 1 or 2).
+    first_copy = np.arange(n)
+    for _ in range(500):
+        up = np.where(has_mother[first_copy], mother[first_copy], first_copy)
+        step = has_mother[first_copy] & (record.pdg[np.maximum(up, 0)] == record.pdg[first_copy])
+        if not step.any():
+            break
+        first_copy = np.where(step, up, first_copy)
+    origin = first_copy[safe_mother]
+    hard = ((status >= 21) & (status <= 29)) | (status == 3)
+    hard |= (
+        ((status == FINAL) | (status == DECAYED))
+        & has_mother
+        & ((status[origin] == 21) | (status[origin] == 22))
+        & (record.pdg != record.pdg[safe_mother])
+        & last[safe_mother]
+    )
 
     keep = (
         (final & ((apdg == 11) | (apdg == 13)) & (pt > 2.0))
@@ -110,7 +151,6 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
         | hard
         | (np.isin(apdg, (6, 23, 24, 25)) & last)
     )
-    keep[offsets[:-1]] = False  # Pythia's "system" entry
 
     # Nearest kept ancestor.
     anc = mother.copy()
@@ -120,40 +160,45 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
             break
         anc[climb] = mother[anc[climb]]
     rank = np.cumsum(keep) - 1  # global rank among kept particles
-    first_rank = np.concatenate([[0], np.cumsum(keep)])[offsets[:-1]]
+    first_rank = np.concatenate([[0], np.cumsum(keep)])[record.offsets[:-1]]
     local = np.full(n, -1, dtype=np.int64)
     local[keep] = rank[keep] - first_rank[evt[keep]]
     kept = np.flatnonzero(keep)
     mother_local = np.where(anc[kept] >= 0, local[np.where(anc[kept] >= 0, anc[kept], 0)], -1)
 
-    status_out = np.where(
-        final, 1, np.where((is_hadron | (apdg == 15)) & ~final, 2, np.abs(table.status))
-    )
+    status_out = np.where(final, 1, np.where((hadron | (apdg == 15)) & ~final, 2, status))
     flags = (
         ((~from_hadron).astype(np.int32) << FLAG_IS_PROMPT)
         | (from_tau.astype(np.int32) << FLAG_IS_TAU_DECAY_PRODUCT)
         | (hard.astype(np.int32) << FLAG_IS_HARD_PROCESS)
         | (last.astype(np.int32) << FLAG_IS_LAST_COPY)
     )
-    gp_counts = np.bincount(evt[kept], minlength=table.n_events)
+    gp_counts = np.bincount(evt[kept], minlength=n_events)
     genpart = ak.zip(
         {
             "pt": jagged(pt[kept].astype(np.float32), gp_counts),
             "eta": jagged(eta[kept].astype(np.float32), gp_counts),
             "phi": jagged(phi[kept].astype(np.float32), gp_counts),
-            "mass": jagged(table.mass[kept].astype(np.float32), gp_counts),
-            "pdgId": jagged(table.pdg[kept].astype(np.int32), gp_counts),
+            "mass": jagged(record.mass[kept].astype(np.float32), gp_counts),
+            "pdgId": jagged(record.pdg[kept].astype(np.int32), gp_counts),
             "status": jagged(status_out[kept].astype(np.int32), gp_counts),
             "statusFlags": jagged(flags[kept].astype(np.uint16), gp_counts),
             "genPartIdxMother": jagged(mother_local.astype(np.int16), gp_counts),
         }
     )
 
-    genjet = _genjets(table, final, apdg, pt, eta, phi, evt, flav, weak_heavy)
+    invisible = final & np.isin(apdg, INVISIBLE)
+    partons = ((apdg <= 5) | (apdg == 21)) & (apdg > 0)
+    entering = partons & (status >= 71) & (status <= 79) & (pt > 0)
+    if not entering.any():  # not Pythia's codes: partons with a hadron or string as daughter
+        has_hadron_child = np.zeros(n, dtype=bool)
+        hadron_like = has_mother & (hadron | np.isin(apdg, HADRONISATION_CODES))
+        has_hadron_child[mother[hadron_like]] = True
+        entering = partons & has_hadron_child & (pt > 0)
+    genjet = _genjets(record, final & ~invisible, entering, pt, eta, phi, evt, flav, weak_heavy)
 
-    nu = final & np.isin(apdg, NEUTRINOS)
-    mex = np.bincount(evt[nu], weights=table.px[nu], minlength=table.n_events)
-    mey = np.bincount(evt[nu], weights=table.py[nu], minlength=table.n_events)
+    mex = np.bincount(evt[invisible], weights=record.px[invisible], minlength=n_events)
+    mey = np.bincount(evt[invisible], weights=record.py[invisible], minlength=n_events)
     flat = {
         "GenMET_pt": np.hypot(mex, mey).astype(np.float32),
         "GenMET_phi": np.arctan2(mey, mex).astype(np.float32),
@@ -164,9 +209,9 @@ def build_genlevel(table: ParticleTable) -> GenLevel:
 
 
 def _genjets(
-    table: ParticleTable,
-    final: np.ndarray,
-    apdg: np.ndarray,
+    record: GenRecord,
+    visible: np.ndarray,
+    partons: np.ndarray,
     pt: np.ndarray,
     eta: np.ndarray,
     phi: np.ndarray,
@@ -174,15 +219,17 @@ def _genjets(
     flav: np.ndarray,
     weak_heavy: np.ndarray,
 ) -> ak.Array:
-    """Anti-kT GenJets of the visible final-state particles, with their hadron flavour."""
-    visible = final & ~np.isin(apdg, NEUTRINOS)
-    counts = np.bincount(evt[visible], minlength=table.n_events)
+    """Anti-kT GenJets of the visible final-state particles, with their hadron flavour (from
+    the weakly decaying heavy hadrons) and parton flavour (from the ``partons`` entering
+    hadronisation)."""
+    n_events = record.n_events
+    counts = np.bincount(evt[visible], minlength=n_events)
     parts = ak.zip(
         {
-            "px": jagged(table.px[visible], counts),
-            "py": jagged(table.py[visible], counts),
-            "pz": jagged(table.pz[visible], counts),
-            "E": jagged(table.e[visible], counts),
+            "px": jagged(record.px[visible], counts),
+            "py": jagged(record.py[visible], counts),
+            "pz": jagged(record.pz[visible], counts),
+            "E": jagged(record.e[visible], counts),
         },
         with_name="Momentum4D",
     )
@@ -193,7 +240,7 @@ def _genjets(
     jet_offsets = np.concatenate([[0], np.cumsum(njet)])
 
     def associate(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        c = np.bincount(evt[sel], minlength=table.n_events)
+        c = np.bincount(evt[sel], minlength=n_events)
         idx, _ = nearest(jagged(eta[sel], c), jagged(phi[sel], c), jeta, jphi, FLAVOUR_DR)
         ok = idx >= 0
         return jet_offsets[evt[sel][ok]] + idx[ok], np.flatnonzero(sel)[ok]
@@ -204,19 +251,14 @@ def _genjets(
     np.maximum.at(had_flav, jidx, flav[pidx])
 
     # Parton flavour: partons entering hadronisation; b, then c, then the hardest one.
-    partons = (
-        (np.abs(table.status) >= 71)
-        & (np.abs(table.status) <= 79)
-        & ((apdg <= 5) | (apdg == 21))
-        & (pt > 0)
-    )
     jidx, pidx = associate(partons)
+    apdg = np.abs(record.pdg)
     part_flav = np.zeros(int(jet_offsets[-1]), dtype=np.int64)
     if len(jidx):
         key = (apdg[pidx] == 5) * 2e6 + (apdg[pidx] == 4) * 1e6 + pt[pidx]
         order = np.lexsort((key, jidx))  # by jet, then by key
         last_of_jet = np.r_[jidx[order][1:] != jidx[order][:-1], True]
-        part_flav[jidx[order][last_of_jet]] = table.pdg[pidx[order][last_of_jet]]
+        part_flav[jidx[order][last_of_jet]] = record.pdg[pidx[order][last_of_jet]]
 
     return ak.zip(
         {
