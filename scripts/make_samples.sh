@@ -3,7 +3,9 @@
 #
 #   bash scripts/make_samples.sh train   # the training mixture (~20 min with -j 2)
 #   bash scripts/make_samples.sh valid   # held-out samples, seeds used nowhere in training
-#   bash scripts/make_samples.sh all
+#   bash scripts/make_samples.sh hepmc   # 10k ttbar as refsim + HepMC3 (~2 GB), the round trip
+#                                        # and speed of `flashsim gen` (benchmarks/gen_hepmc.py)
+#   bash scripts/make_samples.sh all     # train and valid
 #
 # Existing files are kept (delete one to make it again). Output: samples/ (git-ignored).
 # The default model is trained on ttbar + wjets + qcd (two pT-hat ranges); dy, zh_bb and
@@ -42,9 +44,22 @@ valid() {
   make zprime_ll_valid.root zprime_ll 10000 7
 }
 
+hepmc() {
+  # One run writes both: refsim's NanoAOD and the same events as HepMC3, which flashsim gen
+  # reads back; a lone file of the pair is replaced.
+  if [[ -e samples/rt_ttbar10k.root && -e samples/rt_ttbar10k.hepmc3 ]]; then
+    echo "samples/rt_ttbar10k.root and .hepmc3 exist, kept"
+    return
+  fi
+  echo "samples/rt_ttbar10k.root + .hepmc3: ttbar, 10000 events, seed 11"
+  flashsim refsim generate --process ttbar -n 10000 --seed 11 -j "$JOBS" \
+    -o samples/rt_ttbar10k.root --hepmc samples/rt_ttbar10k.hepmc3 --overwrite
+}
+
 case "${1:-all}" in
   train) train ;;
   valid) valid ;;
+  hepmc) hepmc ;;
   all) train; valid ;;
-  *) echo "usage: $0 [train|valid|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [train|valid|hepmc|all]" >&2; exit 2 ;;
 esac

@@ -79,6 +79,24 @@ def ttbar_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "ttbar.root", build)
 
 
+@pytest.fixture(scope="session")
+def ttbar_hepmc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 refsim ttbar events without pile-up, generated once per test run: a folder with the
+    sample (``refsim.root``) and its generated events as HepMC3 (``events.hepmc3``)."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    from flashsim.refsim.generate import generate_sample
+
+    def build(path: Path) -> None:
+        path.mkdir()
+        generate_sample(
+            process="ttbar", n_events=200, seed=7, jobs=1, output=path / "refsim.root",
+            pileup=0.0, progress=False, hepmc=path / "events.hepmc3",
+        )  # fmt: skip
+
+    return built_once(tmp_path_factory, "ttbar_hepmc", build)
+
+
 def tiny_spec_dict() -> dict[str, Any]:
     """``pipelines/cms_like.yaml`` with tiny models and two epochs: for tests only."""
     data = yaml.safe_load((PIPELINES / "cms_like.yaml").read_text())
@@ -144,7 +162,7 @@ def xdist_scope(item: pytest.Item) -> str:
     return item.nodeid.rsplit("::", 1)[0]
 
 
-SHARED_BUILDS = frozenset({"ttbar_file", "tiny_model", "flash_file"})
+SHARED_BUILDS = frozenset({"ttbar_file", "tiny_model", "flash_file", "ttbar_hepmc"})
 """The session fixtures that :func:`built_once` builds for all workers together."""
 
 

@@ -215,11 +215,7 @@ def run(
     from flashsim.exceptions import ConfigurationError
 
     ctx = click.get_current_context()
-    if (
-        pythia is not None
-        or lhe is not None
-        or (len(inputs) == 1 and _is_generator_input(inputs[0]))
-    ):
+    if pythia is not None or lhe is not None or any(_is_generator_input(path) for path in inputs):
         _run_generated(ctx, inputs, output, model, seed, pythia, lhe, skip_bad_events, keep_gen)
         return
     if not inputs:
@@ -332,23 +328,26 @@ def _run_generated(
         seed=seed,
         skip_bad_events=skip_bad_events,
     )
-    summary = simulate_generated(
-        source,
-        Path(output),
-        model=model,
-        seed=seed,
-        oversample=params["oversample"],
-        step_size=params["step_size"],
-        max_events=max_events,
-        overwrite=params["overwrite"],
-        progress=not params["quiet"],
-        policy=PolicyOverrides(
-            params["non_finite"], params["out_of_domain"], params["max_objects"]
-        ),
-        command=command_line(),
-        pileup=params["pileup"],
-        keep_gen=keep_gen,
-    )
+    try:  # closed here too: an error before the run starts (--keep-gen, --model) leaves it open
+        summary = simulate_generated(
+            source,
+            Path(output),
+            model=model,
+            seed=seed,
+            oversample=params["oversample"],
+            step_size=params["step_size"],
+            max_events=max_events,
+            overwrite=params["overwrite"],
+            progress=not params["quiet"],
+            policy=PolicyOverrides(
+                params["non_finite"], params["out_of_domain"], params["max_objects"]
+            ),
+            command=command_line(),
+            pileup=params["pileup"],
+            keep_gen=keep_gen,
+        )
+    finally:
+        source.close()
     if source.skipped_events:
         click.echo(f"flashsim run: {source.skipped_events} damaged event(s) skipped", err=True)
     if not params["quiet"]:

@@ -1,8 +1,8 @@
 """Generated events into the generator level: one code for every source of events.
 
 - :mod:`~flashsim.generators.record`: :class:`~flashsim.generators.record.GenRecord`, the
-  particles of a block of events in HepMC conventions, and :func:`~flashsim.generators.record.to_record`
-  from Pythia's in-memory record.
+  particles of a block of events in HepMC conventions, and
+  :func:`~flashsim.generators.record.to_record` from Pythia's in-memory record.
 - :mod:`~flashsim.generators.genlevel`: ``GenJet``, ``GenPart``, ``GenMET`` of a record
   (:func:`~flashsim.generators.genlevel.build_genlevel`), and
   :mod:`~flashsim.generators.branches`: the NanoAOD branches of it.

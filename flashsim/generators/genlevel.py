@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
+from flashsim.exceptions import ConfigurationError
 from flashsim.generators.kinematics import jagged, nearest, pt_eta_phi
 from flashsim.generators.record import DECAYED, FINAL, GenRecord, is_hadron
 from flashsim.generators.table import silence_stdout
@@ -282,7 +283,11 @@ def cluster_antikt(parts: ak.Array, radius: float, pt_min: float) -> ak.Array:
         M. Cacciari, G. P. Salam, G. Soyez, "The anti-kt jet clustering algorithm",
         JHEP 04 (2008) 063, arXiv:0802.1189; FastJet, EPJC 72 (2012) 1896, arXiv:1111.6097.
     """
-    import fastjet
+    try:
+        import fastjet
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        msg = "the generator level needs FastJet for its jets: pip install 'flashsim[gen]'"
+        raise ConfigurationError(msg) from err
 
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, radius)
     with silence_stdout():

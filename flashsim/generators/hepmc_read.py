@@ -107,6 +107,29 @@ def check_generator_file(path: str | os.PathLike[str], what: str) -> Path:
     return file
 
 
+def _ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ..., ``11th``, ..., ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _particle_table(particles: np.ndarray) -> Any:
+    """The particle lines (``P`` dropped) as a pandas table of floats; a field that is not a
+    number reads as NaN (its event is then damaged).
+
+    Raises:
+        ValueError: the lines cannot be split into fields (e.g. too many on a line).
+    """
+    import pandas as pd
+
+    options = {"sep": " ", "header": None, "names": _COLUMNS, "engine": "c"}
+    try:
+        return pd.read_csv(io.BytesIO(particles.tobytes()), dtype=np.float64, **options)
+    except ValueError:  # not a number somewhere: find it again, field by field
+        text = pd.read_csv(io.BytesIO(particles.tobytes()), dtype=str, **options)
+        return text.apply(pd.to_numeric, errors="coerce")
+
+
 class HepMCSource(EventSource):
     """The events of a HepMC3 or HepMC2 ASCII file (optionally gzip, bzip2 or xz compressed).
 
@@ -142,10 +165,13 @@ class HepMCSource(EventSource):
             msg = f"input file {self.path} cannot be decompressed ({self.compression}): {err}"
             raise InputError(msg) from err
         text = head.lstrip()
+        if not text:
+            msg = f"input file {self.path} is empty: no HepMC header, no events"
+            raise InputError(msg)
         if not text.startswith(b"HepMC::Version"):
             hint = ""
             if text.startswith(b"<LesHouchesEvents") or b"<LesHouchesEvents" in text[:512]:
-                hint = "; it is an LHE file: shower it with flashsim gen --lhe FILE"
+                hint = "; it is an LHE file: give it with --lhe FILE to shower it with Pythia"
             elif text.startswith(b"root"):
                 hint = "; it is a ROOT file: give it to flashsim run directly"
             first = text[:40].split(b"\n")[0].decode("ascii", "replace")
@@ -247,15 +273,23 @@ class HepMCSource(EventSource):
         buffer = self._pending
         self._pending = b""
         start = buffer.find(b"\nE ")
-        buffer = buffer[start + 1 :] if start >= 0 else b""
+        # Without an event start in what the header check read (a header of 64 KiB or more, or
+        # an "E" line cut there), keep all of it: the scan passes over lines before an event.
+        buffer = buffer[start + 1 :] if start >= 0 else buffer
         at_end = False
         while True:
             if not at_end:
                 more = self._read(CHUNK_BYTES)
                 at_end = not more
                 buffer += more
+            if at_end and not buffer.endswith(b"\n"):
+                # A file cut short ends inside a line: leave that line out, so that its event
+                # reads as truncated (too few particle lines), not as an unreadable line.
+                buffer = buffer[: buffer.rfind(b"\n") + 1]
             cut = len(buffer) if at_end else buffer.rfind(b"\nE ") + 1
             if cut <= 0:
+                if at_end:  # nothing left to parse (a header without events)
+                    return
                 if len(buffer) > MAX_EVENT_BYTES:
                     msg = (
                         f"input file {self.path}: event {self._events_seen + 1} is larger than "
@@ -296,21 +330,18 @@ class HepMCSource(EventSource):
         table = None
         if len(particles):
             try:
-                table = pd.read_csv(
-                    io.BytesIO(particles.tobytes()),
-                    sep=" ",
-                    header=None,
-                    names=_COLUMNS,
-                    dtype=np.float64,
-                    engine="c",
-                )
+                table = _particle_table(particles)
             except (ValueError, pd.errors.ParserError) as err:
                 reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
+                table = None
+            else:
+                reason = f"{len(table)} particle lines read of {int(seen.sum())}"
+            if table is None or len(table) != seen.sum():
                 msg = (
                     f"input file {self.path} is damaged: a particle line of events "
                     f"{first_ordinal + 1}-{first_ordinal + n_events} cannot be read ({reason})"
                 )
-                raise InputError(msg) from err
+                raise InputError(msg)
         values = (
             {c: table[c].to_numpy() for c in _COLUMNS}
             if table is not None
@@ -323,6 +354,8 @@ class HepMCSource(EventSource):
         finite = np.ones(len(row_event), dtype=bool)
         for column in _COLUMNS:
             finite &= np.isfinite(values[column])
+        for column in ("id", "parent", "pid", "status"):  # integers: in the range of int32
+            finite &= np.abs(values[column]) < 2**31
         row_ok = finite & (values["id"] == local + 1)
         good &= np.bincount(row_event[~row_ok], minlength=n_events) == 0
         final = np.bincount(row_event[values["status"] == 1], minlength=n_events) > 0
@@ -333,20 +366,24 @@ class HepMCSource(EventSource):
             ordinal = first_ordinal + k + 1
             if seen[k] != declared[k] and last and k == n_events - 1:
                 self._bad(
-                    f"the file is truncated: event {number} (the {ordinal}th) has "
+                    f"the file is truncated: event {number} (the {_ordinal(ordinal)}) has "
                     f"{seen[k]} of its {declared[k]} particles"
                 )
             elif not good_before_final[k]:
-                self._bad(
-                    f"event {number} (the {ordinal}th) is damaged: "
-                    f"{seen[k]} particle lines for {declared[k]} declared, or a line unreadable"
+                what = (
+                    f"{seen[k]} particle lines for {declared[k]} declared"
+                    if seen[k] != declared[k]
+                    else "a particle line cannot be read"
                 )
+                self._bad(f"event {number} (the {_ordinal(ordinal)}) is damaged: {what}")
             else:
-                self._bad(f"event {number} (the {ordinal}th) has no final-state particle")
+                self._bad(f"event {number} (the {_ordinal(ordinal)}) has no final-state particle")
         units_p, _units_l, weight, scale = self._event_lines(text, spans, n_events, events)
         # Mothers: a particle id, or an explicit vertex whose lowest incoming particle it is.
-        parent = values["parent"].astype(np.int64)
-        n_vertices = events[:, 1]
+        parent = np.where(finite, values["parent"], 0).astype(np.int64)
+        # A vertex has a particle in or out, and a particle one vertex at each end: at most
+        # 2n + 1 vertices for n particles, whatever a damaged "E" line declares.
+        n_vertices = np.clip(events[:, 1], 0, 2 * seen + 1)
         voffset = np.concatenate([[0], np.cumsum(n_vertices)])
         lowest = np.zeros(int(voffset[-1]) + 1, dtype=np.int64)
         vid = -vertices[:, 1]

@@ -20,16 +20,25 @@ __all__ = ["is_generator_input", "open_source"]
 
 
 def is_generator_input(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is an existing regular file that is not a ROOT file (so generator
-    output to convert: HepMC, possibly compressed); missing files and ROOT files are not."""
+    """Whether ``path`` is an existing regular file that starts as generator output does: a
+    HepMC header (``HepMC::Version``), an LHE file (``<LesHouchesEvents``, after an optional
+    XML declaration) or a gzip, bzip2 or xz stream (compressed HepMC or LHE). Anything else,
+    ROOT files and missing files included, is not (``flashsim run`` then reports it as a
+    ROOT input)."""
     file = Path(path)
     try:
         if not file.is_file():
             return False
         with file.open("rb") as stream:
-            return stream.read(4) != b"root"
+            head = stream.read(512)
     except OSError:
         return False
+    text = head.lstrip()
+    return (
+        text.startswith((b"HepMC::Version", b"<LesHouchesEvents"))
+        or (text.startswith(b"<?xml") and b"<LesHouchesEvents" in text)
+        or head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+    )
 
 
 def open_source(

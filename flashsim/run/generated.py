@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import awkward as ak
@@ -34,7 +36,7 @@ from flashsim.run.inputs import PILEUP_BRANCH
 from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
 from flashsim.run.progress import progress_bar
 
-__all__ = ["flat_branches", "run_generated", "simulate_generated"]
+__all__ = ["flat_branches", "prefetched", "run_generated", "simulate_generated"]
 
 
 def flat_branches(chunk: dict[str, Any]) -> ak.Array:
@@ -49,6 +51,20 @@ def flat_branches(chunk: dict[str, Any]) -> ak.Array:
         else:
             columns[name] = value
     return ak.zip(columns, depth_limit=1)
+
+
+def prefetched(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The items of ``chunks``, the next one made in a background thread while the caller
+    works on the current one (the conversion releases the GIL in FastJet, pandas and numpy;
+    the simulation in torch). Order and values are those of ``chunks``."""
+    with ThreadPoolExecutor(1, thread_name_prefix="flashsim-gen") as pool:
+        ahead = pool.submit(next, chunks, None)
+        while True:
+            chunk = ahead.result()
+            if chunk is None:
+                return
+            ahead = pool.submit(next, chunks, None)
+            yield chunk
 
 
 def simulate_generated(
@@ -175,9 +191,8 @@ def run_generated(
             first = 0
             branches: list[str] = []
             passthrough: list[str] = []
-            for chunk in gen_chunks(
-                source, step_size, pileup=pileup, seed=seed, max_events=max_events
-            ):
+            chunks = gen_chunks(source, step_size, pileup=pileup, seed=seed, max_events=max_events)
+            for chunk in prefetched(chunks):
                 if gen_writer is not None:
                     gen_writer.extend(chunk)
                 arrays = flat_branches(chunk)
