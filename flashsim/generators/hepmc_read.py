@@ -5,7 +5,7 @@
 file is read 16 MiB at a time (gzip, bzip2 and xz files are decompressed as they are read, found
 by their first bytes), cut at the last complete event, and each piece is parsed at once: a
 compiled scan sorts its lines (:func:`flashsim.generators.hepmc_scan.scan_events`) and pandas' C
-parser reads all its particle lines as one table. On ttbar events this is about 5 times faster
+parser reads all its particle lines as one table. On ttbar events this is about 17 times faster
 than the HepMC3 library's reader through pyhepmc (``benchmarks/gen_hepmc.py``), which reads
 HepMC2 files here (they are rare and small).
 
