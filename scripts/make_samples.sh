@@ -3,6 +3,8 @@
 #
 #   bash scripts/make_samples.sh train   # the training mixture (~20 min with -j 2)
 #   bash scripts/make_samples.sh valid   # held-out samples, seeds used nowhere in training
+#   bash scripts/make_samples.sh boosted # Z' -> tt, boosted ZH (H -> bb), QCD above 400 GeV:
+#                                        # FatJet/SubJet validation (issue 24)
 #   bash scripts/make_samples.sh hepmc   # 10k ttbar as refsim + HepMC3 (~2 GB), the round trip
 #                                        # and speed of `flashsim gen` (benchmarks/gen_hepmc.py)
 #   bash scripts/make_samples.sh all     # train and valid
@@ -44,6 +46,12 @@ valid() {
   make zprime_ll_valid.root zprime_ll 10000 7
 }
 
+boosted() {  # boosted tops, H -> bb and their QCD background: FatJet and SubJet
+  make zprime_tt_valid.root zprime_tt 20000 8
+  make zh_bb_boosted_valid.root zh_bb_boosted 20000 9
+  make qcd_boosted_valid.root qcd 20000 10 --pthat-min 400
+}
+
 hepmc() {
   # One run writes both: refsim's NanoAOD and the same events as HepMC3, which flashsim gen
   # reads back; a lone file of the pair is replaced.
@@ -60,6 +68,7 @@ case "${1:-all}" in
   train) train ;;
   valid) valid ;;
   hepmc) hepmc ;;
+  boosted) boosted ;;
   all) train; valid ;;
-  *) echo "usage: $0 [train|valid|hepmc|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [train|valid|boosted|hepmc|all]" >&2; exit 2 ;;
 esac

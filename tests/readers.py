@@ -33,6 +33,7 @@ import uproot
 # index branch -> target collection, for the cross-references flashsim writes
 GEN_MATCHING = {
     "Jet_genJetIdx": "GenJet",
+    "FatJet_genJetAK8Idx": "GenJetAK8",
     "Muon_genPartIdx": "GenPart",
     "Electron_genPartIdx": "GenPart",
     "Photon_genPartIdx": "GenPart",

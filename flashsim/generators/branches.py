@@ -3,7 +3,8 @@
 :func:`gen_branches` turns a :class:`~flashsim.generators.record.GenRecord` and its
 :class:`~flashsim.generators.genlevel.GenLevel` into the NanoAOD branches ``run``,
 ``luminosityBlock``, ``event``, ``genWeight``, ``Generator_binvar``, ``Pileup_nTrueInt`` and
-``Pileup_nPU`` (when the pile-up is given), ``GenMET_*``, ``GenJet`` and ``GenPart``, the same for
+``Pileup_nPU`` (when the pile-up is given), ``GenMET_*``, ``GenJet``, ``GenJetAK8`` and
+``GenPart``, the same for
 ``flashsim refsim generate`` and ``flashsim gen``.
 """
 
@@ -52,5 +53,6 @@ def gen_branches(
         branches["Pileup_nPU"] = np.asarray(pileup_n, dtype=np.int32)
     branches.update(gen.flat)
     branches["GenJet"] = gen.collections["GenJet"]
+    branches["GenJetAK8"] = gen.collections["GenJetAK8"]
     branches["GenPart"] = gen.collections["GenPart"]
     return branches

@@ -34,8 +34,12 @@ from flashsim.generators.table import silence_stdout
 
 GENJET_R = 0.4
 GENJET_PT_MIN = 10.0
-#: Flavour association cone (distance of a hadron or parton to the jet axis).
-FLAVOUR_DR = 0.4
+#: Large-radius gen jets (``GenJetAK8``): anti-kT R = 0.8 above 100 GeV, as in NanoAOD.
+GENJET_AK8_R = 0.8
+GENJET_AK8_PT_MIN = 100.0
+#: Flavour association cone of the R = 0.4 jets (distance of a hadron or parton to the axis);
+#: that of a jet of radius R is R.
+FLAVOUR_DR = GENJET_R
 NEUTRINOS = (12, 14, 16)
 #: Particles that leave no trace in a detector, for GenMET and left out of GenJets: neutrinos,
 #: sneutrinos, the lightest neutralino and the gravitino (SUSY), and Pythia's dark-matter
@@ -196,7 +200,21 @@ def build_genlevel(record: GenRecord) -> GenLevel:
         hadron_like = has_mother & (hadron | np.isin(apdg, HADRONISATION_CODES))
         has_hadron_child[mother[hadron_like]] = True
         entering = partons & has_hadron_child & (pt > 0)
-    genjet = _genjets(record, final & ~invisible, entering, pt, eta, phi, evt, flav, weak_heavy)
+    visible = final & ~invisible
+    genjet = _genjets(record, visible, entering, pt, eta, phi, evt, flav, weak_heavy)
+    genjet_ak8 = _genjets(
+        record,
+        visible,
+        entering,
+        pt,
+        eta,
+        phi,
+        evt,
+        flav,
+        weak_heavy,
+        radius=GENJET_AK8_R,
+        pt_min=GENJET_AK8_PT_MIN,
+    )
 
     mex = np.bincount(evt[invisible], weights=record.px[invisible], minlength=n_events)
     mey = np.bincount(evt[invisible], weights=record.py[invisible], minlength=n_events)
@@ -205,7 +223,9 @@ def build_genlevel(record: GenRecord) -> GenLevel:
         "GenMET_phi": np.arctan2(mey, mex).astype(np.float32),
     }
     return GenLevel(
-        collections={"GenJet": genjet, "GenPart": genpart}, flat=flat, genpart_index=local
+        collections={"GenJet": genjet, "GenJetAK8": genjet_ak8, "GenPart": genpart},
+        flat=flat,
+        genpart_index=local,
     )
 
 
@@ -219,10 +239,13 @@ def _genjets(
     evt: np.ndarray,
     flav: np.ndarray,
     weak_heavy: np.ndarray,
+    *,
+    radius: float = GENJET_R,
+    pt_min: float = GENJET_PT_MIN,
 ) -> ak.Array:
-    """Anti-kT GenJets of the visible final-state particles, with their hadron flavour (from
-    the weakly decaying heavy hadrons) and parton flavour (from the ``partons`` entering
-    hadronisation)."""
+    """Anti-kT jets of radius ``radius`` above ``pt_min`` of the visible final-state particles,
+    with their hadron flavour (from the weakly decaying heavy hadrons) and parton flavour (from
+    the ``partons`` entering hadronisation), both associated within ``radius`` of the axis."""
     n_events = record.n_events
     counts = np.bincount(evt[visible], minlength=n_events)
     parts = ak.zip(
@@ -234,7 +257,7 @@ def _genjets(
         },
         with_name="Momentum4D",
     )
-    jets = cluster_antikt(parts, GENJET_R, GENJET_PT_MIN)
+    jets = cluster_antikt(parts, radius, pt_min)
     jpt, jeta, jphi = pt_eta_phi(jets.px, jets.py, jets.pz)
     jmass = np.sqrt(np.maximum(jets.E**2 - jets.px**2 - jets.py**2 - jets.pz**2, 0.0))
     njet = ak.to_numpy(ak.num(jpt))
@@ -242,7 +265,7 @@ def _genjets(
 
     def associate(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = np.bincount(evt[sel], minlength=n_events)
-        idx, _ = nearest(jagged(eta[sel], c), jagged(phi[sel], c), jeta, jphi, FLAVOUR_DR)
+        idx, _ = nearest(jagged(eta[sel], c), jagged(phi[sel], c), jeta, jphi, radius)
         ok = idx >= 0
         return jet_offsets[evt[sel][ok]] + idx[ok], np.flatnonzero(sel)[ok]
 

@@ -71,6 +71,26 @@ PROCESSES: dict[str, list[str]] = {
         "32:onIfAny = 11 13",
         "PhaseSpace:mHatMin = 1500.",
     ],
+    # A 2.5 TeV Z' -> t tbar (no gamma*/Z interference): top quarks of about 1 TeV whose decay
+    # products merge into one large-radius jet, for the boosted top (and W) FatJets.
+    "zprime_tt": [
+        "NewGaugeBoson:ffbar2gmZZprime = on",
+        "Zprime:gmZmode = 3",
+        "32:m0 = 2500.",
+        "32:onMode = off",
+        "32:onIfAny = 6",
+        "PhaseSpace:mHatMin = 1500.",
+    ],
+    # Z H with H -> b bbar and Z -> nu nu at high pT-hat (> 250 GeV): boosted H -> bb jets.
+    "zh_bb_boosted": [
+        "HiggsSM:ffbar2HZ = on",
+        "25:m0 = 125.",
+        "25:onMode = off",
+        "25:onIfMatch = 5 -5",
+        "23:onMode = off",
+        "23:onIfAny = 12 14 16",
+        "PhaseSpace:pTHatMin = 250.",
+    ],
     # b-quark pairs (gg -> bb, qq -> bb with massive b quarks) above a low pT-hat threshold, for the
     # LHCb-like detector (flashsim.refsim.lhcb); b hadrons decay inside Pythia.
     "bbbar": ["HardQCD:hardbbbar = on"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim.generators.genlevel import FLAG_IS_PROMPT
+from flashsim.generators.genlevel import FLAG_IS_LAST_COPY, FLAG_IS_PROMPT
 
 
 def half_width(x: np.ndarray) -> float:
@@ -73,3 +73,30 @@ def lepton_isolation(events: ak.Array, pt_min: float = 10.0) -> dict[bool, np.nd
         for flag in (True, False):
             out[flag].append(ak.to_numpy(ak.flatten(lep.pfRelIso04_all[prompt == flag])))
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def fatjets_near(
+    events: ak.Array, pdg: int, pt_min: float, max_dr: float = 0.6
+) -> tuple[ak.Array, ak.Array]:
+    """FatJets within ``max_dr`` of a last-copy generated particle ``|pdgId| == pdg`` with
+    pT > ``pt_min`` (one jet per particle at most: the nearest), flat; and the particles."""
+    gen = events.GenPart
+    last = ((gen.statusFlags >> FLAG_IS_LAST_COPY) & 1) == 1
+    gen = gen[(np.abs(gen.pdgId) == pdg) & last & (gen.pt > pt_min)]
+    pairs = ak.cartesian({"g": gen, "j": events.FatJet}, nested=True)
+    deta = pairs.g.eta - pairs.j.eta
+    dphi = (pairs.g.phi - pairs.j.phi + np.pi) % (2 * np.pi) - np.pi
+    dr = np.hypot(deta, dphi)
+    best = ak.argmin(dr, axis=2, keepdims=True)
+    close = ak.fill_none(ak.flatten(dr[best], axis=2) < max_dr, False)
+    jets = ak.flatten(pairs.j[best], axis=2)
+    return ak.drop_none(ak.flatten(jets[close])), ak.flatten(gen[close])
+
+
+def mass_peak(mass: np.ndarray, lo: float = 40.0, hi: float = 300.0, width: float = 10.0) -> float:
+    """The centre of the most populated ``width`` bin of ``mass`` between ``lo`` and ``hi``,
+    refined by the median of the entries within one bin of it (a robust peak position)."""
+    counts, edges = np.histogram(mass, bins=np.arange(lo, hi + width, width))
+    centre = 0.5 * (edges[np.argmax(counts)] + edges[np.argmax(counts) + 1])
+    near = mass[np.abs(mass - centre) < 1.5 * width]
+    return float(np.median(near)) if len(near) else float(centre)

@@ -92,6 +92,12 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
     jets = reco.pop("Jet")
     jets = ak.with_field(jets, match_jets(jets, genjet, params.jet_gen_match_dr), "genJetIdx")
     jets = add_gen_flavour(jets, genjet)
+    fatjets = reco.pop("FatJet")
+    fatjets = ak.with_field(
+        fatjets,
+        match_jets(fatjets, gen.collections["GenJetAK8"], params.fatjet_gen_match_dr),
+        "genJetAK8Idx",
+    )
 
     record.event_number = block.first_event + 1 + np.arange(n)
     gen_part = gen_branches(
@@ -106,10 +112,13 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
         **flat_gen,
         **{k: v for k, v in reco.items() if not isinstance(v, ak.Array)},
         "GenJet": genjet,
+        "GenJetAK8": gen_part["GenJetAK8"],
         "GenPart": gen_part["GenPart"],
         "Jet": jets,
         "Muon": reco["Muon"],
         "Electron": reco["Electron"],
+        "FatJet": fatjets,
+        "SubJet": reco["SubJet"],
     }
     if block.hepmc:
         chunk[HEPMC_RECORD] = record

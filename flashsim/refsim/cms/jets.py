@@ -46,7 +46,7 @@ def ghost_grid(p: CMSLikeParameters) -> tuple[np.ndarray, np.ndarray, float]:
     return ge.ravel(), gp.ravel(), d_eta * d_phi
 
 
-def _four_momenta(
+def four_momenta(
     pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
@@ -62,11 +62,11 @@ def cluster_with_ghosts(
     ghosts of each jet (jagged). Ghosts carry 1e-45 GeV, so the jets and their constituents are
     those of the clustering without ghosts.
     """
-    px, py, pz, energy = _four_momenta(cand["pt"], cand["eta"], cand["phi"], cand["mass"])
+    px, py, pz, energy = four_momenta(cand["pt"], cand["eta"], cand["phi"], cand["mass"])
     if p.jet_ghost_spacing > 0:
         g_eta, g_phi, _ = ghost_grid(p)
         n_g = len(g_eta)
-        gpx, gpy, gpz, ge = _four_momenta(np.full(n_g, GHOST_PT), g_eta, g_phi, np.zeros(n_g))
+        gpx, gpy, gpz, ge = four_momenta(np.full(n_g, GHOST_PT), g_eta, g_phi, np.zeros(n_g))
         # per event: the real candidates, then the ghosts
         evt = np.concatenate([cand["evt"], np.repeat(np.arange(n_events), n_g)])
         is_ghost = np.concatenate([np.zeros(len(px), bool), np.ones(n_events * n_g, bool)])
@@ -102,7 +102,7 @@ def build_jets(p: CMSLikeParameters, pf: Table, n_events: int, rho_neutral: np.n
     chs = ~pf["charged"] | pf["from_pv"]
     cand = select_rows(pf, chs)
     counts = np.bincount(cand["evt"], minlength=n_events)
-    energy = _four_momenta(cand["pt"], cand["eta"], cand["phi"], cand["mass"])[3]
+    energy = four_momenta(cand["pt"], cand["eta"], cand["phi"], cand["mass"])[3]
     jets, n_ghosts = cluster_with_ghosts(p, cand, counts, n_events)
     ghost_area = ghost_grid(p)[2] if p.jet_ghost_spacing > 0 else 0.0
     jpt, jeta, jphi = pt_eta_phi(jets.px, jets.py, jets.pz)

@@ -206,6 +206,27 @@ class CMSLikeParameters:
     ctag_weights: tuple[float, ...] = (0.6, 0.4)
     ctag_offset: float = 2.0
     ctag_width: float = 0.8
+    # --- large-radius jets (FatJet) and their soft-drop subjets [JME, BTV] ---
+    fatjet_radius: float = 0.8
+    fatjet_pt_min: float = 170.0
+    fatjet_eta_max: float = 2.5
+    #: Soft drop on the C/A reclustering: z_cut, beta, R0 (CMS: 0.1, 0, 0.8).
+    softdrop_zcut: float = 0.1
+    softdrop_beta: float = 0.0
+    #: FatJet_genJetAK8Idx: the closest GenJetAK8 within this distance.
+    fatjet_gen_match_dr: float = 0.4
+    #: Boosted taggers: score = sigmoid(sum of terms - offset), the terms a Gaussian window on
+    #: the soft-drop mass (centre, width GeV; weight), a linear term in the N-subjettiness
+    #: ratio ((cut - ratio) / scale times weight) and the subjet b-tag scores (weight times the
+    #: larger and the smaller). H->bb: tau21, both subjets b-tagged; top: tau32, the larger one.
+    hbb_mass_window: tuple[float, float, float] = (125.0, 18.0, 3.0)
+    hbb_tau21: tuple[float, float, float] = (0.55, 0.15, 1.5)
+    hbb_btag_weights: tuple[float, float] = (2.0, 3.0)
+    hbb_offset: float = 5.0
+    top_mass_window: tuple[float, float, float] = (172.0, 22.0, 3.0)
+    top_tau32: tuple[float, float, float] = (0.65, 0.12, 2.0)
+    top_btag_weights: tuple[float, float] = (1.5, 0.0)
+    top_offset: float = 3.5
     #: Active jet area: spacing of the ghost grid in eta and phi (0 disables the ghosts).
     jet_ghost_spacing: float = 0.2
     #: Pile-up jet ID: puIdDisc = tanh(k_beta (beta - beta0) + (width0 - width) / width_scale),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim.refsim.cms.fatjets import build_fatjets
 from flashsim.refsim.cms.inputs import DetectorInput
 from flashsim.refsim.cms.jets import build_jets
 from flashsim.refsim.cms.leptons import electron_collection, isolation, muon_collection
@@ -56,4 +57,5 @@ def build_objects(
     out["Muon"] = muon_collection(mu, pf, iso_m3, iso_m4, n_events)
     rho_neutral = pileup_density(p, pf, n_events, ~pf["charged"])
     out["Jet"] = build_jets(p, pf, n_events, rho_neutral)
+    out["FatJet"], out["SubJet"] = build_fatjets(p, pf, n_events, rho_neutral)
     return out
