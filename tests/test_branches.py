@@ -58,7 +58,7 @@ def test_passthrough_skips_simulated_collections_and_adds_counters() -> None:
 def test_input_layout_gives_counters_and_event_level_branches() -> None:
     spec = load_spec(PIPELINES / "cms_like.yaml")
     layout = input_layout(spec)
-    assert set(layout) == set(gen_branches(spec)) | {"nGenJet", "nGenPart"}
+    assert set(layout) == set(gen_branches(spec)) | {"nGenJet", "nGenJetAK8", "nGenPart"}
     assert {name for name, kind in layout.items() if kind == "flat"} == gen_event_level_branches(
         spec
     )

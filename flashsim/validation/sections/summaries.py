@@ -1,8 +1,9 @@
 """The report section of physics summaries: what an analysis sees of the flash sample.
 
-Per collection the b-tagging ROC curves (b vs light, b vs c) of its b-tag score and the pT
-response and resolution vs gen pT; then the derived quantities (leading dijet mass, m(ℓℓ), HT,
-jets above 30 GeV, MET) of every event. Not gated.
+Per collection the b-tagging ROC curves (b vs light, b vs c) of its b-tag score, the pT
+response and resolution vs gen pT, and for large-radius jets the soft-drop mass peaks and the
+boosted-tagger ROC curves (:mod:`.boosted`); then the derived quantities (leading dijet mass,
+m(ℓℓ), HT, jets above 30 GeV, MET) of every event. Not gated.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flashsim.spec import CollectionSpec, PipelineSpec
 from flashsim.validation.binning import DEFAULT_PT_EDGES, PT_EDGES
 from flashsim.validation.physics import response_curve, tagger_roc, tagger_summary
 from flashsim.validation.result import Plot, PlotGroup, Section
+from flashsim.validation.sections.boosted import boosted_summary
 from flashsim.validation.validator import Validator
 
 __all__ = ["DERIVED_LABELS", "physics_section"]
@@ -43,6 +45,9 @@ def physics_section(
         tf, tr = v.flash.tables[name], v.full.tables[name]
         plots += _tagging(cs, tf, tr, out, section)
         plots += _response(v, cs, tf, tr, out)
+        boosted, boosted_plots = boosted_summary(cs, tf, tr, section)
+        out.update(boosted)
+        plots += boosted_plots
     plots += _derived(v, out, section)
     section.groups.append(PlotGroup("b tagging, response, derived quantities", plots))
     return out, section
