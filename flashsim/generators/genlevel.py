@@ -30,6 +30,7 @@ import numpy as np
 from flashsim.exceptions import ConfigurationError
 from flashsim.generators.kinematics import jagged, nearest, pt_eta_phi
 from flashsim.generators.record import DECAYED, FINAL, GenRecord, is_hadron
+from flashsim.generators.substructure import nsubjettiness, per_jet, soft_drop
 from flashsim.generators.table import silence_stdout
 
 GENJET_R = 0.4
@@ -37,6 +38,9 @@ GENJET_PT_MIN = 10.0
 #: Large-radius gen jets (``GenJetAK8``): anti-kT R = 0.8 above 100 GeV, as in NanoAOD.
 GENJET_AK8_R = 0.8
 GENJET_AK8_PT_MIN = 100.0
+#: Soft drop of the gen (and reco) large-radius jets: z_cut and beta (CMS: 0.1, 0).
+SOFTDROP_ZCUT = 0.1
+SOFTDROP_BETA = 0.0
 #: Flavour association cone of the R = 0.4 jets (distance of a hadron or parton to the axis);
 #: that of a jet of radius R is R.
 FLAVOUR_DR = GENJET_R
@@ -214,6 +218,7 @@ def build_genlevel(record: GenRecord) -> GenLevel:
         weak_heavy,
         radius=GENJET_AK8_R,
         pt_min=GENJET_AK8_PT_MIN,
+        substructure=True,
     )
 
     mex = np.bincount(evt[invisible], weights=record.px[invisible], minlength=n_events)
@@ -242,10 +247,12 @@ def _genjets(
     *,
     radius: float = GENJET_R,
     pt_min: float = GENJET_PT_MIN,
+    substructure: bool = False,
 ) -> ak.Array:
     """Anti-kT jets of radius ``radius`` above ``pt_min`` of the visible final-state particles,
     with their hadron flavour (from the weakly decaying heavy hadrons) and parton flavour (from
-    the ``partons`` entering hadronisation), both associated within ``radius`` of the axis."""
+    the ``partons`` entering hadronisation), both associated within ``radius`` of the axis;
+    with ``substructure``, also the soft-drop mass and tau1-tau3 (:func:`jet_substructure`)."""
     n_events = record.n_events
     counts = np.bincount(evt[visible], minlength=n_events)
     parts = ak.zip(
@@ -284,16 +291,46 @@ def _genjets(
         last_of_jet = np.r_[jidx[order][1:] != jidx[order][:-1], True]
         part_flav[jidx[order][last_of_jet]] = record.pdg[pidx[order][last_of_jet]]
 
-    return ak.zip(
-        {
-            "pt": ak.values_astype(jpt, np.float32),
-            "eta": ak.values_astype(jeta, np.float32),
-            "phi": ak.values_astype(jphi, np.float32),
-            "mass": ak.values_astype(jmass, np.float32),
-            "partonFlavour": jagged(part_flav.astype(np.int16), njet),
-            "hadronFlavour": jagged(had_flav.astype(np.uint8), njet),
-        }
-    )
+    fields = {
+        "pt": ak.values_astype(jpt, np.float32),
+        "eta": ak.values_astype(jeta, np.float32),
+        "phi": ak.values_astype(jphi, np.float32),
+        "mass": ak.values_astype(jmass, np.float32),
+        "partonFlavour": jagged(part_flav.astype(np.int16), njet),
+        "hadronFlavour": jagged(had_flav.astype(np.uint8), njet),
+    }
+    if substructure:
+        vis = np.flatnonzero(visible)
+        first = np.concatenate([[0], np.cumsum(counts)])
+        local = ak.to_numpy(ak.flatten(jets.constituents, axis=None)).astype(np.int64)
+        n_const = ak.to_numpy(ak.flatten(ak.num(jets.constituents, axis=2))).astype(np.int64)
+        jet_of = np.repeat(np.arange(len(n_const)), n_const)
+        evt_of_jet = np.repeat(np.arange(n_events), njet)
+        const = vis[first[evt_of_jet[jet_of]] + local]
+        msd, taus = jet_substructure(record, pt, eta, phi, const, jet_of, n_const, radius)
+        fields["msoftdrop"] = jagged(msd.astype(np.float32), njet)
+        for k in range(3):
+            fields[f"tau{k + 1}"] = jagged(taus[:, k].astype(np.float32), njet)
+    return ak.zip(fields)
+
+
+def jet_substructure(
+    record: GenRecord,
+    pt: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    const: np.ndarray,
+    jet_of: np.ndarray,
+    n_const: np.ndarray,
+    radius: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Soft-drop mass (z_cut = 0.1, beta = 0, R0 = ``radius``, as the reference detector's
+    FatJets) and tau1-tau3 (beta = 1, exclusive-kT axes) of gen jets from their constituents
+    ``const`` (particle indices of the record, jet ``jet_of``)."""
+    parts = per_jet(record.px[const], record.py[const], record.pz[const], record.e[const], n_const)
+    msd, _ = soft_drop(parts, SOFTDROP_ZCUT, SOFTDROP_BETA, radius)
+    taus = nsubjettiness(pt[const], eta[const], phi[const], jet_of, parts, n_const, radius, 3)
+    return msd, taus
 
 
 def cluster_antikt(parts: ak.Array, radius: float, pt_min: float) -> ak.Array:

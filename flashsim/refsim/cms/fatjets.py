@@ -27,95 +27,27 @@ References:
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
-
 import awkward as ak
 import numpy as np
 
 from flashsim.generators.genlevel import cluster_antikt
 from flashsim.generators.kinematics import delta_phi, jagged, pt_eta_phi
-from flashsim.generators.table import silence_stdout
+from flashsim.generators.substructure import (
+    nsubjettiness,
+    per_jet,
+    quiet_fastjet,
+    recluster,
+    soft_drop,
+)
 from flashsim.refsim.cms.jets import four_momenta, ip_taggers
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table, select_rows
 
-__all__ = ["build_fatjets", "nsubjettiness", "tagger_scores"]
-
-#: Radius of the C/A and kT reclusterings of a jet's constituents: large enough that all of
-#: them (within 0.8 of the axis) end in one jet.
-RECLUSTER_R = 2.0
+__all__ = ["build_fatjets", "tagger_scores"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _per_jet(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, n: np.ndarray):
-    """Constituents as one jagged ``Momentum4D`` list per jet (the jets play the events)."""
-    return ak.zip(
-        {"px": jagged(px, n), "py": jagged(py, n), "pz": jagged(pz, n), "E": jagged(e, n)},
-        with_name="Momentum4D",
-    )
-
-
-def _cluster(parts: ak.Array, algorithm: str):
-    """A C/A (``ca``) or kT (``kt``) clustering of each jet's constituents."""
-    import fastjet
-
-    algo = {"ca": fastjet.cambridge_algorithm, "kt": fastjet.kt_algorithm}[algorithm]
-    with silence_stdout():
-        return fastjet.ClusterSequence(parts, fastjet.JetDefinition(algo, RECLUSTER_R))
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """FastJet's banner and scikit-hep fastjet's warning that exclusive jets "should be
-    interpreted with care" for algorithms other than kT and C/A (it is raised for C/A too)."""
-    with silence_stdout(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="dcut and exclusive jets")
-        yield
-
-
-def nsubjettiness(
-    cpt: np.ndarray,
-    ceta: np.ndarray,
-    cphi: np.ndarray,
-    jet_of: np.ndarray,
-    parts: ak.Array,
-    n_const: np.ndarray,
-    radius: float,
-    n_max: int = 4,
-) -> np.ndarray:
-    """tau_1 ... tau_n_max (beta = 1, exclusive-kT axes) of every jet, shape (jets, n_max).
-
-    Arguments:
-        cpt, ceta, cphi, jet_of: the constituents (flat) and the jet of each.
-        parts: the same constituents as one jagged list per jet.
-        n_const: constituents per jet (a jet with fewer than N has tau_N = 0).
-        radius: R0 of the normalisation.
-    """
-    n_jets = len(n_const)
-    taus = np.zeros((n_jets, n_max))
-    norm = np.bincount(jet_of, cpt, minlength=n_jets) * radius
-    for n in range(1, n_max + 1):
-        sel = np.flatnonzero(n_const >= n)
-        if len(sel) == 0:
-            continue
-        with _quiet():
-            axes = _cluster(parts[sel], "kt").exclusive_jets(n_jets=n)
-        _, aeta, aphi = pt_eta_phi(axes.px, axes.py, axes.pz)
-        aeta = ak.to_numpy(ak.flatten(aeta)).reshape(len(sel), n)
-        aphi = ak.to_numpy(ak.flatten(aphi)).reshape(len(sel), n)
-        row = np.full(n_jets, -1)
-        row[sel] = np.arange(len(sel))
-        keep = row[jet_of] >= 0
-        r = row[jet_of[keep]]
-        dr = np.hypot(ceta[keep, None] - aeta[r], delta_phi(cphi[keep, None], aphi[r]))
-        num = np.bincount(jet_of[keep], cpt[keep] * dr.min(axis=1), minlength=n_jets)
-        taus[:, n - 1] = np.where(n_const >= n, num / np.maximum(norm, 1e-12), 0.0)
-    return taus
 
 
 def tagger_scores(
@@ -159,7 +91,7 @@ def build_fatjets(
     cand = select_rows(pf, chs)
     counts = np.bincount(cand["evt"], minlength=n_events)
     px, py, pz, energy = four_momenta(cand["pt"], cand["eta"], cand["phi"], cand["mass"])
-    parts = _per_jet(px, py, pz, energy, counts)
+    parts = per_jet(px, py, pz, energy, counts)
     jets = cluster_antikt(parts, p.fatjet_radius, 0.5 * p.fatjet_pt_min)
     jpt, jeta, _ = pt_eta_phi(jets.px, jets.py, jets.pz)
     offset = ak.Array(rho_neutral)[:, np.newaxis] * (np.pi * p.fatjet_radius**2)
@@ -183,7 +115,7 @@ def build_fatjets(
     evt_of_jet = np.repeat(np.arange(n_events), njet)
     const = offsets[evt_of_jet[jet_of]] + local
     cpt, ceta, cphi = cand["pt"][const], cand["eta"][const], cand["phi"][const]
-    per_jet = _per_jet(px[const], py[const], pz[const], energy[const], n_const)
+    per_jet_parts = per_jet(px[const], py[const], pz[const], energy[const], n_const)
 
     msd = np.zeros(n_jets)
     taus = np.zeros((n_jets, 4))
@@ -192,21 +124,15 @@ def build_fatjets(
     sub_p4 = np.zeros((n_jets, 2, 4))
     n_sub = np.zeros(n_jets, dtype=np.int64)
     if n_jets:
-        with _quiet():
-            groomed = _cluster(per_jet, "ca").exclusive_jets_softdrop_grooming(
-                njets=1, beta=p.softdrop_beta, symmetry_cut=p.softdrop_zcut, R0=p.fatjet_radius
-            )
-        msd = ak.to_numpy(groomed.msoftdrop) * fcorr
-        taus = nsubjettiness(cpt, ceta, cphi, jet_of, per_jet, n_const, p.fatjet_radius)
-        g = ak.zip(
-            {k: groomed.constituents[k] for k in ("px", "py", "pz", "E")}, with_name="Momentum4D"
-        )
+        msd, g = soft_drop(per_jet_parts, p.softdrop_zcut, p.softdrop_beta, p.fatjet_radius)
+        msd = msd * fcorr
+        taus = nsubjettiness(cpt, ceta, cphi, jet_of, per_jet_parts, n_const, p.fatjet_radius)
         n_groomed = ak.to_numpy(ak.num(g.px))
         two = np.flatnonzero(n_groomed >= 2)
         one = np.flatnonzero(n_groomed == 1)
         if len(two):
-            with _quiet():
-                prongs = _cluster(g[two], "ca").exclusive_jets(n_jets=2)
+            with quiet_fastjet():
+                prongs = recluster(g[two], "ca").exclusive_jets(n_jets=2)
             for k, name in enumerate(("px", "py", "pz", "E")):
                 sub_p4[two, :, k] = ak.to_numpy(ak.flatten(prongs[name])).reshape(-1, 2)
             n_sub[two] = 2
