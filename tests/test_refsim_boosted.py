@@ -121,6 +121,21 @@ def test_fatjet_response_and_gen_match(tops) -> None:
     assert np.all(_np(ak.flatten(tops.GenJetAK8.pt)) > 100)
     # the AK8 gen jets of Z' -> tt carry b hadrons
     assert np.mean(_np(ak.flatten(tops.GenJetAK8.hadronFlavour)) == 5) > 0.4
+    # the gen substructure follows the reco one, jet by jet
+    gen_msd = _np(ak.flatten(gen.msoftdrop))
+    reco_msd = _np(ak.flatten(matched.msoftdrop))
+    assert np.corrcoef(gen_msd, reco_msd)[0, 1] > 0.9
+    flav = _np(ak.flatten(tops.GenJetAK8.hadronFlavour))
+    n_b = _np(ak.flatten(tops.GenJetAK8.nBHadrons))
+    assert np.all((n_b > 0) == (flav == 5))
+
+
+def test_boosted_higgs_jets_hold_two_b_hadrons(higgs) -> None:
+    h_jets, _ = fatjets_near(higgs, 25, 350.0)
+    gen = higgs.GenJetAK8[higgs.FatJet.genJetAK8Idx[higgs.FatJet.genJetAK8Idx >= 0]]
+    n_b = _np(ak.flatten(gen.nBHadrons))
+    assert np.mean(n_b >= 2) > 0.4
+    assert len(h_jets) > 0
 
 
 def test_subjets_are_the_two_prongs(tops, higgs, qcd) -> None:

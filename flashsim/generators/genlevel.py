@@ -280,6 +280,9 @@ def _genjets(
     had_flav = np.zeros(int(jet_offsets[-1]), dtype=np.int64)
     jidx, pidx = associate(weak_heavy & (pt > 0))
     np.maximum.at(had_flav, jidx, flav[pidx])
+    n_jets = int(jet_offsets[-1])
+    n_b = np.bincount(jidx[flav[pidx] == 5], minlength=n_jets)
+    n_c = np.bincount(jidx[flav[pidx] == 4], minlength=n_jets)
 
     # Parton flavour: partons entering hadronisation; b, then c, then the hardest one.
     jidx, pidx = associate(partons)
@@ -300,6 +303,9 @@ def _genjets(
         "hadronFlavour": jagged(had_flav.astype(np.uint8), njet),
     }
     if substructure:
+        # as NanoAOD's FatJet_nBHadrons, nCHadrons: the weakly decaying b (c) hadrons in the jet
+        fields["nBHadrons"] = jagged(np.minimum(n_b, 255).astype(np.uint8), njet)
+        fields["nCHadrons"] = jagged(np.minimum(n_c, 255).astype(np.uint8), njet)
         vis = np.flatnonzero(visible)
         first = np.concatenate([[0], np.cumsum(counts)])
         local = ak.to_numpy(ak.flatten(jets.constituents, axis=None)).astype(np.int64)
