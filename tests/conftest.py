@@ -101,6 +101,9 @@ def tiny_spec_dict() -> dict[str, Any]:
     """``pipelines/cms_like.yaml`` with tiny models and two epochs: for tests only."""
     data = yaml.safe_load((PIPELINES / "cms_like.yaml").read_text())
     data.pop("defaults", None)
+    # The large-radius jets need boosted samples (tests/test_refsim_boosted.py) and inputs with
+    # GenJetAK8, which the synthetic chunks of tests/readers.py do not have.
+    data["collections"].pop("FatJet", None)
 
     def shrink(response: dict[str, Any]) -> None:
         response["flow"] = {"transforms": 2, "hidden": [16, 16], "bins": 4}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flashsim.generators.table import ParticleTable
+from flashsim.generators.table import EventBlock, ParticleTable
 
 __all__ = [
     "GenRecord",
@@ -47,7 +47,7 @@ BEAM = 4
 
 
 @dataclass
-class GenRecord:
+class GenRecord(EventBlock):
     """The generated particles of a block of events, in HepMC conventions.
 
     Particle ``j`` of event ``i`` sits at ``offsets[i] + j``; within an event every particle comes
@@ -76,21 +76,6 @@ class GenRecord:
     vy: np.ndarray | None = None
     vz: np.ndarray | None = None
     vt: np.ndarray | None = None
-
-    @property
-    def n_events(self) -> int:
-        """Number of events in the block."""
-        return len(self.offsets) - 1
-
-    @property
-    def counts(self) -> np.ndarray:
-        """Number of particles per event."""
-        return np.diff(self.offsets)
-
-    @property
-    def event_index(self) -> np.ndarray:
-        """Event (0-based within the block) of every particle."""
-        return np.repeat(np.arange(self.n_events), self.counts)
 
     def global_mother(self) -> np.ndarray:
         """Index in the block's flat arrays of every particle's first mother (-1: none)."""

@@ -15,11 +15,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ParticleTable", "silence_stdout"]
+__all__ = ["EventBlock", "ParticleTable", "silence_stdout"]
+
+
+class EventBlock:
+    """Per-event views of a block of flat particle arrays with ``offsets`` (the particles of
+    event ``i`` are ``offsets[i]`` to ``offsets[i + 1] - 1``)."""
+
+    offsets: np.ndarray
+
+    @property
+    def n_events(self) -> int:
+        """Number of events in the block."""
+        return len(self.offsets) - 1
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Number of particles per event."""
+        return np.diff(self.offsets)
+
+    @property
+    def event_index(self) -> np.ndarray:
+        """Event (0-based within the block) of every particle."""
+        return np.repeat(np.arange(self.n_events), self.counts)
 
 
 @dataclass
-class ParticleTable:
+class ParticleTable(EventBlock):
     """The particles of a block of events as flat arrays, in Pythia's event-record conventions.
 
     Particle ``j`` of event ``i`` sits at ``offsets[i] + j``; entry 0 of every event is Pythia's
@@ -44,21 +66,6 @@ class ParticleTable:
     pthat: np.ndarray
     weight: np.ndarray
     vt: np.ndarray | None = None
-
-    @property
-    def n_events(self) -> int:
-        """Number of events in the block."""
-        return len(self.offsets) - 1
-
-    @property
-    def counts(self) -> np.ndarray:
-        """Number of particles per event."""
-        return np.diff(self.offsets)
-
-    @property
-    def event_index(self) -> np.ndarray:
-        """Event number (0-based within the block) of every particle."""
-        return np.repeat(np.arange(self.n_events), self.counts)
 
 
 @contextlib.contextmanager

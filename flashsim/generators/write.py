@@ -27,7 +27,14 @@ from flashsim.generators.branches import gen_branches
 from flashsim.generators.genlevel import build_genlevel
 from flashsim.generators.source import EventSource
 
-__all__ = ["DEFAULT_CHUNK", "MAX_PILEUP", "check_pileup", "gen_chunks", "write_gen_file"]
+__all__ = [
+    "DEFAULT_CHUNK",
+    "MAX_PILEUP",
+    "check_pileup",
+    "gen_chunks",
+    "gen_provenance",
+    "write_gen_file",
+]
 
 #: Events per chunk written by ``flashsim gen``.
 DEFAULT_CHUNK = 1000
@@ -48,6 +55,27 @@ def check_pileup(pileup: float | None) -> None:
             f"--pileup {pileup}: give the mean number of pile-up interactions, 0 to {MAX_PILEUP:g}"
         )
         raise ConfigurationError(msg)
+
+
+def gen_provenance(
+    source: EventSource,
+    *,
+    producer: str,
+    command: str | None,
+    pileup: float | None,
+    seed: int,
+    described: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The provenance record of a gen-level file: producer, flashsim version, command, the
+    source's own record (``described``, default ``source.provenance()``), pile-up and seed."""
+    return {
+        "producer": producer,
+        "flashsim_version": __version__,
+        "command": command,
+        **(source.provenance() if described is None else described),
+        "pileup": pileup,
+        "seed": seed,
+    }
 
 
 def gen_chunks(
@@ -126,14 +154,9 @@ def write_gen_file(
         raise ConfigurationError(msg)
     check_pileup(pileup)
     path = check_output_path(output, overwrite=overwrite)
-    record = {
-        "producer": "flashsim gen",
-        "flashsim_version": __version__,
-        "command": command,
-        **source.provenance(),
-        "pileup": pileup,
-        "seed": seed,
-    }
+    record = gen_provenance(
+        source, producer="flashsim gen", command=command, pileup=pileup, seed=seed
+    )
     input_path = record.get("input")
     digest = BackgroundDigest(input_path) if isinstance(input_path, str) else None
     start = time.perf_counter()

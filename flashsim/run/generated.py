@@ -22,18 +22,16 @@ import awkward as ak
 import numpy as np
 
 from flashsim import __version__
-from flashsim.atomic import remove_stale_temporaries
-from flashsim.bundle import load_bundle
 from flashsim.domain import InputPolicy
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.generators.source import EventSource
-from flashsim.generators.write import check_pileup, gen_chunks
+from flashsim.generators.write import check_pileup, gen_chunks, gen_provenance
 from flashsim.io import NanoAODWriter, check_output_path
 from flashsim.pipeline import Pipeline
 from flashsim.provenance import BackgroundDigest
 from flashsim.run.chunks import RunSummary, finite_events, simulate_chunk
 from flashsim.run.inputs import PILEUP_BRANCH
-from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
+from flashsim.run.model import PolicyOverrides, prepare_run, resolve_policy
 from flashsim.run.progress import progress_bar
 
 __all__ = ["flat_branches", "prefetched", "run_generated", "simulate_generated"]
@@ -84,15 +82,12 @@ def simulate_generated(
         ModelError: the model bundle cannot be loaded.
         InputError, ConfigurationError: as :func:`run_generated`.
     """
-    output = check_output_path(output_path, overwrite=options.get("overwrite", False))
-    remove_stale_temporaries(output.parent)
-    directory = model_dir(model).absolute()
-    pipeline = load_bundle(directory)
+    pipeline, model_provenance = prepare_run(output_path, model, options.get("overwrite", False))
     return run_generated(
         pipeline,
         source,
-        output,
-        provenance={"model": model_record(directory, pipeline)},
+        output_path,
+        provenance=model_provenance,
         policy=policy,
         command=command,
         **options,
@@ -163,14 +158,14 @@ def run_generated(
         "pileup": pileup,
         **(provenance or {}),
     }
-    gen_record = {
-        "producer": "flashsim run --keep-gen",
-        "flashsim_version": __version__,
-        "command": command,
-        **described,
-        "pileup": pileup,
-        "seed": seed,
-    }
+    gen_record = gen_provenance(
+        source,
+        producer="flashsim run --keep-gen",
+        command=command,
+        pileup=pileup,
+        seed=seed,
+        described=described,
+    )
     input_file = described.get("input")
     digest = BackgroundDigest(input_file) if isinstance(input_file, str) else None
     needed = pipeline.required_branches()

@@ -14,11 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flashsim.atomic import remove_stale_temporaries
 from flashsim.bundle import bundle_hash, default_model_path, load_bundle, loaded_hash
 from flashsim.domain import InputPolicy
+from flashsim.io import check_output_path
 from flashsim.pipeline import Pipeline
 
-__all__ = ["PolicyOverrides", "cached_pipeline", "model_dir", "model_record", "resolve_policy"]
+__all__ = [
+    "PolicyOverrides",
+    "cached_pipeline",
+    "model_dir",
+    "model_record",
+    "prepare_run",
+    "resolve_policy",
+]
 
 _PIPELINES: dict[str, Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
@@ -35,6 +44,25 @@ def cached_pipeline(model: str) -> Pipeline:
         if model not in _PIPELINES:
             _PIPELINES[model] = load_bundle(model)
         return _PIPELINES[model]
+
+
+def prepare_run(
+    output_path: str | os.PathLike[str], model: str | os.PathLike[str] | None, overwrite: bool
+) -> tuple[Pipeline, dict[str, Any]]:
+    """What a run does before it reads its input: check the output (before the model is
+    loaded), remove temporaries of killed runs beside it
+    (:func:`flashsim.atomic.remove_stale_temporaries`), load the bundle (default: the shipped
+    model) and make its provenance entry (``{"model": model_record(...)}``).
+
+    Raises:
+        OutputError: the output exists (without ``overwrite``) or cannot be written.
+        ModelError: the bundle cannot be loaded.
+    """
+    output = check_output_path(output_path, overwrite=overwrite)
+    remove_stale_temporaries(output.parent)
+    directory = model_dir(model).absolute()
+    pipeline = load_bundle(directory)
+    return pipeline, {"model": model_record(directory, pipeline)}
 
 
 def model_record(path: str | os.PathLike[str], pipeline: Pipeline) -> dict[str, str]:

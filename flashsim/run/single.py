@@ -23,8 +23,6 @@ import awkward as ak
 import numpy as np
 
 from flashsim import __version__
-from flashsim.atomic import remove_stale_temporaries
-from flashsim.bundle import load_bundle
 from flashsim.domain import InputPolicy
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.io import (
@@ -45,7 +43,7 @@ from flashsim.run.chunks import (
     simulate_chunk,
 )
 from flashsim.run.inputs import check_not_simulated, pileup_fill
-from flashsim.run.model import PolicyOverrides, model_dir, model_record, resolve_policy
+from flashsim.run.model import PolicyOverrides, prepare_run, resolve_policy
 from flashsim.run.overlap import OverlappedIO
 from flashsim.run.progress import progress_bar
 
@@ -88,15 +86,12 @@ def simulate_file(
         ModelError: the model bundle cannot be loaded.
         InputError, ConfigurationError: as :func:`run_file`.
     """
-    output = check_output_path(output_path, overwrite=options.get("overwrite", False))
-    remove_stale_temporaries(output.parent)
-    directory = model_dir(model).absolute()
-    pipeline = load_bundle(directory)
+    pipeline, model_provenance = prepare_run(output_path, model, options.get("overwrite", False))
     return run_file(
         pipeline,
         input_path,
         output_path,
-        provenance={"model": model_record(directory, pipeline)},
+        provenance=model_provenance,
         policy=policy,
         command=command,
         **options,
