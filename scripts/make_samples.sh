@@ -46,10 +46,14 @@ valid() {
   make zprime_ll_valid.root zprime_ll 10000 7
 }
 
-boosted() {  # boosted tops, H -> bb and their QCD background: FatJet and SubJet
-  make zprime_tt_valid.root zprime_tt 20000 8
-  make zh_bb_boosted_valid.root zh_bb_boosted 20000 9
-  make qcd_boosted_valid.root qcd 20000 10 --pthat-min 400
+boosted() {  # boosted tops, H -> bb and their QCD background: FatJet (benchmarks/fatjet_dev.sh)
+  make zprime_tt_train.root zprime_tt 10000 18
+  make qcd_boosted_train.root qcd 10000 20 --pthat-min 400
+  make zh_bb_boosted_train.root zh_bb_boosted 5000 19
+  make zprime_tt_valid.root zprime_tt 5000 8
+  make zh_bb_boosted_valid.root zh_bb_boosted 5000 9
+  make qcd_boosted_valid.root qcd 5000 10 --pthat-min 400
+  make ttbar_boosted_check.root ttbar 10000 12
 }
 
 hepmc() {
