@@ -21,12 +21,7 @@ COMMON: list[str] = [
     # b and c hadrons, tau leptons decay and their displaced vertices are recorded.
     "ParticleDecays:limitTau0 = on",
     "ParticleDecays:tau0Max = 10",
-    "Next:numberCount = 0",
-    "Next:numberShowEvent = 0",
-    "Init:showChangedSettings = off",
-    "Init:showProcesses = off",
-    "Init:showChangedParticleData = off",
-    "Print:quiet = on",
+    # (Pythia's printing is switched off by flashsim.generators.pythia.QUIET, applied first.)
 ]
 
 #: Hard processes. ``qcd`` and ``bbbar`` read their pT-hat threshold from ``PhaseSpace:pTHatMin``
