@@ -135,22 +135,22 @@ def build_genlevel(record: GenRecord) -> GenLevel:
     # incoming (21) or intermediate (22) hard-process particle of another identity and that
     # decays (no copy of itself among its daughters: not a branching of the shower): a decay
     # product that did not branch keeps no status-23 copy in HepMC (Pythia writes 1 or 2).
-    first_copy = np.arange(n)
-    for _ in range(500):
-        up = np.where(has_mother[first_copy], mother[first_copy], first_copy)
-        step = has_mother[first_copy] & (record.pdg[np.maximum(up, 0)] == record.pdg[first_copy])
-        if not step.any():
-            break
-        first_copy = np.where(step, up, first_copy)
-    origin = first_copy[safe_mother]
-    hard = ((status >= 21) & (status <= 29)) | (status == 3)
-    hard |= (
+    decay_product = (
         ((status == FINAL) | (status == DECAYED))
         & has_mother
-        & ((status[origin] == 21) | (status[origin] == 22))
         & (record.pdg != record.pdg[safe_mother])
         & last[safe_mother]
     )
+    products = np.flatnonzero(decay_product)
+    origin = safe_mother[products]  # climbed to the first copy of each product's mother
+    for _ in range(500):
+        up = mother[origin]
+        step = (up >= 0) & (record.pdg[np.maximum(up, 0)] == record.pdg[origin])
+        if not step.any():
+            break
+        origin = np.where(step, up, origin)
+    hard = ((status >= 21) & (status <= 29)) | (status == 3)
+    hard[products] |= (status[origin] == 21) | (status[origin] == 22)
 
     keep = (
         (final & ((apdg == 11) | (apdg == 13)) & (pt > 2.0))
