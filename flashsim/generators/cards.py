@@ -42,7 +42,6 @@ import awkward as ak
 import numpy as np
 
 from flashsim.exceptions import ConfigurationError, InputError
-from flashsim.generators.hepmc_read import check_generator_file
 from flashsim.generators.pythia import (
     MAX_PYTHIA_SEED,
     PythiaGenerator,
@@ -51,6 +50,7 @@ from flashsim.generators.pythia import (
 )
 from flashsim.generators.record import GenRecord, to_record
 from flashsim.generators.source import EventSource
+from flashsim.io.paths import check_readable_file
 from flashsim.provenance import file_digest
 
 __all__ = [
@@ -114,7 +114,7 @@ def read_card(path: str | os.PathLike[str]) -> PythiaCard:
     Raises:
         InputError: the card is missing, unreadable, too large or not text.
     """
-    file = check_generator_file(path, "Pythia card")
+    file = check_readable_file(path, "Pythia card")
     size = file.stat().st_size
     if size > MAX_CARD_BYTES:
         msg = (

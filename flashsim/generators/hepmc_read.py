@@ -28,7 +28,6 @@ import gzip
 import io
 import lzma
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +42,7 @@ from flashsim.generators.record import (
     select_events,
 )
 from flashsim.generators.source import EventSource
+from flashsim.io.paths import check_readable_file
 from flashsim.provenance import input_record
 
 __all__ = ["CHUNK_BYTES", "MAX_EVENT_BYTES", "HepMCSource", "open_compressed"]
@@ -81,32 +81,6 @@ def open_compressed(path: Path) -> tuple[IO[bytes], IO[bytes], str]:
     return raw, raw, "none"
 
 
-def check_generator_file(path: str | os.PathLike[str], what: str) -> Path:
-    """Check that ``path`` is a readable regular file (not a FIFO, device or directory).
-
-    Raises:
-        InputError: saying which.
-    """
-    file = Path(path)
-    if not file.exists():
-        msg = f"{what} {file} does not exist"
-        raise InputError(msg)
-    if file.is_dir():
-        msg = f"{what} {file} is a directory, not a file"
-        raise InputError(msg)
-    try:
-        mode = file.stat().st_mode
-        if not stat.S_ISREG(mode):
-            msg = f"{what} {file} is not a regular file (a FIFO, device or socket)"
-            raise InputError(msg)
-        with file.open("rb"):
-            pass
-    except OSError as err:
-        msg = f"cannot read {what} {file}: {err.strerror or err}"
-        raise InputError(msg) from err
-    return file
-
-
 def _ordinal(n: int) -> str:
     """``1st``, ``2nd``, ``3rd``, ``4th``, ..., ``11th``, ..., ``21st``."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
@@ -142,7 +116,7 @@ class HepMCSource(EventSource):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, skip_bad_events: bool = False) -> None:
-        self.path = check_generator_file(path, "input file")
+        self.path = check_readable_file(path, "input file", "a HepMC file")
         self.skip_bad_events = skip_bad_events
         self.skipped_events = 0
         self.expected_events = None

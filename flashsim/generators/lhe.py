@@ -56,10 +56,10 @@ from flashsim.generators.cards import (
     make_generator,
     pythia_seed,
 )
-from flashsim.generators.hepmc_read import check_generator_file
 from flashsim.generators.pythia import capture_stdout, pythia_version
 from flashsim.generators.record import GenRecord, to_record
 from flashsim.generators.source import EventSource
+from flashsim.io.paths import check_readable_file
 from flashsim.provenance import input_record
 
 __all__ = ["PYTHIA_READS", "LHEScan", "LHESource", "open_lhe", "scan_lhe"]
@@ -285,7 +285,7 @@ class LHESource(EventSource):
         origins: Sequence[str] | None = None,
         skip_bad_events: bool = False,
     ) -> None:
-        self.path = check_generator_file(path, "LHE file")
+        self.path = check_readable_file(path, "LHE file")
         if n_events is not None and n_events < 1:
             msg = f"the number of events must be at least 1, got {n_events}"
             raise ConfigurationError(msg)

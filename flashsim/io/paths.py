@@ -16,10 +16,49 @@ from pathlib import Path
 from flashsim.atomic import check_replaceable
 from flashsim.exceptions import InputError, OutputError
 
-__all__ = ["ROOT_MAGIC", "check_input_file", "check_output_dir", "check_output_path"]
+__all__ = [
+    "ROOT_MAGIC",
+    "check_input_file",
+    "check_output_dir",
+    "check_output_path",
+    "check_readable_file",
+]
 
 ROOT_MAGIC = b"root"
 """The first bytes of every ROOT file."""
+
+
+def check_readable_file(
+    path: str | os.PathLike[str], what: str = "input file", expected: str = "a file"
+) -> Path:
+    """Check that ``path`` is a readable regular file.
+
+    Arguments:
+        path: the file.
+        what: what it is, for the messages (``input file``, ``Pythia card``).
+        expected: what it should be instead of a directory or a FIFO (``a ROOT file``).
+
+    Raises:
+        InputError: ``path`` does not exist, is a directory, a FIFO, a device or a socket (they
+            would block a reader or read without end), or cannot be read.
+    """
+    file = Path(path)
+    if not file.exists():
+        msg = f"{what} {file} does not exist"
+        raise InputError(msg)
+    if file.is_dir():
+        msg = f"{what} {file} is a directory, not {expected}"
+        raise InputError(msg)
+    try:
+        if not stat.S_ISREG(file.stat().st_mode):
+            msg = f"{what} {file} is not a regular file (a FIFO, device or socket); give {expected}"
+            raise InputError(msg)
+        with file.open("rb"):
+            pass
+    except OSError as err:
+        msg = f"cannot read {what} {file}: {err.strerror or err}"
+        raise InputError(msg) from err
+    return file
 
 
 def check_input_file(path: str | os.PathLike[str]) -> Path:
@@ -29,25 +68,10 @@ def check_input_file(path: str | os.PathLike[str]) -> Path:
         ``path`` as a :class:`pathlib.Path`.
 
     Raises:
-        InputError: ``path`` does not exist, is a directory, a FIFO, a device or a socket (they
-            would block a reader or read without end), cannot be read, or does not start with
-            :data:`ROOT_MAGIC`.
+        InputError: ``path`` is not a readable regular file (:func:`check_readable_file`), or
+            does not start with :data:`ROOT_MAGIC`.
     """
-    file = Path(path)
-    if not file.exists():
-        msg = f"input file {file} does not exist"
-        raise InputError(msg)
-    if file.is_dir():
-        msg = f"input {file} is a directory, not a ROOT file"
-        raise InputError(msg)
-    try:
-        mode = file.stat().st_mode
-    except OSError as err:
-        msg = f"cannot read input file {file}: {err.strerror or err}"
-        raise InputError(msg) from err
-    if not stat.S_ISREG(mode):
-        msg = f"input {file} is not a regular file (a FIFO, device or socket); give a ROOT file"
-        raise InputError(msg)
+    file = check_readable_file(path, "input file", "a ROOT file")
     try:
         with file.open("rb") as stream:
             magic = stream.read(len(ROOT_MAGIC))
