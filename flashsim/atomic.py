@@ -99,21 +99,31 @@ def exclusive_temporary(path: Path) -> Iterator[tuple[int, Path]]:
     # Read-write: uproot writes ROOT files through a file object that must also be readable.
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     tmp = temporary_name(path)
+    # One try block from before the file exists to after its descriptor is closed: an exception
+    # raised by a signal handler (SIGTERM, Ctrl-C) at any point in between, even between
+    # os.open returning and the next statement, removes the file. Only a failed os.open (the
+    # file is then not ours) leaves the name alone.
+    fd: int | None = None
+    open_failed = False
     try:
-        fd = os.open(tmp, flags, 0o666)
-    except OSError as err:
-        msg = f"cannot write {path}: {err.strerror or err}"
-        raise OutputError(msg) from err
-    try:
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except OSError as err:
+            open_failed = True
+            msg = f"cannot write {path}: {err.strerror or err}"
+            raise OutputError(msg) from err
         yield fd, tmp
-    except BaseException:
         with contextlib.suppress(OSError):
             os.close(fd)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        fd = None
+    except BaseException:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if not open_failed:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
-    with contextlib.suppress(OSError):
-        os.close(fd)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

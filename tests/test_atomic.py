@@ -85,6 +85,53 @@ def test_exclusive_temporary_removes_itself_on_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+class Interrupted(BaseException):
+    """Stands for the exception a signal handler raises (SIGTERM -> Terminated)."""
+
+
+@pytest.mark.parametrize("moment", ["after_open", "after_block"])
+def test_exclusive_temporary_survives_a_signal_at_any_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    """A handler's exception right after the file is created, before the caller's block, or
+    while the descriptor is closed after a normal block, still removes the temporary (CI saw
+    one left behind by SIGTERM)."""
+    import flashsim.atomic as atomic
+
+    real_open, real_close = os.open, os.close
+
+    def open_then_interrupt(*args: object, **kwargs: object) -> int:
+        real_open(*args, **kwargs)  # type: ignore[arg-type]
+        raise Interrupted
+
+    def close_then_interrupt(fd: int) -> None:
+        real_close(fd)
+        raise Interrupted
+
+    if moment == "after_open":
+        monkeypatch.setattr(atomic.os, "open", open_then_interrupt)
+    with pytest.raises(Interrupted), exclusive_temporary(tmp_path / "x"):  # noqa: PT012
+        if moment == "after_block":
+            monkeypatch.setattr(atomic.os, "close", close_then_interrupt)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_open_leaves_the_name_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O_EXCL failing means the name is someone else's: it is not deleted."""
+    import flashsim.atomic as atomic
+
+    planted = tmp_path / ".x.tmp-planted"
+    planted.write_bytes(b"not ours")
+    monkeypatch.setattr(atomic, "temporary_name", lambda path: planted)
+    with pytest.raises(OutputError, match="cannot write"):  # noqa: SIM117
+        with exclusive_temporary(tmp_path / "x"):
+            pass
+    assert planted.read_bytes() == b"not ours"
+
+
 def test_stale_temporaries_of_dead_processes_only(tmp_path: Path) -> None:
     mine = temporary_name(tmp_path / "x.root")
     mine.write_text("live: this process")

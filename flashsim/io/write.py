@@ -130,24 +130,28 @@ class NanoAODWriter:
             msg = f"the writer for {self.path} is already open"
             raise RuntimeError(msg)
         remove_stale_temporaries(self.path.parent, self.path.name)
-        # uproot writes through a file object on our exclusively created descriptor: reopening
-        # the temporary by name could follow a link planted there in the meantime.
-        with exclusive_temporary(self.path) as (fd, tmp):
-            stream = os.fdopen(os.dup(fd), "r+b")
-        self._tmp = tmp
+        # One try block around the creation: SIGTERM (Terminated) can arrive at any statement,
+        # also between the temporary's creation and the point where __exit__ would see it
+        # (__exit__ does not run for a failed __enter__), so the temporary is removed here.
+        tmp: Path | None = None
+        stream: Any = None
         try:
+            # uproot writes through a file object on our exclusively created descriptor:
+            # reopening the temporary by name could follow a link planted there meanwhile.
+            with exclusive_temporary(self.path) as (fd, tmp):
+                stream = os.fdopen(os.dup(fd), "r+b")
+            self._tmp = tmp
             with _disk_full_as_output_error(self.path):
                 self._file = uproot.recreate(stream, compression=self.compression)
-        except OSError as err:
-            _close_quietly(stream)
-            _unlink_quietly(tmp)
-            msg = f"cannot write {self.path}: {err.strerror or err}"
-            raise OutputError(msg) from err
-        except BaseException:
-            # e.g. SIGTERM (Terminated) while uproot creates the file: __exit__ will not run
-            # for a failed __enter__, so the temporary file is removed here.
-            _close_quietly(stream)
-            _unlink_quietly(tmp)
+        except BaseException as err:
+            self._tmp = None
+            if stream is not None:
+                _close_quietly(stream)
+            if tmp is not None:
+                _unlink_quietly(tmp)
+            if isinstance(err, OSError):
+                msg = f"cannot write {self.path}: {err.strerror or err}"
+                raise OutputError(msg) from err
             raise
         return self
 
