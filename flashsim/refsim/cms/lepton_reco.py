@@ -11,11 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 from flashsim.generators.kinematics import delta_phi, same_event_pairs
+from flashsim.refsim.cms.conversions import material_before, material_x0
 from flashsim.refsim.cms.geometry import BEND
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table, select_rows
+from flashsim.refsim.cms.showers import first_claims
 
-__all__ = ["conversion_partner", "electron_candidates", "electron_showers", "muon_candidates"]
+__all__ = [
+    "conversion_pairs",
+    "conversion_partner",
+    "electron_candidates",
+    "electron_showers",
+    "muon_candidates",
+    "tracks_for_particle_flow",
+]
 
 
 def electron_showers(
@@ -31,19 +40,23 @@ def electron_showers(
     """
     sel = np.flatnonzero((part["apdg"] == 11) & (np.abs(part["eta"]) < p.ecal_eta_max))
     eta, phi, pt, q = part["eta"][sel], part["phi"][sel], part["pt"][sel], part["q"][sel]
-    x0 = p.material_x0_base + p.material_x0_peak * np.exp(
-        -(((np.abs(eta) - 1.5) / p.material_x0_width) ** 2)
-    )
-    x0 = np.where(np.abs(eta) < p.track_eta_max, x0, 0.2)
+    # conversion electrons start at their conversion radius, in the material
+    r_start = part["conv_r"][sel] if "conv_r" in part else np.zeros(len(sel))
+    x0 = material_x0(p, eta) - material_before(p, eta, r_start)
     # Bethe-Heitler: -ln(z) ~ Gamma(t / ln 2), z the fraction kept by the electron.
     z = np.exp(-rng.gamma(x0 / np.log(2), 1.0))
-    r = rng.random(len(sel)) * p.tracker_radius_m / p.ecal_radius_m
+    # radiation at radius r (fractions of the ECAL radius) after the start s: the electron's
+    # azimuth at the ECAL shifts by k [(r - s)(2 - r - s) + (1 - r)^2 / z], the photon's by
+    # k (r - s)(2 - r - s) (small-angle helix from the start point)
+    s = np.minimum(r_start, p.tracker_radius_m) / p.ecal_radius_m
+    r = s + rng.random(len(sel)) * (p.tracker_radius_m / p.ecal_radius_m - s)
     k = BEND * p.b_field_t * p.ecal_radius_m * q / np.maximum(pt, 1e-3)
     phi_e = delta_phi(
-        phi - np.clip(k * (r * (2 - r) + (1 - r) ** 2 / np.maximum(z, 1e-3)), -np.pi, np.pi),
+        phi
+        - np.clip(k * ((r - s) * (2 - r - s) + (1 - r) ** 2 / np.maximum(z, 1e-3)), -np.pi, np.pi),
         0.0,
     )
-    phi_g = delta_phi(phi - k * r * (2 - r), 0.0)
+    phi_g = delta_phi(phi - k * (r - s) * (2 - r - s), 0.0)
     energy = part["e"][sel]
     ecal = {
         "evt": np.concatenate([part["evt"][sel], part["evt"][sel]]),
@@ -64,13 +77,19 @@ def electron_candidates(
     cells: Table,
     rng: np.random.Generator,
 ) -> Table:
-    """Electron candidates: a track plus an ECAL supercluster in a (deta, dphi) window.
+    """Electron candidates: a track with a pixel seed plus an ECAL supercluster in a (deta, dphi)
+    window.
 
     Marks the ECAL cells of each supercluster ``used`` in ``cells`` (highest-pT electron first),
     so that particle flow does not count them again.
     """
     idx = showers["index"]
-    ok = trk["found"][idx] & (np.abs(part["eta"][idx]) < p.electron_eta_max)
+    # a GSF electron starts from a pixel seed: conversions after the pixel layers give none
+    ok = (
+        trk["found"][idx]
+        & (trk["pixel"][idx] >= p.pixel_seed_hits)
+        & (np.abs(part["eta"][idx]) < p.electron_eta_max)
+    )
     idx, phi_calo = idx[ok], showers["phi_calo"][ok]
     evt = part["evt"][idx]
     ecal = np.flatnonzero(cells["layer"] == 0)
@@ -88,8 +107,12 @@ def electron_candidates(
                 np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi
             )
             near &= ~cells["used"][cc]
-            cells["used"][cc[near]] = True  # highest-pT electron first
-            e_sc = np.bincount(ce[near], weights=cells["energy"][cc[near]], minlength=len(idx))
+            ce_n, cc_n = ce[near], cc[near]
+            # a cell in several windows goes to the highest-pT electron (candidates are sorted)
+            mine = first_claims(ce_n, cc_n)
+            ce_n, cc_n = ce_n[mine], cc_n[mine]
+            cells["used"][cc_n] = True
+            e_sc = np.bincount(ce_n, weights=cells["energy"][cc_n], minlength=len(idx))
         else:
             dr = np.hypot(
                 cells["eta"][cc] - trk["eta"][idx][ce],
@@ -139,7 +162,20 @@ def conversion_partner(
     A photon conversion (or a Dalitz pair) gives two tracks with nearly equal polar angle
     (|delta cot theta|), azimuth at production and longitudinal impact parameter.
     """
-    found = np.flatnonzero(trk["found"])
+    ei, _ = conversion_pairs(p, part, trk, idx)
+    return np.bincount(ei, minlength=len(idx)) > 0
+
+
+def conversion_pairs(
+    p: CMSLikeParameters,
+    part: Table,
+    trk: Table,
+    idx: np.ndarray,
+    targets: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of :func:`conversion_partner`: positions in ``idx`` and partner track rows
+    (among ``targets``, sorted rows, default all found tracks)."""
+    found = np.flatnonzero(trk["found"]) if targets is None else targets
     ei, ti = same_event_pairs(part["evt"][found], part["evt"][idx])
     ti = found[ti]
     e, t = idx[ei], ti
@@ -150,7 +186,32 @@ def conversion_partner(
         & (np.abs(delta_phi(trk["phi"][t], trk["phi"][e])) < p.conversion_dphi_max)
         & (np.abs(trk["dz"][t] - trk["dz"][e]) < p.conversion_ddz_max_cm)
     )
-    return np.bincount(ei[close], minlength=len(idx)) > 0
+    return ei[close], t[close]
+
+
+def tracks_for_particle_flow(p: CMSLikeParameters, part: Table, trk: Table, ele: Table) -> Table:
+    """``trk`` without the tracks that particle flow does not make charged hadrons of (#24).
+
+    The conversion partner of an electron candidate joins its electron, whose supercluster
+    holds its energy. Two other tracks that the conversion finder pairs, both with a missing
+    inner hit (their vertex lies outside the first layer), are a conversion, and so is a track
+    without any pixel hit (it starts beyond the pixel detector, 16 cm: prompt tracks and b/c
+    hadron decays do not): particle flow makes photons of their clusters (neutral, so
+    charged-hadron subtraction keeps a pile-up photon that converted as it keeps one that did
+    not).
+    """
+    candidate = np.zeros(len(trk["found"]), dtype=bool)
+    candidate[ele["index"]] = True
+    masked = np.zeros(len(trk["found"]), dtype=bool)
+    _, partner = conversion_pairs(p, part, trk, ele["index"])
+    masked[partner] = True
+    displaced = np.flatnonzero(trk["found"] & (trk["lost"] >= 1) & ~candidate)
+    leg, other = conversion_pairs(p, part, trk, displaced, targets=displaced)
+    masked[displaced[leg]] = True
+    masked[other] = True
+    masked |= trk["found"] & (trk["pixel"] == 0)
+    masked[candidate] = False
+    return {**trk, "found": trk["found"] & ~masked}
 
 
 def muon_candidates(

@@ -134,6 +134,9 @@ def electron_collection(
     """``Electron``: kinematics, isolation, cut-based ID, conversion veto and the MVA-like ID."""
     barrel = np.abs(ele["eta"]) < p.barrel_eta
     cut_based = np.zeros(len(ele["pt"]), dtype=np.int32)
+    # |1/E - 1/p| = |1 - E/p| / E, E the supercluster energy
+    e_sc = np.maximum(ele["pt"] * np.cosh(ele["eta"]), 1e-3)
+    einv_pinv = np.abs(1.0 - ele["eop"]) / e_sc
     for wp in range(4):
         ok = (
             (
@@ -143,6 +146,9 @@ def electron_collection(
             & (ele["hoe"] < p.electron_wp_hoe[wp])
             & (iso3 < p.electron_wp_iso[wp])
             & (np.abs(ele["d0"]) < p.electron_wp_dxy[wp])
+            & ~ele["conv"].astype(bool)
+            & (ele["lost"] <= p.electron_wp_lost_hits[wp])
+            & (einv_pinv < p.electron_wp_einv_pinv[wp])
         )
         cut_based = np.where(ok & (cut_based == wp), wp + 1, cut_based)
     mva = electron_mva(p, ele, iso3)

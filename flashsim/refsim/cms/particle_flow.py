@@ -95,8 +95,9 @@ def neutral_candidates(p: CMSLikeParameters, cells: Table) -> Table:
     energy = np.where(free, cells["energy"], 0.0)
     layer = cells["layer"]
     utower, tinv = np.unique(cells["tower"], return_inverse=True)
-    t_exp = np.bincount(tinv, cells["expected"])
-    t_var = np.bincount(tinv, cells["variance"])
+    # a cell taken by an electron supercluster takes its expectation along
+    t_exp = np.bincount(tinv, np.where(free, cells["expected"], 0.0))
+    t_var = np.bincount(tinv, np.where(free, cells["variance"], 0.0))
     t_ecal = np.bincount(tinv, energy * (layer == 0))
     t_hcal = np.bincount(tinv, energy * (layer != 0))
     linked_tower = t_exp > 0
