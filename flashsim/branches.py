@@ -147,19 +147,19 @@ def _has_met_targets(spec: PipelineSpec) -> bool:
 def gen_branches(spec: PipelineSpec) -> list[str]:
     """The generator-level branches a pipeline of ``spec`` reads (without counters)."""
     needed: set[str] = set()
-    for coll_spec in spec.collections.values():
-        coll = coll_spec.source.collection
-        fields = set(SOURCE_FIELDS) | {t.name for t in coll_spec.targets if is_relative(t)}
-        fields |= {c.field for c in coll_spec.copy}
-        if coll_spec.source.pdg_id is not None or coll_spec.charge_from_pdg_id:
-            fields.add("pdgId")
-        if coll_spec.source.status is not None:
-            fields.add("status")
-        conditions = list(coll_spec.conditions)
-        if coll_spec.fakes is not None:
-            conditions += coll_spec.fakes.conditions
-        needed |= {f"{coll}_{f}" for f in fields}
-        needed |= feature_branches(conditions, coll)
+    for section in spec.collections.values():
+        if section.fakes is not None:
+            needed |= feature_branches(section.fakes.conditions, section.source.collection)
+        for coll_spec in section.all_sources():
+            coll = coll_spec.source.collection
+            fields = set(SOURCE_FIELDS) | {t.name for t in coll_spec.targets if is_relative(t)}
+            fields |= {c.field for c in coll_spec.copy}
+            if coll_spec.source.pdg_id is not None or coll_spec.charge_from_pdg_id:
+                fields.add("pdgId")
+            if coll_spec.source.status is not None:
+                fields.add("status")
+            needed |= {f"{coll}_{f}" for f in fields}
+            needed |= feature_branches(coll_spec.conditions, coll)
     if spec.pid is not None:
         needed.add(f"{spec.collections[spec.pid.collection].source.collection}_pdgId")
         collection_fields = {f"{PROBE_PREFIX}{f}" for f in ("p", *SOURCE_FIELDS)}
@@ -185,7 +185,7 @@ def gen_event_level_branches(spec: PipelineSpec) -> set[str]:
     of a collection: one list per event, with a counter ``nX``)."""
     features: list[Feature] = []
     for coll_spec in spec.collections.values():
-        features += coll_spec.conditions
+        features += [c for source in coll_spec.all_sources() for c in source.conditions]
         if coll_spec.fakes is not None:
             features += coll_spec.fakes.conditions
     if spec.event is not None:
@@ -238,10 +238,13 @@ def reco_branches(spec: PipelineSpec) -> list[str]:
     full-simulation file: each target, the match index and the ID class (jagged)."""
     names: set[str] = set()
     for name, coll_spec in spec.collections.items():
-        fields = {t.name for t in coll_spec.targets} | {coll_spec.match}
-        fields |= {t.name for t in fake_targets(coll_spec) if t.kind != "uniform_phi"}
-        if coll_spec.efficiency.class_field is not None:
-            fields.add(coll_spec.efficiency.class_field)
+        fields = {t.name for t in fake_targets(coll_spec) if t.kind != "uniform_phi"}
+        for source in coll_spec.all_sources():
+            fields |= {t.name for t in source.targets} | {source.match}
+            if source.efficiency.class_field is not None:
+                fields.add(source.efficiency.class_field)
+            if source.via is not None:
+                names.add(f"{source.via.collection}_{source.via.field}")
         names |= {f"{name}_{f}" for f in fields}
     return sorted(names)
 
@@ -250,12 +253,14 @@ def id_flag_branches(spec: PipelineSpec) -> list[str]:
     """The reconstructed ID-class fields (``Muon_tightId``) and ``dtype: bool`` targets
     (``Muon_looseId``): booleans in NanoAOD, allowed so."""
     flags = {
-        f"{name}_{c.efficiency.class_field}"
+        f"{name}_{s.efficiency.class_field}"
         for name, c in spec.collections.items()
-        if c.efficiency.class_field is not None
+        for s in c.all_sources()
+        if s.efficiency.class_field is not None
     }
     for name, c in spec.collections.items():
-        flags |= {f"{name}_{t.name}" for t in [*c.targets, *fake_targets(c)] if t.dtype == "bool"}
+        targets = [*(t for s in c.all_sources() for t in s.targets), *fake_targets(c)]
+        flags |= {f"{name}_{t.name}" for t in targets if t.dtype == "bool"}
     return sorted(flags)
 
 
@@ -269,7 +274,9 @@ def training_branches(spec: PipelineSpec, available: Sequence[str]) -> list[str]
     """
     names = set(available)
     needed = set(gen_branches(spec))
-    collections = {c.source.collection for c in spec.collections.values()} | set(spec.collections)
+    collections = {
+        s.source.collection for c in spec.collections.values() for s in c.all_sources()
+    } | set(spec.collections)
     collections |= {collection_of(b) for b in needed if counter_branch(collection_of(b)) in names}
     keep = {b for b in names if "_" in b and collection_of(b) in collections}
     keep |= {counter_branch(c) for c in collections} | needed
@@ -308,8 +315,9 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
 
     The targets, the ID class (``efficiency.classes``), the match index (-1 for fakes), the
     copies of gen fields, ``charge`` (``charge_from_pdg_id``), then the fakes' targets not
-    already there, the constants, the derived fields, and the PID variables when the ``pid``
-    section simulates this collection.
+    already there, each further source's index (``Electron_jetIdx``) and copies, the
+    constants, the derived fields, and the PID variables when the ``pid`` section simulates
+    this collection.
     """
     coll = spec.collections[name]
     fields = dict.fromkeys(target_branches(coll.targets))
@@ -320,6 +328,12 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
     if coll.charge_from_pdg_id:
         fields["charge"] = None
     fields.update(dict.fromkeys(target_branches(fake_targets(coll))))
+    for source in coll.sources:  # their targets are the section's; their index and copies
+        if source.efficiency.class_field is not None:
+            fields[source.efficiency.class_field] = None
+        fields.update(dict.fromkeys(target_branches(source.targets)))
+        fields[source.match] = None
+        fields.update(dict.fromkeys(c.name for c in source.copy))
     fields.update(dict.fromkeys(coll.constants))
     fields.update(dict.fromkeys(coll.derived))
     if spec.pid is not None and spec.pid.collection == name:

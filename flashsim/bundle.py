@@ -132,6 +132,17 @@ def _write_stages(pipeline: Pipeline, directory: Path, training: dict[str, Any])
             }
             if model.fakes.tail is not None:
                 entry["fakes"]["tail"] = model.fakes.tail.tolist()
+        if model.sources:
+            entry["sources"] = {
+                label: {
+                    "conditions": source.conditions.to_dict(),
+                    "efficiency": source.efficiency.save(
+                        directory / f"{name}.{label}.efficiency.json.gz"
+                    ),
+                    "response": source.response.save(directory / f"{name}.{label}.response.pt"),
+                }
+                for label, source in model.sources.items()
+            }
         collections[name] = entry
     record: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
@@ -387,6 +398,16 @@ def _build(opened: _Opened) -> Pipeline:
                 entry["fakes"].get("tail"),  # bundles before the tail have none
             )
             fake_conditions = TablePreprocessor.from_dict(entry["fakes"]["conditions"])
+        sources = {}
+        for source in coll_spec.sources:
+            label = source.label or source.stage
+            at, saved = f"{key}.sources.{label}", entry["sources"][label]
+            sources[label] = CollectionModel(
+                spec=source,
+                conditions=TablePreprocessor.from_dict(saved["conditions"]),
+                efficiency=EfficiencyStage.load(files, saved["efficiency"], f"{at}.efficiency"),
+                response=load_response(files, saved["response"], f"{at}.response"),
+            )
         collections[name] = CollectionModel(
             spec=coll_spec,
             conditions=TablePreprocessor.from_dict(entry["conditions"]),
@@ -394,6 +415,7 @@ def _build(opened: _Opened) -> Pipeline:
             response=load_response(files, entry["response"], f"{key}.response"),
             fakes=fakes,
             fake_conditions=fake_conditions,
+            sources=sources,
         )
     event = None
     if spec.event is not None:

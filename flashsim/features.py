@@ -48,7 +48,9 @@ __all__ = [
     "met_branches",
     "model_targets",
     "normalise_sum",
+    "reco_links",
     "select_source",
+    "source_tables",
     "wrap_phi",
 ]
 
@@ -250,25 +252,63 @@ def _gen_values(source: SourceObjects, names: Sequence[str]) -> dict[str, np.nda
     return {name: source.flat(name) for name in names if name in source.objects.fields}
 
 
-def match_reco(events: ak.Array, spec: CollectionSpec, source: SourceObjects) -> np.ndarray:
-    """For each selected gen object, the flat index of its reco match in ``events[spec.name]``.
+def reco_links(events: ak.Array, spec: CollectionSpec) -> np.ndarray:
+    """For each reco object of ``events[spec.name]`` (flat), the index of the generated object
+    in ``spec.source.collection`` it links to (within its event), or -1.
 
-    Gen objects without a match get -1.
-
-    A reco object matches when its ``match`` field (e.g. ``genJetIdx``) points to the gen
-    object; when several point to the same one, the first (highest pT) is kept.
+    The link is the reco object's ``match`` field (``Muon_genPartIdx``), or, for a source
+    linked ``via`` another collection, that field into the other collection and its ``via``
+    field from there (``Electron_jetIdx`` -> ``Jet_genJetIdx``).
     """
     reco = _collection(events, spec.name)
     if spec.match not in reco.fields:
         msg = f"the input has no branch {spec.name}_{spec.match}, needed to build training pairs"
         raise InputError(msg)
+    idx = np.asarray(ak.flatten(reco[spec.match]), dtype=np.int64)
+    if spec.via is None:
+        return idx
+    linked = _collection(events, spec.via.collection)
+    if spec.via.field not in linked.fields:
+        msg = (
+            f"the input has no branch {spec.via.collection}_{spec.via.field}, needed to link "
+            f"{spec.name} objects to {spec.source.collection} through {spec.via.collection}"
+        )
+        raise InputError(msg)
+    counts = np.asarray(ak.num(linked), dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    reco_event = np.repeat(np.arange(len(events)), np.asarray(ak.num(reco)))
+    valid = (idx >= 0) & (idx < counts[reco_event])
+    through = np.asarray(ak.flatten(linked[spec.via.field]), dtype=np.int64)
+    out = np.full(len(idx), -1, dtype=np.int64)
+    out[valid] = through[offsets[reco_event[valid]] + idx[valid]]
+    return out
+
+
+def match_reco(
+    events: ak.Array,
+    spec: CollectionSpec,
+    source: SourceObjects,
+    claimed: np.ndarray | None = None,
+) -> np.ndarray:
+    """For each selected gen object, the flat index of its reco match in ``events[spec.name]``.
+
+    Gen objects without a match get -1.
+
+    A reco object matches when it links to the gen object (:func:`reco_links`: e.g. its
+    ``genJetIdx`` points to it) and is not ``claimed`` (flat mask over the reco objects: those
+    already matched by an earlier source of the collection); when several point to the same
+    one, the first (highest pT) is kept.
+    """
+    reco = _collection(events, spec.name)
     gen_counts = np.asarray(ak.num(_collection(events, spec.source.collection)), dtype=np.int64)
     gen_offsets = np.concatenate([[0], np.cumsum(gen_counts)])
     position = np.full(gen_offsets[-1], -1, dtype=np.int64)
     position[gen_offsets[source.event] + source.index] = np.arange(len(source.index))
-    idx = np.asarray(ak.flatten(reco[spec.match]), dtype=np.int64)
+    idx = reco_links(events, spec)
     reco_event = np.repeat(np.arange(len(events)), np.asarray(ak.num(reco)))
     valid = (idx >= 0) & (idx < gen_counts[reco_event])
+    if claimed is not None:
+        valid &= ~claimed
     target_pos = np.full(len(idx), -1, dtype=np.int64)
     target_pos[valid] = position[gen_offsets[reco_event[valid]] + idx[valid]]
     matched = np.full(len(source.index), -1, dtype=np.int64)
@@ -278,13 +318,41 @@ def match_reco(events: ak.Array, spec: CollectionSpec, source: SourceObjects) ->
     return matched
 
 
-def collection_table(
+def source_tables(
     events: ak.Array, spec: CollectionSpec, event_offset: int = 0
+) -> tuple[dict[str, CollectionTable], np.ndarray]:
+    """The training rows of every source of a collection (the section, then its ``sources``),
+    keyed by stage name (``Electron``, ``Electron.jets``), and the flat mask of the reco
+    objects some source claimed (the others are the fakes, :func:`fakes_table`).
+
+    A source is matched to the reco objects that the sources before it did not claim.
+    """
+    claimed = np.zeros(int(ak.sum(ak.num(_collection(events, spec.name)))), dtype=bool)
+    tables = {}
+    for source_spec in spec.all_sources():
+        source = select_source(events, source_spec.source)
+        matched = match_reco(events, source_spec, source, claimed)
+        tables[source_spec.stage] = collection_table(
+            events, source_spec, event_offset, source=source, matched=matched
+        )
+        claimed[matched[matched >= 0]] = True
+    return tables, claimed
+
+
+def collection_table(
+    events: ak.Array,
+    spec: CollectionSpec,
+    event_offset: int = 0,
+    *,
+    source: SourceObjects | None = None,
+    matched: np.ndarray | None = None,
 ) -> CollectionTable:
-    """Build the efficiency and response training rows of one collection from a reco chunk."""
-    source = select_source(events, spec.source)
+    """Build the efficiency and response training rows of one source of a collection from a
+    reco chunk (``source`` and ``matched``: its selected gen objects and their matches, if
+    already known, see :func:`source_tables`)."""
+    source = select_source(events, spec.source) if source is None else source
     conditions = feature_table(events, spec.conditions, source, spec.source.collection)
-    matched = match_reco(events, spec, source)
+    matched = match_reco(events, spec, source) if matched is None else matched
     has = matched >= 0
     reco = _collection(events, spec.name)
     reco_flat = {
@@ -321,18 +389,22 @@ class FakesTable:
     event: np.ndarray
 
 
-def fakes_table(events: ak.Array, spec: CollectionSpec, event_offset: int = 0) -> FakesTable:
+def fakes_table(
+    events: ak.Array,
+    spec: CollectionSpec,
+    event_offset: int = 0,
+    claimed: np.ndarray | None = None,
+) -> FakesTable:
     """Reco objects of ``spec`` not used as a gen match: counts and properties.
 
-    These are the objects with no gen match (``match`` < 0) and those that lost a shared gen
-    match to a higher-pT object (see :func:`match_reco`); together with the matched objects they
-    are every reconstructed object.
+    These are the objects that no source of the collection claimed (``claimed``, from
+    :func:`source_tables`; computed if not given): with no gen match (``match`` < 0), or that
+    lost a shared gen match to a higher-pT object (see :func:`match_reco`); together with the
+    matched objects they are every reconstructed object.
     """
     assert spec.fakes is not None
     reco = _collection(events, spec.name)
-    used = np.zeros(int(ak.sum(ak.num(reco))), dtype=bool)
-    matched = match_reco(events, spec, select_source(events, spec.source))
-    used[matched[matched >= 0]] = True
+    used = source_tables(events, spec)[1] if claimed is None else claimed
     # Reco objects without a gen match, or whose gen object is matched to another one first.
     unmatched = reco[~ak.unflatten(used, ak.num(reco))]
     count = np.asarray(ak.num(unmatched), dtype=np.int64)

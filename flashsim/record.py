@@ -206,6 +206,15 @@ class _Walker:
                 self.preprocessor(fakes.get("conditions"), f"{key}.fakes.conditions")
                 self.classifier(fakes.get("multiplicity"), f"{key}.fakes.multiplicity", expected)
                 self.response(fakes.get("response"), f"{key}.fakes.response")
+            if coll.sources:
+                sources = self.mapping(entry.get("sources"), f"{key}.sources")
+                for source in coll.sources:
+                    at = f"{key}.sources.{source.label}"
+                    saved = self.mapping(sources.get(source.label), at)
+                    self.preprocessor(saved.get("conditions"), f"{at}.conditions")
+                    n_classes = source.efficiency.n_classes
+                    self.classifier(saved.get("efficiency"), f"{at}.efficiency", n_classes)
+                    self.response(saved.get("response"), f"{at}.response")
         if spec.event is not None:
             event = self.mapping(record.get("event"), "event")
             self.preprocessor(event.get("conditions"), "event.conditions")

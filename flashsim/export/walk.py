@@ -107,6 +107,18 @@ def _appended(name: str, values: list[int], description: str) -> dict[str, Any]:
     return {"name": name, "transforms": [], "values": values, "description": description}
 
 
+def _class_column(spec: Any) -> list[dict[str, Any]]:
+    """The ID-class context column a collection source's response takes, if it has classes."""
+    field = spec.efficiency.class_field
+    if field is None:
+        return []
+    values = list(spec.efficiency.class_values)
+    description = (
+        f"index of the sampled {field} in {values} (from the efficiency model), as a float"
+    )
+    return [_appended(f"{field}_class", list(range(len(values))), description)]
+
+
 def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
     """Every response model of the bundle ``directory``, with its context and target columns.
 
@@ -134,15 +146,16 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
     for name, collection in pipeline.collections.items():
         entry = record["collections"][name]
         spec = collection.spec
-        extra = []
-        if spec.efficiency.class_field is not None:
-            field = spec.efficiency.class_field
-            values = list(spec.efficiency.class_values)
-            description = (
-                f"index of the sampled {field} in {values} (from the efficiency model), as a float"
+        add(f"{name}.response", collection.response, entry, spec, _class_column(spec))
+        for label, source in collection.sources.items():
+            saved = entry["sources"][label]
+            add(
+                f"{name}.{label}.response",
+                source.response,
+                saved,
+                source.spec,
+                _class_column(source.spec),
             )
-            extra.append(_appended(f"{field}_class", list(range(len(values))), description))
-        add(f"{name}.response", collection.response, entry, spec, extra)
         if collection.fakes is not None and spec.fakes is not None:
             add(f"{name}.fakes.response", collection.fakes.response, entry["fakes"], spec.fakes, [])
     if pipeline.event is not None:

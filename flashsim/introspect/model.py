@@ -176,6 +176,10 @@ def _stages(
         stages.append(_collection_stage(name, coll, entry, metrics))
         if "fakes" in entry and coll.fakes is not None:
             stages.append(_fakes_stage(name, coll, entry["fakes"], metrics))
+        for source in coll.sources:
+            label = source.label or source.stage
+            saved = entry["sources"][label]
+            stages.append(_collection_stage(source.stage, source, saved, metrics))
     if spec.event is not None:
         stages.append(
             StageInfo(
@@ -208,6 +212,9 @@ def _collection_stage(
     if source.status is not None:
         cuts.append(f"status in {list(source.status)}")
     selection = f" ({', '.join(cuts)})" if cuts else ""
+    link = f"{coll.name}_{coll.match}"
+    if coll.via is not None:
+        link += f" -> {coll.via.collection}_{coll.via.field}"
     eff = coll.efficiency
     if eff.class_field is not None:
         outcomes = ["not reconstructed", *(f"{eff.class_field}={v}" for v in eff.class_values)]
@@ -215,7 +222,7 @@ def _collection_stage(
         outcomes = ["not reconstructed", "reconstructed"]
     return StageInfo(
         name=name,
-        summary=f"{source.collection}{selection} -> {name}, matched by {name}_{coll.match}",
+        summary=f"{source.collection}{selection} -> {coll.name}, matched by {link}",
         conditions=_column_names(entry["conditions"]),
         efficiency=_efficiency(
             "efficiency",

@@ -32,6 +32,7 @@ from flashsim.branches import (
 from flashsim.pipeline.collection import (
     CollectionModel,
     charge_from_pdg_id,
+    linked_index,
     replicate_source,
     response_context,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "gen_branches",
     "gen_event_level_branches",
     "id_flag_branches",
+    "linked_index",
     "reco_branches",
     "replicate_source",
     "response_context",

@@ -9,7 +9,7 @@ below a target's cuts are dropped, and the objects of each event sorted by pT.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import awkward as ak
 import numpy as np
@@ -30,7 +30,13 @@ from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import CollectionSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 
-__all__ = ["CollectionModel", "charge_from_pdg_id", "replicate_source", "response_context"]
+__all__ = [
+    "CollectionModel",
+    "charge_from_pdg_id",
+    "linked_index",
+    "replicate_source",
+    "response_context",
+]
 
 _NEGATIVE_PARTICLES = (11, 13, 15)  # e-, mu-, tau- have positive pdgId; hadrons the opposite
 
@@ -45,7 +51,8 @@ def response_context(conditions: np.ndarray, outcome: np.ndarray, classes: bool)
 
 @dataclass
 class CollectionModel:
-    """The trained stages of one collection."""
+    """The trained stages of one collection: of its own source, its fakes, and of each of its
+    further ``sources`` (themselves :class:`CollectionModel` without fakes, keyed by label)."""
 
     spec: CollectionSpec
     conditions: TablePreprocessor
@@ -53,6 +60,7 @@ class CollectionModel:
     response: ResponseStage
     fakes: FakesStage | None = None
     fake_conditions: TablePreprocessor | None = None
+    sources: dict[str, CollectionModel] = field(default_factory=dict)
 
     def apply(
         self,
@@ -61,6 +69,7 @@ class CollectionModel:
         guard: DomainGuard | None = None,
         replicas: int = 1,
         index_dtype: type[np.signedinteger] = np.int16,
+        done: Mapping[str, ak.Array] | None = None,
     ) -> tuple[ak.Array, dict[str, int]]:
         """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters).
 
@@ -71,6 +80,9 @@ class CollectionModel:
         ``index_dtype``: the type of the match index into the source collection (NanoAOD's
         Short_t unless the run's object cap allows more, see
         :meth:`flashsim.domain.InputPolicy.index_dtype`).
+        ``done``: the collections simulated before, for a source linked ``via`` one of them
+        (its objects' index into it: ``Electron_jetIdx``, -1 when the generated jet gave no
+        flash jet).
 
         Raises:
             InputError: an index into the source collection does not fit ``index_dtype``
@@ -79,34 +91,9 @@ class CollectionModel:
         spec = self.spec
         n_events = len(events) * replicas
         guard = guard if guard is not None else DomainGuard("clamp", n_events)
-        source = select_source(events, spec.source)
-        _check_index(source.index, index_dtype, f"{spec.name}_{spec.match}", spec.source.collection)
-        raw = feature_table(events, spec.conditions, source, spec.source.collection)
-        if replicas > 1:
-            source, rows = replicate_source(source, replicas)
-            raw = raw[rows]
-        raw = guard(self.conditions, raw, source.event, spec.name)
-        conditions = self.conditions.forward(raw)
-        check_transformed(conditions, raw, self.conditions.names, spec.name)
-        outcome = self.efficiency.apply(conditions, rng)
-        keep = outcome > 0
-        classes = spec.efficiency.class_field is not None
-        context = response_context(conditions[keep], outcome[keep], classes)
-        gen = {t.name: source.flat(t.name)[keep] for t in spec.targets if is_relative(t)}
-        fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
-        if classes:
-            values = np.asarray(spec.efficiency.class_values)
-            klass = values[outcome[keep] - 1]
-            # a 0/1 ID flag is a Bool_t in NanoAOD (Muon_tightId), a level a UChar_t (cutBased)
-            flag = set(spec.efficiency.class_values) <= {0, 1}
-            fields[spec.efficiency.class_field] = klass > 0 if flag else klass.astype(np.uint8)
-        fields[spec.match] = source.index[keep].astype(index_dtype)
-        for copy in spec.copy:  # truth labels of the matched gen object (fakes get 0)
-            fields[copy.name] = cast_values(source.flat(copy.field)[keep], copy.dtype)
-        if spec.charge_from_pdg_id:
-            fields["charge"] = charge_from_pdg_id(source.flat("pdgId")[keep])
-        event = source.event[keep]
+        fields, event, generated = self._simulate(events, rng, guard, replicas, index_dtype)
         parts = [(fields, event)]
+        counters = {"generated": generated, "reconstructed": len(event)}
         if self.fakes is not None and self.fake_conditions is not None and spec.fakes is not None:
             raw_fake = feature_table(events, spec.fakes.conditions, None, spec.source.collection)
             raw_fake = np.repeat(raw_fake, replicas, axis=0)
@@ -125,14 +112,99 @@ class CollectionModel:
             )
             fake[spec.match] = np.full(int(counts.sum()), -1, dtype=index_dtype)
             parts.append((fake, np.repeat(np.arange(n_events), counts)))
-        merged, event = _merge(parts)
+        for label, model in self.sources.items():
+            fields, event, generated = model._simulate(
+                events, rng, guard, replicas, index_dtype, done or {}
+            )
+            parts.append((fields, event))
+            counters[f"{label}.generated"] = generated
+            counters[f"{label}.reconstructed"] = len(event)
+        indices = [s.match for s in spec.all_sources()]
+        merged, event = _merge(parts, indices)
         for name, value in spec.constants.items():
             merged[name] = np.full(len(event), value, dtype=np.float32)
-        counters = {"generated": len(outcome), "reconstructed": int(keep.sum())}
-        merged, event = _select(merged, event, [*spec.targets, *fake_targets(spec)], counters)
+        targets = [t for s in spec.all_sources() for t in s.targets]
+        merged, event = _select(merged, event, [*targets, *fake_targets(spec)], counters)
         normalise_sum(merged, spec.sum_to_one)
         derive(spec.derived, merged)
         return _jagged(merged, event, n_events), counters
+
+    def _simulate(
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        guard: DomainGuard,
+        replicas: int,
+        index_dtype: type[np.signedinteger],
+        done: Mapping[str, ak.Array] | None = None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+        """The objects of this source (efficiency, then response): their fields, output event
+        and the number of generated objects."""
+        spec = self.spec
+        source = select_source(events, spec.source)
+        if spec.via is None:  # else the index written is into the linked collection
+            into = spec.source.collection
+            _check_index(source.index, index_dtype, f"{spec.name}_{spec.match}", into)
+        raw = feature_table(events, spec.conditions, source, spec.source.collection)
+        if replicas > 1:
+            source, rows = replicate_source(source, replicas)
+            raw = raw[rows]
+        raw = guard(self.conditions, raw, source.event, spec.stage)
+        conditions = self.conditions.forward(raw)
+        check_transformed(conditions, raw, self.conditions.names, spec.stage)
+        outcome = self.efficiency.apply(conditions, rng)
+        keep = outcome > 0
+        classes = spec.efficiency.class_field is not None
+        context = response_context(conditions[keep], outcome[keep], classes)
+        gen = {t.name: source.flat(t.name)[keep] for t in spec.targets if is_relative(t)}
+        fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
+        if classes:
+            values = np.asarray(spec.efficiency.class_values)
+            klass = values[outcome[keep] - 1]
+            # a 0/1 ID flag is a Bool_t in NanoAOD (Muon_tightId), a level a UChar_t (cutBased)
+            flag = set(spec.efficiency.class_values) <= {0, 1}
+            fields[spec.efficiency.class_field] = klass > 0 if flag else klass.astype(np.uint8)
+        event = source.event[keep]
+        if spec.via is None:
+            fields[spec.match] = source.index[keep].astype(index_dtype)
+        else:
+            linked = (done or {}).get(spec.via.collection)
+            if linked is None:
+                msg = (
+                    f"{spec.stage} is linked through {spec.via.collection}, which was not "
+                    "simulated before it; put that collection's section first in the spec"
+                )
+                raise InputError(msg)
+            fields[spec.match] = linked_index(
+                linked, spec.via.field, event, source.index[keep]
+            ).astype(index_dtype)
+        for copy in spec.copy:  # truth labels of the matched gen object (fakes get 0)
+            fields[copy.name] = cast_values(source.flat(copy.field)[keep], copy.dtype)
+        if spec.charge_from_pdg_id:
+            fields["charge"] = charge_from_pdg_id(source.flat("pdgId")[keep])
+        return fields, event, len(outcome)
+
+
+def linked_index(
+    linked: ak.Array, field_name: str, event: np.ndarray, gen_index: np.ndarray
+) -> np.ndarray:
+    """For objects of ``event`` made from generated object ``gen_index``, the index of the
+    object of ``linked`` (one list per event) whose ``field_name`` is that generated object,
+    or -1 (the flash jet of a generated jet, for ``Electron_jetIdx``)."""
+    counts = np.asarray(ak.num(linked), dtype=np.int64)
+    points = np.asarray(ak.flatten(linked[field_name]), dtype=np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    local = np.arange(len(points)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(max(points.max(initial=0), np.max(gen_index, initial=0))) + 1
+    valid = points >= 0
+    keys = owner[valid] * width + points[valid]
+    order = np.argsort(keys, kind="stable")
+    keys, local = keys[order], local[valid][order]
+    query = np.asarray(event, dtype=np.int64) * width + np.asarray(gen_index, dtype=np.int64)
+    if len(keys) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[at] == query, local[at], -1)
 
 
 def _check_index(index: np.ndarray, dtype: type[np.signedinteger], branch: str, into: str) -> None:
@@ -169,17 +241,21 @@ def replicate_source(source: SourceObjects, replicas: int) -> tuple[SourceObject
 
 
 def _merge(
-    parts: list[tuple[dict[str, np.ndarray], np.ndarray]],
+    parts: list[tuple[dict[str, np.ndarray], np.ndarray]], indices: Iterable[str] = ()
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Matched and fake objects as one table (a field only one part has is 0 in the other)."""
+    """The objects of every source and the fakes as one table: a field only some parts have
+    is 0 in the others, or -1 for the ``indices`` (the sources' match fields: an object of one
+    source has no index into another's generated collection)."""
     if len(parts) == 1:
         return parts[0]
+    indices = set(indices)
     names = list(dict.fromkeys(name for fields, _ in parts for name in fields))
     merged = {}
     for name in names:
         dtype = next(f[name].dtype for f, _ in parts if name in f)
+        fill = -1 if name in indices else 0
         merged[name] = np.concatenate(
-            [f[name] if name in f else np.zeros(len(e), dtype=dtype) for f, e in parts]
+            [f[name] if name in f else np.full(len(e), fill, dtype=dtype) for f, e in parts]
         )
     return merged, np.concatenate([e for _, e in parts])
 

@@ -82,7 +82,8 @@ class Pipeline:
         counters: dict[str, dict[str, int]] = {}
         for name, model in self.collections.items():
             index = policy.index_dtype(model.spec.source.collection)
-            out[name], counters[name] = model.apply(events, rng, guard, replicas, index)
+            done = {k: v for k, v in out.items() if isinstance(v, ak.Array)}
+            out[name], counters[name] = model.apply(events, rng, guard, replicas, index, done)
         if self.event is not None:
             out.update(self.event.apply(events, rng, guard, replicas))
         check_finite(out, policy.out_of_domain, sum(guard.counts.values()))

@@ -162,9 +162,13 @@ def simulate_chunk(
 
 def pileup_counts(pipeline: Pipeline, reco: dict[str, Any]) -> dict[str, int]:
     """The objects without a generated match (pile-up jets, fake leptons) written per
-    collection that has a fakes stage: those whose match index is -1."""
+    collection that has a fakes stage: those whose match index is -1, and the index of each
+    further source too (an electron made from a generated jet is not one)."""
     counts = {}
     for name, model in pipeline.collections.items():
         if model.fakes is not None and name in reco:
-            counts[name] = int(ak.sum(reco[name][model.spec.match] < 0))
+            unmatched = reco[name][model.spec.match] < 0
+            for source in model.spec.sources:
+                unmatched = unmatched & (reco[name][source.match] < 0)
+            counts[name] = int(ak.sum(unmatched))
     return counts

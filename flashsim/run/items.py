@@ -163,6 +163,7 @@ def _single_threaded_boosters(pipeline: Pipeline) -> None:
     stages = []
     for collection in pipeline.collections.values():
         stages.append(collection.efficiency)
+        stages += [source.efficiency for source in collection.sources.values()]
         if collection.fakes is not None:
             stages.append(collection.fakes.multiplicity)
     if pipeline.pid is not None:

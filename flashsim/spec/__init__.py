@@ -35,6 +35,7 @@ from flashsim.spec.types import (
     ResponseSpec,
     SourceSpec,
     Target,
+    ViaSpec,
     WeightSpec,
     met_prefix,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "SourceSpec",
     "SpeciesSpec",
     "Target",
+    "ViaSpec",
     "WeightSpec",
     "load_spec",
     "met_prefix",

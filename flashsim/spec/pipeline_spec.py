@@ -166,6 +166,10 @@ def _pipeline(r: SpecReader, data: Any) -> PipelineSpec:
     seed = r.non_negative(d.get("seed", 0), "seed")
     if seed > MAX_SEED:
         raise r.fail("seed", f"must be at most {MAX_SEED} (2**32 - 1), got {seed}")
+    collections = {
+        name: read_collection(r, spec, f"collections.{name}", name) for name, spec in colls.items()
+    }
+    _check_links(r, collections)
     return PipelineSpec(
         version=version,
         name=_text(r, d["name"], "name", MAX_NAME_CHARS),
@@ -179,10 +183,7 @@ def _pipeline(r: SpecReader, data: Any) -> PipelineSpec:
         seed=seed,
         validation_fraction=float(fraction),
         passthrough=tuple(passthrough),
-        collections={
-            name: read_collection(r, spec, f"collections.{name}", name)
-            for name, spec in colls.items()
-        },
+        collections=collections,
         event=read_event(r, d["event"], "event") if d.get("event") is not None else None,
         raw=copy.deepcopy(dict(d)),
         origin=r.origin,
@@ -190,6 +191,33 @@ def _pipeline(r: SpecReader, data: Any) -> PipelineSpec:
         weight=r.weight(d["weight"], "weight") if d.get("weight") is not None else None,
         inputs=_inputs(r, d["inputs"], "inputs") if d.get("inputs") is not None else None,
     )
+
+
+def _check_links(r: SpecReader, collections: Mapping[str, CollectionSpec]) -> None:
+    """A source linked ``via`` another collection needs that collection simulated before it
+    (an earlier section), matched to the same generated collection by the ``via`` field."""
+    order = list(collections)
+    for name, coll in collections.items():
+        for source in coll.sources:
+            via = source.via
+            if via is None:
+                continue
+            where = f"collections.{name}.sources.{source.label}.match.via"
+            if via.collection not in collections or order.index(via.collection) >= order.index(
+                name
+            ):
+                raise r.fail(
+                    f"{where}.collection",
+                    f"{via.collection!r} must be a collection section before {name!r}",
+                )
+            linked = collections[via.collection]
+            if (via.field, linked.source.collection) != (linked.match, source.source.collection):
+                raise r.fail(
+                    f"{where}.field",
+                    f"{via.collection}_{via.field} must be the match of section "
+                    f"{via.collection!r} into {source.source.collection} (it is "
+                    f"{via.collection}_{linked.match} into {linked.source.collection})",
+                )
 
 
 def _inputs(r: SpecReader, value: Any, where: str) -> InputPolicy:

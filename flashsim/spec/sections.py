@@ -25,6 +25,7 @@ from flashsim.spec.types import (
     Feature,
     SourceSpec,
     Target,
+    ViaSpec,
     met_prefix,
 )
 
@@ -57,7 +58,7 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         value,
         where,
         ["source", "target", "conditions", "targets", "efficiency", "response"],
-        ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived", "copy"],
+        ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived", "copy", "sources"],
     )
     tgt = r.mapping(d["target"], f"{where}.target", ["collection", "match"])
     if tgt["collection"] != name:
@@ -71,26 +72,102 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
     constants = d.get("constants", {})
     if not isinstance(constants, Mapping):
         raise r.fail(f"{where}.constants", "expected a mapping of field: number")
+    match = r.typed(tgt["match"], f"{where}.target.match", str, "a field name")
+    efficiency = _efficiency(r, d["efficiency"], f"{where}.efficiency")
+    charge = r.boolean(d.get("charge_from_pdgId", False), f"{where}.charge_from_pdgId")
+    produced = [
+        *target_names,
+        *([efficiency.class_field] if efficiency.class_field is not None else []),
+        *(["charge"] if charge else []),
+    ]
     return CollectionSpec(
         name=name,
         source=_source(r, d["source"], f"{where}.source"),
-        match=r.typed(tgt["match"], f"{where}.target.match", str, "a field name"),
+        match=match,
         conditions=r.sequence(d["conditions"], f"{where}.conditions", partial(_feature, r)),
         targets=targets,
-        efficiency=_efficiency(r, d["efficiency"], f"{where}.efficiency"),
+        efficiency=efficiency,
         response=r.response(d["response"], f"{where}.response"),
         fakes=_fakes(r, d["fakes"], f"{where}.fakes") if d.get("fakes") else None,
         constants={
             r.name(k, f"{where}.constants"): float(r.finite(v, f"{where}.constants.{k}"))
             for k, v in constants.items()
         },
-        charge_from_pdg_id=r.boolean(
-            d.get("charge_from_pdgId", False), f"{where}.charge_from_pdgId"
-        ),
+        charge_from_pdg_id=charge,
         sum_to_one=sum_to_one,
         derived=_derived(r, d.get("derived", []), f"{where}.derived", target_names),
         copy=_copies(r, d.get("copy", []), f"{where}.copy", target_names),
+        sources=_sources(r, d.get("sources"), f"{where}.sources", name, match, produced),
     )
+
+
+def _sources(
+    r: SpecReader, value: Any, where: str, name: str, match: str, produced: Sequence[str]
+) -> tuple[CollectionSpec, ...]:
+    """``sources``: further generated sources of the collection's objects, ``label: section``.
+
+    Each has its own ``source``, ``match`` (``{field: jetIdx, via: {collection: Jet, field:
+    genJetIdx}}``: the reco field linking to the source, directly or through another
+    collection), conditions, efficiency, targets and response, and must sample every field the
+    section's own objects have (``produced``), so the merged collection has no hole. The
+    section's ``match`` field is -1 on these objects, theirs -1 on the others.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping) or not value:
+        raise r.fail(where, "expected a mapping of name: source section (e.g. jets: {...})")
+    sources = []
+    for label, section in value.items():
+        at = f"{where}.{label}"
+        if not isinstance(label, str) or "_" in label or not label.isidentifier():
+            raise r.fail(at, "a source name is an identifier without '_' (e.g. jets)")
+        if label in ("fakes", "response", "efficiency", "conditions"):
+            raise r.fail(at, f"{label!r} names a stage already; choose another source name")
+        d = r.mapping(
+            section,
+            at,
+            ["source", "match", "conditions", "targets", "efficiency", "response"],
+            ["copy"],
+        )
+        m = r.mapping(d["match"], f"{at}.match", ["field"], ["via"])
+        field = r.name(m["field"], f"{at}.match.field")
+        if field == match:
+            raise r.fail(f"{at}.match.field", f"{match!r} is the section's own match; use another")
+        via = None
+        if m.get("via") is not None:
+            v = r.mapping(m["via"], f"{at}.match.via", ["collection", "field"])
+            via = ViaSpec(
+                collection=r.typed(v["collection"], f"{at}.match.via.collection", str, "a name"),
+                field=r.name(v["field"], f"{at}.match.via.field"),
+            )
+        targets = _targets(r, d["targets"], f"{at}.targets", "collection")
+        efficiency = _efficiency(r, d["efficiency"], f"{at}.efficiency")
+        has = {t.name for t in targets} | {efficiency.class_field}
+        for index in (match, field):
+            if index in has:
+                raise r.fail(f"{at}.targets", f"{index!r} is an index set by flashsim, not sampled")
+        missing = [f for f in produced if f not in has]
+        if missing:
+            raise r.fail(
+                f"{at}.targets",
+                f"the section's own {name} objects have {missing}; sample them here too (as "
+                "targets, or the ID field as efficiency classes) so every object has them",
+            )
+        sources.append(
+            CollectionSpec(
+                name=name,
+                label=label,
+                source=_source(r, d["source"], f"{at}.source"),
+                match=field,
+                via=via,
+                conditions=r.sequence(d["conditions"], f"{at}.conditions", partial(_feature, r)),
+                targets=targets,
+                efficiency=efficiency,
+                response=r.response(d["response"], f"{at}.response"),
+                copy=_copies(r, d.get("copy", []), f"{at}.copy", [t.name for t in targets]),
+            )
+        )
+    return tuple(sources)
 
 
 def _copies(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tuple[CopySpec, ...]:

@@ -29,6 +29,7 @@ __all__ = [
     "ResponseSpec",
     "SourceSpec",
     "Target",
+    "ViaSpec",
     "WeightSpec",
     "met_prefix",
 ]
@@ -170,8 +171,25 @@ class CopySpec:
 
 
 @dataclass(frozen=True)
+class ViaSpec:
+    """A link to the generated source through another reconstructed collection: the reco
+    object's ``match`` field indexes ``collection``, whose ``field`` indexes the source
+    (``Electron_jetIdx`` -> ``Jet_genJetIdx`` -> ``GenJet``)."""
+
+    collection: str
+    field: str
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
-    """Everything about one reconstructed collection (``Jet``, ``Muon``, ...)."""
+    """Everything about one reconstructed collection (``Jet``, ``Muon``, ...).
+
+    A collection's objects may come from several generated sources: the section's own
+    ``source`` (matched through ``match``), and each of ``sources`` (e.g. electrons faked by
+    generated jets), itself a :class:`CollectionSpec` of the same reconstructed collection
+    (``name``) with a ``label``, trained on the reco objects that no earlier source claimed.
+    The ``fakes`` stage takes the objects no source claimed.
+    """
 
     name: str
     source: SourceSpec
@@ -188,6 +206,22 @@ class CollectionSpec:
     copy: tuple[CopySpec, ...] = ()
     """Truth labels copied from the matched generated object (``Jet_hadronFlavour``), never
     sampled; unmatched (fake) objects get 0."""
+    sources: tuple[CollectionSpec, ...] = ()
+    """Further generated sources of the same reconstructed objects (see the class docstring)."""
+    label: str | None = None
+    """For one of a collection's ``sources``: its name (``jets``); None for the section itself."""
+    via: ViaSpec | None = None
+    """For a source linked through another collection: that link (``match`` is then the reco
+    field that indexes ``via.collection``)."""
+
+    @property
+    def stage(self) -> str:
+        """The name of this source's stages: ``Electron``, or ``Electron.jets`` for a source."""
+        return self.name if self.label is None else f"{self.name}.{self.label}"
+
+    def all_sources(self) -> tuple[CollectionSpec, ...]:
+        """The section itself, then its further sources, in the order they claim reco objects."""
+        return (self, *self.sources)
 
 
 @dataclass(frozen=True)

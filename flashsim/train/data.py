@@ -24,10 +24,10 @@ from flashsim.features import (
     CollectionTable,
     EventTable,
     FakesTable,
-    collection_table,
     concat_tables,
     event_table,
     fakes_table,
+    source_tables,
 )
 from flashsim.io import missing_field, open_events, read_entries, zip_collections
 from flashsim.provenance import file_record
@@ -42,6 +42,7 @@ class TrainingData:
     """Training tables of every stage, and a description of the files they came from."""
 
     collections: dict[str, CollectionTable]
+    """Per source of a collection (its stage name: ``Jet``, ``Electron.jets``), its rows."""
     fakes: dict[str, FakesTable]
     event: EventTable | None
     n_events: int
@@ -73,7 +74,9 @@ def read_training_data(
     Raises:
         InputError: a file cannot be read or lacks a collection or branch the spec needs.
     """
-    tables: dict[str, list[CollectionTable]] = {name: [] for name in spec.collections}
+    tables: dict[str, list[CollectionTable]] = {
+        source.stage: [] for c in spec.collections.values() for source in c.all_sources()
+    }
     fakes: dict[str, list[FakesTable]] = {
         name: [] for name, c in spec.collections.items() if c.fakes is not None
     }
@@ -97,9 +100,11 @@ def read_training_data(
                 if spec.weight is not None:
                     weight_parts.append(np.asarray(events[spec.weight.column], dtype=np.float64))
                 for name, coll in spec.collections.items():
-                    tables[name].append(collection_table(events, coll, n_events))
+                    chunk, claimed = source_tables(events, coll, n_events)
+                    for stage, table in chunk.items():
+                        tables[stage].append(table)
                     if coll.fakes is not None:
-                        fakes[name].append(fakes_table(events, coll, n_events))
+                        fakes[name].append(fakes_table(events, coll, n_events, claimed))
                 if spec.event is not None:
                     default = next(iter(spec.collections.values())).source.collection
                     events_tables.append(

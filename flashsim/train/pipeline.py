@@ -19,18 +19,30 @@ import numpy as np
 from flashsim.bundle import check_bundle_destination, save_bundle
 from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import PipelineSpec
+from flashsim.spec import CollectionSpec, PipelineSpec
 from flashsim.stages import FakesStage
 from flashsim.train.data import TrainingData
 from flashsim.train.pid import train_pid_model
 from flashsim.train.trainer import Log, StageTrainer, finite_rows, preprocessor
 
-__all__ = ["train_collection", "train_event", "train_fakes", "train_pipeline"]
+__all__ = ["train_collection", "train_event", "train_fakes", "train_pipeline", "train_source"]
 
 
 def train_collection(trainer: StageTrainer, name: str) -> CollectionModel:
-    """The efficiency and response (and fakes) stages of collection ``name``."""
+    """The efficiency and response stages of collection ``name``, then its fakes stage, then
+    those of each of its further ``sources``."""
     spec = trainer.spec.collections[name]
+    model = train_source(trainer, spec)
+    if spec.fakes is not None:
+        model.fakes, model.fake_conditions = train_fakes(trainer, name)
+    model.sources = {s.label or s.stage: train_source(trainer, s) for s in spec.sources}
+    return model
+
+
+def train_source(trainer: StageTrainer, spec: CollectionSpec) -> CollectionModel:
+    """The efficiency and response stages of one source of a collection (the section itself,
+    or one of its ``sources``), named by its stage (``Jet``, ``Electron.jets``)."""
+    name = spec.stage
     table = trainer.data.collections[name]
     keep = finite_rows(table.conditions)
     cond = preprocessor(spec.conditions)
@@ -53,10 +65,7 @@ def train_collection(trainer: StageTrainer, name: str) -> CollectionModel:
     weights = trainer.event_weights(event, name, np.concatenate([context, targets], axis=1))
     rows = trainer.rows(targets, context, event, weights=weights)
     response = trainer.response(name, spec.targets, rows, spec.response)
-    model = CollectionModel(spec, cond, efficiency, response)
-    if spec.fakes is not None:
-        model.fakes, model.fake_conditions = train_fakes(trainer, name)
-    return model
+    return CollectionModel(spec, cond, efficiency, response)
 
 
 def train_fakes(trainer: StageTrainer, name: str) -> tuple[FakesStage, TablePreprocessor]:

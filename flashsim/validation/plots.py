@@ -12,6 +12,7 @@ import io
 import math
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,7 +217,9 @@ def _wants_log(values: np.ndarray) -> bool:
     return positive.size > 0 and positive.min() < positive.max() / 300
 
 
-def _efficiencies(items: tuple[Any, ...]) -> Figure:
+def _efficiencies(items: tuple[Any, ...], *, unit_range: bool = True) -> Figure:
+    """Curves of fractions (efficiencies; on 0-1 with ``unit_range``, else from 0 up to the
+    largest value: rates of fakes) with a flash / full ratio panel."""
     fig, axes = _grid(len(items))
     for i, comp in enumerate(items):
         top, bottom = axes[0, i], axes[1, i]
@@ -239,8 +242,11 @@ def _efficiencies(items: tuple[Any, ...]) -> Figure:
                 lw=1.2,
             )
         top.set_ylabel(comp.ylabel)
-        top.set_ylim(0, 1.1)
-        top.set_yticks([0.2, 0.4, 0.6, 0.8, 1.0])
+        if unit_range:
+            top.set_ylim(0, 1.1)
+            top.set_yticks([0.2, 0.4, 0.6, 0.8, 1.0])
+        else:
+            top.set_ylim(bottom=0)
         if comp.title:
             top.set_title(comp.title)
         if i == 0:
@@ -335,6 +341,7 @@ _KINDS = {
     "hist": _hists,
     "efficiency": _efficiencies,
     "efficiency_grid": _efficiencies,
+    "rate": partial(_efficiencies, unit_range=False),
     "roc": _roc,
     "response": _response,
     "correlation": _correlation,

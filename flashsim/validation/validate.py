@@ -49,6 +49,8 @@ from flashsim.validation.samples import (
     read_sample,
 )
 from flashsim.validation.sections import collection_sections, event_section, physics_section
+from flashsim.validation.sections.jet_fakes import jet_fakes_section
+from flashsim.validation.sections.photons import photon_section
 from flashsim.validation.tells import find_tells, skipped_branch
 from flashsim.validation.validator import Validator
 
@@ -95,6 +97,12 @@ def validate_samples(
         say("comparing particle identification per true species")
         metrics["pid"], sec = pid_section(v, spec, pid_cuts)
         sections.append(sec)
+    for key, build in (("photons", photon_section), ("jet_fakes", jet_fakes_section)):
+        found = build(flash, full)  # None when the files have no photons / no jetIdx
+        if found is not None:
+            say(f"comparing {key.replace('_', ' ')}")
+            metrics[key], sec = found
+            sections.append(sec)
     say("physics summary in the analyst's units")
     metrics["physics_summary"], sec, checks = physics_summary(
         spec, flash, full, seed=seed, working_points=working_points, thresholds=thresholds

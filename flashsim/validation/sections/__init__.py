@@ -2,8 +2,10 @@
 :class:`~flashsim.validation.validator.Validator`.
 
 A collection (:mod:`.collection`: matched objects; :mod:`.efficiencies`; every reconstructed
-branch, :mod:`.reco`; unmatched objects, :mod:`.fakes`), the event quantities (:mod:`.event`)
-and the physics summaries (:mod:`.summaries`).
+branch, :mod:`.reco`; unmatched objects, :mod:`.fakes`), the event quantities (:mod:`.event`),
+the physics summaries (:mod:`.summaries`), and, when the files have the branches, the photon
+ID efficiency (:mod:`.photons`) and the electrons and photons faked by jets (:mod:`.jet_fakes`;
+both built on :mod:`.rates`).
 """
 
 from __future__ import annotations
