@@ -236,7 +236,7 @@ def test_spec_reads_sources() -> None:
             "must be the match of section 'Jet'",
         ),
         (lambda s: _jets(s)["targets"].pop(), "sample them here too"),
-        (lambda s: _jets(s)["match"].update({"field": "genPartIdx"}), "the section's own match"),
+        (lambda s: _jets(s)["match"].update({"field": "genPartIdx"}), "the section's own index"),
         (
             lambda s: _jets(s)["targets"].append(
                 {"name": "jetIdx", "kind": "value", "transform": []}
@@ -259,6 +259,61 @@ def test_spec_errors_name_the_key(edit: Any, message: str) -> None:
 
 def _jets(data: dict[str, Any]) -> dict[str, Any]:
     return data["collections"]["Electron"]["sources"]["jets"]
+
+
+def test_a_direct_source_may_share_the_sections_index() -> None:
+    """Conversion electrons point to their generated photon through Electron_genPartIdx."""
+    data = spec_dict()
+    photons = copy.deepcopy(_jets(data))
+    photons.update(
+        source={"collection": "GenPart", "pdgId": [22], "status": [1]},
+        match={"field": "genPartIdx"},
+        conditions=photons["conditions"][:2],
+    )
+    data["collections"]["Electron"]["sources"] = {"photons": photons}
+    spec = parse_spec(data, "t").collections["Electron"]
+    events = ak.Array(
+        {
+            "GenPart": [
+                [
+                    {"pt": 30.0, "eta": 0.0, "phi": 0.0, "mass": 0.0, "pdgId": 11, "status": 1},
+                    {"pt": 20.0, "eta": 1.0, "phi": 1.0, "mass": 0.0, "pdgId": 22, "status": 1},
+                ]
+            ],
+            "Electron": [
+                [
+                    {
+                        "pt": 29.0,
+                        "eta": 0.0,
+                        "phi": 0.0,
+                        "genPartIdx": 0,
+                        "cutBased": 2,
+                        "charge": 1,
+                    },
+                    {
+                        "pt": 12.0,
+                        "eta": 1.0,
+                        "phi": 1.0,
+                        "genPartIdx": 1,
+                        "cutBased": 0,
+                        "charge": 1,
+                    },
+                    {
+                        "pt": 6.0,
+                        "eta": 2.0,
+                        "phi": 0.0,
+                        "genPartIdx": -1,
+                        "cutBased": 0,
+                        "charge": 1,
+                    },
+                ]
+            ],
+        }
+    )
+    tables, claimed = source_tables(events, spec)
+    assert tables["Electron"].label.tolist() == [3]  # the generated electron, cutBased 2
+    assert tables["Electron.photons"].label.tolist() == [1]  # the photon, cutBased 0
+    assert claimed.tolist() == [True, True, False]
 
 
 def test_sources_claim_reco_objects_in_order() -> None:

@@ -110,7 +110,9 @@ def _sources(
     genJetIdx}}``: the reco field linking to the source, directly or through another
     collection), conditions, efficiency, targets and response, and must sample every field the
     section's own objects have (``produced``), so the merged collection has no hole. The
-    section's ``match`` field is -1 on these objects, theirs -1 on the others.
+    section's ``match`` field is -1 on these objects, theirs -1 on the others, unless a source
+    shares the section's index field (``Electron_genPartIdx`` of a conversion electron points
+    to its generated photon: a source of GenPart photons with ``match: {field: genPartIdx}``).
     """
     if value is None:
         return ()
@@ -131,8 +133,6 @@ def _sources(
         )
         m = r.mapping(d["match"], f"{at}.match", ["field"], ["via"])
         field = r.name(m["field"], f"{at}.match.field")
-        if field == match:
-            raise r.fail(f"{at}.match.field", f"{match!r} is the section's own match; use another")
         via = None
         if m.get("via") is not None:
             v = r.mapping(m["via"], f"{at}.match.via", ["collection", "field"])
@@ -140,6 +140,12 @@ def _sources(
                 collection=r.typed(v["collection"], f"{at}.match.via.collection", str, "a name"),
                 field=r.name(v["field"], f"{at}.match.via.field"),
             )
+            if field == match:
+                raise r.fail(
+                    f"{at}.match.field",
+                    f"{match!r} is the section's own index into its source; a source linked "
+                    "via another collection writes its own index field (e.g. jetIdx)",
+                )
         targets = _targets(r, d["targets"], f"{at}.targets", "collection")
         efficiency = _efficiency(r, d["efficiency"], f"{at}.efficiency")
         has = {t.name for t in targets} | {efficiency.class_field}
