@@ -28,6 +28,7 @@ Parameters and their sources: :mod:`flashsim.refsim.cms.params`.
 
 from __future__ import annotations
 
+import awkward as ak
 import numpy as np
 
 from flashsim.generators.kinematics import pt_eta_phi
@@ -48,7 +49,7 @@ from flashsim.refsim.cms.lepton_reco import (
 )
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.particle_flow import particle_flow
-from flashsim.refsim.cms.pfcand import Table, concat_tables, select_rows
+from flashsim.refsim.cms.pfcand import Table, concat_tables, select_rows, sorted_collection
 from flashsim.refsim.cms.photons import build_photons
 from flashsim.refsim.cms.reco_objects import build_objects
 from flashsim.refsim.cms.tracking import decays_in_flight, track_particles
@@ -123,5 +124,11 @@ class CMSLikeDetector:
         mu = muon_candidates(p, part, trk, x_mu, rng)
         pf = particle_flow(p, part, trk_pf, cells, ele, mu)
         out = build_objects(p, inp, pf, ele, mu, rng)
-        out["Photon"] = build_photons(p, part, trk, deposits, cells, ele, pf, inp.n_events, rng)
+        out["Photon"], ele_photon = build_photons(
+            p, part, trk, deposits, cells, ele, pf, inp.n_events, rng
+        )
+        photon_idx = sorted_collection(
+            {"photonIdx": ele_photon.astype(np.int16)}, ele["evt"], ele["pt"], inp.n_events
+        )
+        out["Electron"] = ak.with_field(out["Electron"], photon_idx.photonIdx, "photonIdx")
         return out

@@ -26,10 +26,10 @@ from flashsim.refsim.cms.geometry import BEND, bent_phi, calo_radius
 from flashsim.refsim.cms.lepton_reco import conversion_partner
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table, select_rows
-from flashsim.refsim.cms.photons import hcal_over_ecal
 from flashsim.refsim.cms.showers import (
     crystal_matrix,
     first_claims,
+    hcal_over_ecal,
     shape_deposits,
     shape_variables,
     window_pairs,
@@ -74,7 +74,9 @@ def hadron_electron_candidates(
     sc_dphi = np.bincount(cand, e_cell * delta_phi(cells["phi"][cell], phi_calo[cand]), minlength=n)
     sc_phi = delta_phi(phi_calo + sc_dphi / e_safe, 0.0)
     sc_pt = e_sc / np.cosh(eta)
-    hoe = hcal_over_ecal(p, {"evt": evt, "eta": eta, "phi": phi_calo}, cells, e_sc, 0.15)
+    hoe = hcal_over_ecal(
+        p, {"evt": evt, "eta": eta, "phi": phi_calo}, cells, e_sc, p.electron_hoe_cone
+    )
     bend = BEND * p.b_field_t * p.ecal_radius_m / np.maximum(sc_pt, 1e-3)
     dphi = np.minimum(
         np.abs(delta_phi(sc_phi, trk["phi"][idx] - bend)),

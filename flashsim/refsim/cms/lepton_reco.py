@@ -15,7 +15,7 @@ from flashsim.refsim.cms.conversions import material_before, material_x0
 from flashsim.refsim.cms.geometry import BEND
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table, select_rows
-from flashsim.refsim.cms.showers import first_claims
+from flashsim.refsim.cms.showers import first_claims, hcal_over_ecal
 
 __all__ = [
     "conversion_pairs",
@@ -93,34 +93,23 @@ def electron_candidates(
     idx, phi_calo = idx[ok], showers["phi_calo"][ok]
     evt = part["evt"][idx]
     ecal = np.flatnonzero(cells["layer"] == 0)
-    hcal = np.flatnonzero(cells["layer"] == 1)
     order = np.argsort(-trk["pt"][idx], kind="stable")
     idx, phi_calo, evt = idx[order], phi_calo[order], evt[order]
-    e_sc = np.zeros(len(idx))
-    e_h = np.zeros(len(idx))
-    # cells are sorted by event: pair each electron with the cells of its event
-    for cell_sel, is_ecal in ((ecal, True), (hcal, False)):
-        ce, cc = same_event_pairs(cells["evt"][cell_sel], evt)
-        cc = cell_sel[cc]
-        if is_ecal:
-            near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
-                np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi
-            )
-            near &= ~cells["used"][cc]
-            ce_n, cc_n = ce[near], cc[near]
-            # a cell in several windows goes to the highest-pT electron (candidates are sorted)
-            mine = first_claims(ce_n, cc_n)
-            ce_n, cc_n = ce_n[mine], cc_n[mine]
-            cells["used"][cc_n] = True
-            e_sc = np.bincount(ce_n, weights=cells["energy"][cc_n], minlength=len(idx))
-        else:
-            dr = np.hypot(
-                cells["eta"][cc] - trk["eta"][idx][ce],
-                delta_phi(cells["phi"][cc], phi_calo[ce]),
-            )
-            e_h = np.bincount(
-                ce[dr < 0.15], weights=cells["energy"][cc[dr < 0.15]], minlength=len(idx)
-            )
+    # cells are sorted by event: pair each electron with the ECAL cells of its event
+    ce, cc = same_event_pairs(cells["evt"][ecal], evt)
+    cc = ecal[cc]
+    near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
+        np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi
+    )
+    near &= ~cells["used"][cc]
+    ce, cc = ce[near], cc[near]
+    # a cell in several windows goes to the highest-pT electron (candidates are sorted)
+    mine = first_claims(ce, cc)
+    ce, cc = ce[mine], cc[mine]
+    cells["used"][cc] = True
+    e_sc = np.bincount(ce, weights=cells["energy"][cc], minlength=len(idx))
+    impact = {"evt": evt, "eta": trk["eta"][idx], "phi": phi_calo}
+    hoe = hcal_over_ecal(p, impact, cells, e_sc, p.electron_hoe_cone)
     pt = e_sc / np.cosh(trk["eta"][idx])
     good = pt > p.electron_pt_min
     # energy of the electron itself (its shower plus the brem it kept in the window)
@@ -143,7 +132,7 @@ def electron_candidates(
         "dz": trk["dz"][idx],
         "sd0": trk["sd0"][idx],
         "sdz": trk["sdz"][idx],
-        "hoe": e_h / np.maximum(e_sc, 1e-3),
+        "hoe": hoe,
         "sieie": sieie,
         "eop": e_sc / np.maximum(trk["pt"][idx] * np.cosh(trk["eta"][idx]), 1e-3),
         "lost": trk["lost"][idx],

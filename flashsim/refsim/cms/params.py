@@ -149,6 +149,8 @@ class CMSLikeParameters:
     #: hits, and |1/E - 1/p| below this (GeV^-1, E the supercluster energy).
     electron_wp_lost_hits: tuple[int, ...] = (2, 1, 1, 1)
     electron_wp_einv_pinv: tuple[float, ...] = (0.193, 0.184, 0.062, 0.033)
+    #: H/E of electron candidates: HCAL energy within this cone of the ECAL impact.
+    electron_hoe_cone: float = 0.15
     #: mvaIso = tanh(offset - a sieie_pull - b H/E - c pfRelIso03_all - d |1 - p/E| - e lostHits),
     #: sieie_pull = (sieie - intrinsic mean) / intrinsic width (barrel or endcap, >= -2).
     electron_mva_offset: float = 2.0

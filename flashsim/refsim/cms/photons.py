@@ -26,6 +26,11 @@ photons (their e+e- pair spread in azimuth by the field) and electrons alike; ``
    endcap), pfRelIso03_chg and pfRelIso03_all below ``photon_wp_*``.
 6. **genPartIdx**: the particle that gave the supercluster most energy, when it is a photon (or
    an electron of its conversion) kept in ``GenPart`` (final-state photons above 10 GeV), else -1.
+7. **Links** as NanoAOD's: ``jetIdx``, the jet holding the most energetic PF photon or electron
+   of the footprint, else any PF candidate of the window (:func:`photon_isolation`): a photon
+   from a pi0 points to the jet of its hadrons, which the flash simulation follows from the
+   GenJet; ``electronIdx``, the most energetic electron candidate matching the supercluster
+   (:func:`electron_match`), and back ``Electron_photonIdx``.
 
 References: [EGM] CMS, JINST 16 (2021) P05014. Parameters:
 :class:`flashsim.refsim.cms.params.CMSLikeParameters`.
@@ -39,11 +44,13 @@ import numpy as np
 from flashsim.generators.kinematics import delta_phi, pairs_within
 from flashsim.refsim.cms.calorimetry import cell_keys
 from flashsim.refsim.cms.geometry import BEND
+from flashsim.refsim.cms.leptons import delta_beta_isolation, pf_pt_sums
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import (
     ELECTRON,
     PHOTON,
     Table,
+    position_in_collection,
     select_rows,
     sorted_collection,
 )
@@ -56,9 +63,10 @@ from flashsim.refsim.cms.showers import (
 )
 
 __all__ = [
+    "best_per_group",
     "build_photons",
     "cluster_owner",
-    "hcal_over_ecal",
+    "electron_match",
     "matches_track",
     "photon_collection",
     "photon_isolation",
@@ -130,25 +138,6 @@ def superclusters(p: CMSLikeParameters, cells: Table) -> tuple[Table, np.ndarray
     return clusters, owner
 
 
-def hcal_over_ecal(
-    p: CMSLikeParameters, obj: Table, cells: Table, energy: np.ndarray, cone: float
-) -> np.ndarray:
-    """HCAL energy within ``cone`` of each object (``evt``, ``eta``, ``phi``) over ``energy``."""
-    hcal = np.flatnonzero(cells["layer"] == 1)
-    total = np.zeros(len(obj["evt"]))
-    for q, s, _ in pairs_within(
-        obj["evt"],
-        obj["eta"],
-        obj["phi"],
-        cells["evt"][hcal],
-        cells["eta"][hcal],
-        cells["phi"][hcal],
-        cone,
-    ):
-        total += np.bincount(q, cells["energy"][hcal[s]], minlength=len(total))
-    return total / np.maximum(energy, 1e-3)
-
-
 def tower_hoe(p: CMSLikeParameters, obj: Table, cells: Table, energy: np.ndarray) -> np.ndarray:
     """Single-tower H/E: the energy of the HCAL cell behind each object's position (``evt``,
     ``eta``, ``phi``) over ``energy`` [EGM]."""
@@ -193,27 +182,68 @@ def matches_track(
     return np.concatenate(qs), np.concatenate(ts)
 
 
-def photon_isolation(p: CMSLikeParameters, ph: Table, pf: Table) -> tuple[np.ndarray, np.ndarray]:
-    """``pfRelIso03_chg`` and ``pfRelIso03_all`` of the photons ``ph`` (see the module)."""
+def photon_isolation(
+    p: CMSLikeParameters, ph: Table, pf: Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pfRelIso03_chg`` and ``pfRelIso03_all`` of the photons ``ph`` (see the module), and
+    ``jetIdx``: the jet (``pf["jet"]``) holding the most energetic PF photon or electron of the
+    photon's footprint; failing that (particle flow gave the cluster's energy to a hadron, e.g. a
+    pi0 photon on top of a charged pion), the jet of the most energetic PF candidate inside the
+    supercluster window; -1 when none is in a jet."""
     n = len(ph["pt"])
-    ch_pv, ch_pu, neutral = np.zeros(n), np.zeros(n), np.zeros(n)
+    sums = {"ch_pv": np.zeros(n), "ch_pu": np.zeros(n), "neutral": np.zeros(n)}
+    win_q, win_c, win_foot = [], [], []
     for q, c, dr in pairs_within(
         ph["evt"], ph["eta"], ph["phi"], pf["evt"], pf["eta"], pf["phi"], p.photon_iso_cone
     ):
         kind, charged = pf["kind"][c], pf["charged"][c]
-        footprint = (
-            ((kind == PHOTON) | (kind == ELECTRON))
-            & (np.abs(pf["eta"][c] - ph["eta"][q]) < p.supercluster_deta)
-            & (np.abs(delta_phi(pf["phi"][c], ph["phi"][q])) < p.supercluster_dphi)
+        window = (np.abs(pf["eta"][c] - ph["eta"][q]) < p.supercluster_deta) & (
+            np.abs(delta_phi(pf["phi"][c], ph["phi"][q])) < p.supercluster_dphi
         )
+        footprint = window & ((kind == PHOTON) | (kind == ELECTRON))
         veto = footprint | (charged & (dr < p.photon_iso_veto_charged))
-        pt = np.where(veto, 0.0, pf["pt"][c])
-        from_pv = pf["from_pv"][c]
-        ch_pv += np.bincount(q, pt * (charged & from_pv), minlength=n)
-        ch_pu += np.bincount(q, pt * (charged & ~from_pv), minlength=n)
-        neutral += np.bincount(q, pt * ~charged, minlength=n)
-    pt = np.maximum(ph["pt"], 1e-3)
-    return ch_pv / pt, (ch_pv + np.maximum(0.0, neutral - 0.5 * ch_pu)) / pt
+        for key, value in pf_pt_sums(n, q, c, pf, ~veto).items():
+            sums[key] += value
+        win_q.append(q[window])
+        win_c.append(c[window])
+        win_foot.append(footprint[window])
+    jet = np.full(n, -1, dtype=np.int64)
+    if win_q and "jet" in pf:
+        wq, wc, foot = np.concatenate(win_q), np.concatenate(win_c), np.concatenate(win_foot)
+        in_jet = pf["jet"][wc] >= 0
+        wq, wc, foot = wq[in_jet], wc[in_jet], foot[in_jet]
+        # the footprint first, then by pT
+        score = pf["pt"][wc] + np.where(foot, 1e9, 0.0)
+        jet = best_per_group(wq, score, pf["jet"][wc], n)
+    return sums["ch_pv"] / np.maximum(ph["pt"], 1e-3), delta_beta_isolation(sums, ph["pt"]), jet
+
+
+def electron_match(p: CMSLikeParameters, ph: Table, ele: Table) -> np.ndarray:
+    """Per photon, the row in ``ele`` of the most energetic electron candidate whose track,
+    bent with the supercluster pT, meets the supercluster within the electron-seed windows
+    (the same supercluster: ``Photon_electronIdx``), -1 for none."""
+    q, e = matches_track(
+        p,
+        ph,
+        ele["evt"],
+        ele["eta"],
+        ele["phi"],
+        ele["q"],
+        p.electron_seed_deta,
+        p.electron_seed_dphi,
+    )
+    return best_per_group(q, ele["pt"][e], e, len(ph["pt"]))
+
+
+def best_per_group(group: np.ndarray, score: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group 0..n-1, the value of its member with the highest ``score`` (-1 for an empty
+    group)."""
+    out = np.full(n, -1, dtype=np.int64)
+    order = np.lexsort((-score, group))
+    g = group[order]
+    first = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    out[g[first]] = values[order][first]
+    return out
 
 
 def cluster_owner(
@@ -274,6 +304,8 @@ def photon_collection(p: CMSLikeParameters, ph: Table, n_events: int) -> ak.Arra
         "pixelSeed": ph["pixel_seed"].astype(bool),
         "electronVeto": ph["electron_veto"].astype(bool),
         "genPartIdx": ph["gen"].astype(np.int16),
+        "jetIdx": ph["jet"].astype(np.int16),
+        "electronIdx": ph["electron"].astype(np.int16),
     }
     return sorted_collection(fields, ph["evt"], ph["pt"], n_events)
 
@@ -288,8 +320,11 @@ def build_photons(
     pf: Table,
     n_events: int,
     rng: np.random.Generator,
-) -> ak.Array:
-    """The ``Photon`` collection of a block (see the module for the steps)."""
+) -> tuple[ak.Array, np.ndarray]:
+    """The ``Photon`` collection of a block (see the module for the steps), and per row of
+    ``ele`` its ``Electron_photonIdx`` (the most energetic photon whose ``electronIdx`` points
+    to it, -1 for none). ``pf`` must have the ``jet`` column of
+    :func:`flashsim.refsim.cms.reco_objects.build_objects`."""
     clusters, cell_cluster = superclusters(p, cells)
     owner = cluster_owner(p, part, deposits, cells, cell_cluster, len(clusters["pt"]))
     good = (clusters["pt"] > p.photon_pt_min) & (np.abs(clusters["eta"]) < p.photon_eta_max)
@@ -300,7 +335,7 @@ def build_photons(
     )
     ph["r9"], ph["sieie"] = shape_variables(p, matrix, ph["energy"], ph["eta"])
     ph["hoe"] = tower_hoe(p, ph, cells, ph["energy"])
-    ph["iso_chg"], ph["iso_all"] = photon_isolation(p, ph, pf)
+    ph["iso_chg"], ph["iso_all"], ph["jet"] = photon_isolation(p, ph, pf)
     # seeds are pixel hit pairs: any charged particle with pixel hits, found as a track or not
     tracks = np.flatnonzero(trk["pixel"] >= p.pixel_seed_hits)
     q, _ = matches_track(
@@ -329,4 +364,11 @@ def build_photons(
     o = np.maximum(ph["owner"], 0)
     photon_like = (part["apdg"][o] == 22) | ((part["apdg"][o] == 11) & (part["conv_r"][o] > 0))
     ph["gen"] = np.where((ph["owner"] >= 0) & photon_like, part["gen"][o], -1)
-    return photon_collection(p, ph, n_events)
+    # cross-links with the electrons sharing the supercluster, as indices in the collections
+    ele_row = electron_match(p, ph, ele)
+    ele_pos = position_in_collection(ele["evt"], ele["pt"])
+    ph["electron"] = np.where(ele_row >= 0, ele_pos[np.maximum(ele_row, 0)], -1)
+    linked = np.flatnonzero(ele_row >= 0)
+    ph_pos = position_in_collection(ph["evt"], ph["pt"])
+    ele_photon = best_per_group(ele_row[linked], ph["pt"][linked], ph_pos[linked], len(ele["pt"]))
+    return photon_collection(p, ph, n_events), ele_photon

@@ -39,6 +39,7 @@ __all__ = [
     "SHAPE_DEPOSIT_MIN_GEV",
     "crystal_matrix",
     "first_claims",
+    "hcal_over_ecal",
     "profile_cdf",
     "shape_deposits",
     "shape_variables",
@@ -189,3 +190,23 @@ def shape_variables(
     sieie = np.sqrt(var) * p.ecal_cell * scale
     r9 = e3x3 / np.maximum(e_sc, 1e-3)
     return r9, sieie
+
+
+def hcal_over_ecal(
+    p: CMSLikeParameters, obj: Table, cells: Table, energy: np.ndarray, cone: float
+) -> np.ndarray:
+    """HCAL energy within ``cone`` of each object (``evt``, ``eta``, ``phi``) over ``energy``: the
+    H/E of electron candidates, genuine or seeded by hadrons (cone ``electron_hoe_cone``)."""
+    hcal = np.flatnonzero(cells["layer"] == 1)
+    total = np.zeros(len(obj["evt"]))
+    for q, s, _ in pairs_within(
+        obj["evt"],
+        obj["eta"],
+        obj["phi"],
+        cells["evt"][hcal],
+        cells["eta"][hcal],
+        cells["phi"][hcal],
+        cone,
+    ):
+        total += np.bincount(q, cells["energy"][hcal[s]], minlength=len(total))
+    return total / np.maximum(energy, 1e-3)
