@@ -316,8 +316,8 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
     The targets, the ID class (``efficiency.classes``), the match index (-1 for fakes), the
     copies of gen fields, ``charge`` (``charge_from_pdg_id``), then the fakes' targets not
     already there, each further source's index (``Electron_jetIdx``) and copies, the
-    constants, the derived fields, and the PID variables when the ``pid`` section simulates
-    this collection.
+    ``links``, the constants, the derived fields, and the PID variables when the ``pid``
+    section simulates this collection.
     """
     coll = spec.collections[name]
     fields = dict.fromkeys(target_branches(coll.targets))
@@ -334,6 +334,7 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
         fields.update(dict.fromkeys(target_branches(source.targets)))
         fields[source.match] = None
         fields.update(dict.fromkeys(c.name for c in source.copy))
+    fields.update(dict.fromkeys(link.field for link in coll.links))
     fields.update(dict.fromkeys(coll.constants))
     fields.update(dict.fromkeys(coll.derived))
     if spec.pid is not None and spec.pid.collection == name:

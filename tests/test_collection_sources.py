@@ -21,7 +21,7 @@ from flashsim.bundle import load_bundle
 from flashsim.exceptions import SpecError
 from flashsim.features import fakes_table, reco_links, source_tables
 from flashsim.io import NanoAODWriter, zip_collections
-from flashsim.pipeline import linked_index
+from flashsim.pipeline import linked_index, nearest_index
 from flashsim.run import run_file
 from flashsim.spec import parse_spec
 from flashsim.train import read_training_data, train_pipeline
@@ -470,3 +470,59 @@ def test_bundle_round_trip_and_introspection(trained: tuple[Path, Path]) -> None
     text = format_model_info(model_info(model))
     assert "Electron.jets" in text
     assert "Electron_jetIdx -> Jet_genJetIdx" in text
+
+
+def test_nearest_index_per_event() -> None:
+    linked = ak.zip({"eta": [[0.0, 1.0], [], [2.0]], "phi": [[0.0, 0.0], [], [3.1]]})  # fmt: skip
+    event = np.array([2, 0, 1, 0])
+    eta = np.array([2.0, 0.9, 0.0, -0.1])
+    phi = np.array([-3.1, 0.0, 0.0, 0.0])
+    dr, index = nearest_index(linked, event, eta, phi)
+    assert index.tolist() == [0, 1, -1, 0]
+    np.testing.assert_allclose(dr[[1, 3]], [0.1, 0.1], atol=1e-6)
+    assert dr[0] < 0.1  # across the phi boundary
+    assert np.isinf(dr[2])
+
+
+def test_links_fill_what_no_source_set(trained: tuple[Path, Path]) -> None:
+    """``links``: the prompt electrons get the nearest flash jet within 0.4 (or -1); the
+    electrons faked by jets keep the jet of their generated jet."""
+    import dataclasses
+
+    from flashsim.spec import LinkSpec
+
+    model, held_out = trained
+    events = zip_collections(uproot.open(held_out)["Events"].arrays(filter_name="/Gen|nGen|run/"))
+    pipeline = load_bundle(model)
+    plain, _ = pipeline.apply(events[:400], np.random.default_rng(9))
+    electron = pipeline.collections["Electron"]
+    electron.spec = dataclasses.replace(
+        electron.spec, links=(LinkSpec(field="jetIdx", collection="Jet", max_dr=0.4),)
+    )
+    linked, _ = pipeline.apply(events[:400], np.random.default_rng(9))
+    before, after, jets = plain["Electron"], linked["Electron"], linked["Jet"]
+    assert ak.to_list(before.pt) == ak.to_list(after.pt)  # same random stream, same objects
+    from_jets = before.jetIdx >= 0
+    assert ak.to_list(after.jetIdx[from_jets]) == ak.to_list(before.jetIdx[from_jets])
+    # by brute force: the nearest flash jet within 0.4 for the others
+    n_linked = 0
+    pairs = zip(ak.to_list(after), ak.to_list(jets), strict=True)
+    for e, (objects, event_jets) in enumerate(pairs):
+        for obj, was in zip(objects, ak.to_list(before[e]), strict=True):
+            if was["jetIdx"] >= 0:
+                continue
+            dphi = [(obj["phi"] - j["phi"] + np.pi) % (2 * np.pi) - np.pi for j in event_jets]
+            dr = [np.hypot(obj["eta"] - j["eta"], d) for j, d in zip(event_jets, dphi, strict=True)]
+            best = int(np.argmin(dr)) if dr and min(dr) < 0.4 else -1
+            assert obj["jetIdx"] == best
+            n_linked += best >= 0
+    assert n_linked > 0
+
+
+def test_link_to_a_later_collection_is_refused() -> None:
+    data = spec_dict()
+    data["collections"]["Jet"]["links"] = [
+        {"field": "electronIdx1", "collection": "Electron", "max_dr": 0.4}
+    ]
+    with pytest.raises(SpecError, match=r"Jet.links\[0\].collection: 'Electron' must be"):
+        parse_spec(data, "t")

@@ -33,6 +33,7 @@ from flashsim.pipeline.collection import (
     CollectionModel,
     charge_from_pdg_id,
     linked_index,
+    nearest_index,
     replicate_source,
     response_context,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "gen_event_level_branches",
     "id_flag_branches",
     "linked_index",
+    "nearest_index",
     "reco_branches",
     "replicate_source",
     "response_context",

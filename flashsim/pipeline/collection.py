@@ -25,15 +25,17 @@ from flashsim.features import (
     select_source,
 )
 from flashsim.nanoaod import derive
+from flashsim.neighbours import nearest_neighbours, offsets
 from flashsim.pipeline.thresholds import has_cut, passes_cuts, sample_above_thresholds
 from flashsim.preprocessing import TablePreprocessor
-from flashsim.spec import CollectionSpec, Target
+from flashsim.spec import CollectionSpec, LinkSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 
 __all__ = [
     "CollectionModel",
     "charge_from_pdg_id",
     "linked_index",
+    "nearest_index",
     "replicate_source",
     "response_context",
 ]
@@ -121,10 +123,12 @@ class CollectionModel:
             counters[f"{label}.reconstructed"] = len(event)
         indices = [s.match for s in spec.all_sources()]
         merged, event = _merge(parts, indices)
-        for name, value in spec.constants.items():
-            merged[name] = np.full(len(event), value, dtype=np.float32)
         targets = [t for s in spec.all_sources() for t in s.targets]
         merged, event = _select(merged, event, [*targets, *fake_targets(spec)], counters)
+        for link in spec.links:
+            merged[link.field] = _linked(merged, event, link, done or {}, index_dtype)
+        for name, value in spec.constants.items():
+            merged[name] = np.full(len(event), value, dtype=np.float32)
         normalise_sum(merged, spec.sum_to_one)
         derive(spec.derived, merged)
         return _jagged(merged, event, n_events), counters
@@ -183,6 +187,51 @@ class CollectionModel:
         if spec.charge_from_pdg_id:
             fields["charge"] = charge_from_pdg_id(source.flat("pdgId")[keep])
         return fields, event, len(outcome)
+
+
+def _linked(
+    fields: Mapping[str, np.ndarray],
+    event: np.ndarray,
+    link: LinkSpec,
+    done: Mapping[str, ak.Array],
+    index_dtype: type[np.signedinteger],
+) -> np.ndarray:
+    """A ``links`` field: as a source set it, else the nearest object within ``max_dr``."""
+    current = fields.get(link.field)
+    index = np.full(len(event), -1, dtype=index_dtype) if current is None else current
+    linked = done.get(link.collection)
+    if linked is None:
+        msg = f"{link.field} links to {link.collection}, which was not simulated before"
+        raise InputError(msg)
+    unset = index < 0
+    near = nearest_index(linked, event[unset], fields["eta"][unset], fields["phi"][unset])
+    dr, which = near
+    index = index.copy()
+    index[unset] = np.where(dr < link.max_dr, which, -1).astype(index.dtype)
+    return index
+
+
+def nearest_index(
+    linked: ak.Array, event: np.ndarray, eta: np.ndarray, phi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For objects of ``event`` at (``eta``, ``phi``), the ΔR to the nearest object of
+    ``linked`` (one list per event) and its index within the event (``inf``, -1 for none)."""
+    order = np.argsort(event, kind="stable")
+    counts = np.bincount(np.asarray(event, dtype=np.int64), minlength=len(linked))
+    other_counts = np.asarray(ak.num(linked), dtype=np.int64)
+    dr, which = nearest_neighbours(
+        np.asarray(eta)[order],
+        np.asarray(phi)[order],
+        counts,
+        np.asarray(ak.flatten(linked.eta)),
+        np.asarray(ak.flatten(linked.phi)),
+        other_counts,
+    )
+    local = np.where(which >= 0, which - offsets(other_counts)[np.asarray(event)[order]], -1)
+    out_dr = np.full(len(event), np.inf)
+    out_index = np.full(len(event), -1, dtype=np.int64)
+    out_dr[order], out_index[order] = dr, local
+    return out_dr, out_index
 
 
 def linked_index(

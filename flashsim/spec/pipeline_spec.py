@@ -195,9 +195,19 @@ def _pipeline(r: SpecReader, data: Any) -> PipelineSpec:
 
 def _check_links(r: SpecReader, collections: Mapping[str, CollectionSpec]) -> None:
     """A source linked ``via`` another collection needs that collection simulated before it
-    (an earlier section), matched to the same generated collection by the ``via`` field."""
+    (an earlier section), matched to the same generated collection by the ``via`` field; a
+    ``links`` entry needs its collection simulated before too."""
     order = list(collections)
     for name, coll in collections.items():
+        for i, link in enumerate(coll.links):
+            earlier = link.collection in collections and order.index(link.collection) < order.index(
+                name
+            )
+            if not earlier:
+                raise r.fail(
+                    f"collections.{name}.links[{i}].collection",
+                    f"{link.collection!r} must be a collection section before {name!r}",
+                )
         for source in coll.sources:
             via = source.via
             if via is None:

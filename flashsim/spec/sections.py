@@ -23,6 +23,7 @@ from flashsim.spec.types import (
     EventSpec,
     FakesSpec,
     Feature,
+    LinkSpec,
     SourceSpec,
     Target,
     ViaSpec,
@@ -58,7 +59,16 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         value,
         where,
         ["source", "target", "conditions", "targets", "efficiency", "response"],
-        ["fakes", "constants", "charge_from_pdgId", "sum_to_one", "derived", "copy", "sources"],
+        [
+            "fakes",
+            "constants",
+            "charge_from_pdgId",
+            "sum_to_one",
+            "derived",
+            "copy",
+            "sources",
+            "links",
+        ],
     )
     tgt = r.mapping(d["target"], f"{where}.target", ["collection", "match"])
     if tgt["collection"] != name:
@@ -98,7 +108,31 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         derived=_derived(r, d.get("derived", []), f"{where}.derived", target_names),
         copy=_copies(r, d.get("copy", []), f"{where}.copy", target_names),
         sources=_sources(r, d.get("sources"), f"{where}.sources", name, match, produced),
+        links=_links(r, d.get("links", []), f"{where}.links", target_names),
     )
+
+
+def _links(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tuple[LinkSpec, ...]:
+    """``links``: cross-references filled by proximity, ``{field, collection, max_dr}``."""
+    if value == []:
+        return ()
+
+    def item(v: Any, at: str) -> LinkSpec:
+        d = r.mapping(v, at, ["field", "collection", "max_dr"])
+        field = r.name(d["field"], f"{at}.field")
+        if field in targets:
+            raise r.fail(f"{at}.field", f"{field!r} is a target; a field is sampled or linked")
+        return LinkSpec(
+            field=field,
+            collection=r.typed(d["collection"], f"{at}.collection", str, "a collection name"),
+            max_dr=float(r.number(d["max_dr"], f"{at}.max_dr", low=0.0, high=10.0, low_open=True)),
+        )
+
+    links = r.sequence(value, where, item)
+    fields = [link.field for link in links]
+    if len(set(fields)) != len(fields):
+        raise r.fail(where, "each field is linked once")
+    return links
 
 
 def _sources(

@@ -26,6 +26,7 @@ __all__ = [
     "EventSpec",
     "FakesSpec",
     "Feature",
+    "LinkSpec",
     "ResponseSpec",
     "SourceSpec",
     "Target",
@@ -181,6 +182,17 @@ class ViaSpec:
 
 
 @dataclass(frozen=True)
+class LinkSpec:
+    """A cross-reference filled after sampling: for every object whose ``field`` no source set
+    (-1), the nearest object of ``collection`` (an earlier section) within ``max_dr`` in (η, φ),
+    or -1 (``Electron_jetIdx`` of a prompt electron: the jet that holds it)."""
+
+    field: str
+    collection: str
+    max_dr: float
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
     """Everything about one reconstructed collection (``Jet``, ``Muon``, ...).
 
@@ -213,6 +225,8 @@ class CollectionSpec:
     via: ViaSpec | None = None
     """For a source linked through another collection: that link (``match`` is then the reco
     field that indexes ``via.collection``)."""
+    links: tuple[LinkSpec, ...] = ()
+    """Cross-references to earlier collections filled by proximity after sampling."""
 
     @property
     def stage(self) -> str:
