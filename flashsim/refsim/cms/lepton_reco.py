@@ -149,7 +149,8 @@ def conversion_partner(
     """Whether an opposite-charge track runs parallel to track ``idx`` from the same point.
 
     A photon conversion (or a Dalitz pair) gives two tracks with nearly equal polar angle
-    (|delta cot theta|), azimuth at production and longitudinal impact parameter.
+    (|delta cot theta|), azimuth at production and longitudinal impact parameter, that start
+    at the same radius (missing inner hits within ``conversion_dlost_max``).
     """
     ei, _ = conversion_pairs(p, part, trk, idx)
     return np.bincount(ei, minlength=len(idx)) > 0
@@ -174,6 +175,7 @@ def conversion_pairs(
         & (np.abs(np.sinh(trk["eta"][t]) - np.sinh(trk["eta"][e])) < p.conversion_dcot_max)
         & (np.abs(delta_phi(trk["phi"][t], trk["phi"][e])) < p.conversion_dphi_max)
         & (np.abs(trk["dz"][t] - trk["dz"][e]) < p.conversion_ddz_max_cm)
+        & (np.abs(trk["lost"][t] - trk["lost"][e]) <= p.conversion_dlost_max)
     )
     return ei[close], t[close]
 

@@ -71,6 +71,11 @@ class CMSLikeParameters:
     conversion_dcot_max: float = 0.02
     conversion_dphi_max: float = 0.05
     conversion_ddz_max_cm: float = 0.1
+    #: ... and whose missing inner hits differ by at most this many layers: the two legs start
+    #: at the same vertex, so a track with hits before a conversion's vertex is not one of its
+    #: legs (CMS's vertex fit rejects hits before the vertex [EGM]; #24: without it a prompt
+    #: electron next to a late conversion leg of its FSR photon failed the veto, 1.5% of them).
+    conversion_dlost_max: int = 1
     #: sigma(1/pT)/(1/pT) = sqrt(a(eta)^2 + (b(eta) pT)^2); a, b grow as (|eta|/2.5)^2.
     track_res_a_barrel: float = 0.010
     track_res_a_slope: float = 0.010
