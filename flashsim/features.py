@@ -20,6 +20,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim.branches import met_branches
+from flashsim.children import gather_children
 from flashsim.exceptions import InputError
 from flashsim.neighbours import cone_sums, nearest_neighbours
 from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target
@@ -359,6 +360,9 @@ def collection_table(
         name: np.asarray(ak.flatten(reco[name]), dtype=np.float64)[matched[has]]
         for name in reco.fields
     }
+    if spec.children is not None:  # the hidden targets: number of children, their fields
+        owned = gather_children(events, spec.name, spec.children)
+        reco_flat.update({name: values[matched[has]] for name, values in owned.items()})
     label = has.astype(np.int64)
     if spec.efficiency.class_field is not None:
         values = np.asarray(spec.efficiency.class_values)
@@ -373,7 +377,7 @@ def collection_table(
             )
             raise InputError(msg)
         label[has] = found + 1
-    gen = _gen_values(source, [t.name for t in spec.targets])
+    gen = _gen_values(source, [t.gen_field for t in spec.targets])
     gen = {k: v[has] for k, v in gen.items()}
     targets = encode_targets(spec.targets, reco_flat, gen)
     return CollectionTable(conditions, label, targets, source.event + event_offset)

@@ -20,6 +20,7 @@ __all__ = [
     "FEATURE_KINDS",
     "NEGATIVE_WEIGHTS",
     "TARGET_KINDS",
+    "ChildrenSpec",
     "CollectionSpec",
     "CopySpec",
     "EfficiencySpec",
@@ -109,6 +110,14 @@ class Target:
     """Values taken exactly by a fraction of the objects inside a continuous range (the b-tag
     score's default, energy fractions at 0): which one, or the continuum, is sampled first as a
     category, and the continuum by the flow given it (:mod:`flashsim.stages.mixed`)."""
+    relative_to: str | None = None
+    """The generated field a ``ratio``/``diff``/``dphi`` target is relative to, when it is not
+    the target's own name (a child's ``SubJet1_pt`` relative to the parent's generated ``pt``)."""
+
+    @property
+    def gen_field(self) -> str:
+        """The generated field a relative target is expressed against."""
+        return self.relative_to or self.name
 
     @property
     def discrete(self) -> bool:
@@ -182,6 +191,39 @@ class ViaSpec:
 
 
 @dataclass(frozen=True)
+class ChildrenSpec:
+    """Objects of another reconstructed collection that each object owns, sampled with it: a
+    FatJet's soft-drop subjets (``SubJet``, indexed by ``FatJet_subJetIdx1``/``2``).
+
+    The parent's response samples, besides its own targets, the number of children
+    (:attr:`count`, a category 0..len(index)) and ``targets`` for each child k
+    (:meth:`target_name`: ``SubJet1_pt``), relative to the parent's generated object; the
+    children are then written as the collection ``collection``, in parent order, and the
+    parent's ``index`` fields point to them (-1 beyond the count).
+    """
+
+    collection: str
+    index: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+    @property
+    def count(self) -> str:
+        """The name of the hidden target holding the number of children of an object."""
+        return f"n{self.collection}"
+
+    def target_name(self, k: int, field: str) -> str:
+        """The hidden target of field ``field`` of child ``k`` (from 0): ``SubJet1_pt``."""
+        return f"{self.collection}{k + 1}_{field}"
+
+    def hidden(self) -> list[str]:
+        """Every hidden target name: the count, then each child's fields."""
+        names = [self.count]
+        for k in range(len(self.index)):
+            names += [self.target_name(k, t.name) for t in self.targets]
+        return names
+
+
+@dataclass(frozen=True)
 class LinkSpec:
     """A cross-reference filled after sampling: for every object whose ``field`` no source set
     (-1), the nearest object of ``collection`` (an earlier section) within ``max_dr`` in (η, φ),
@@ -227,6 +269,16 @@ class CollectionSpec:
     field that indexes ``via.collection``)."""
     links: tuple[LinkSpec, ...] = ()
     """Cross-references to earlier collections filled by proximity after sampling."""
+    children: ChildrenSpec | None = None
+    """Objects of another collection owned by each object, sampled with it (its hidden
+    targets are part of ``targets``)."""
+
+    def written_targets(self) -> tuple[Target, ...]:
+        """The targets written as fields of this collection (without the children's)."""
+        if self.children is None:
+            return self.targets
+        hidden = set(self.children.hidden())
+        return tuple(t for t in self.targets if t.name not in hidden)
 
     @property
     def stage(self) -> str:
