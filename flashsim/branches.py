@@ -249,8 +249,7 @@ def reco_branches(spec: PipelineSpec) -> list[str]:
                 names.add(f"{source.via.collection}_{source.via.field}")
         children = coll_spec.children
         if children is not None:
-            hidden = set(children.hidden())
-            fields = {f for f in fields if f not in hidden} | set(children.index)
+            fields |= set(children.index)
             names |= {f"{children.collection}_{t.name}" for t in children.targets}
         names |= {f"{name}_{f}" for f in fields}
     return sorted(names)
@@ -331,7 +330,7 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
         assert owner.children is not None
         return target_branches(owner.children.targets)
     coll = spec.collections[name]
-    fields = dict.fromkeys(target_branches(coll.written_targets()))
+    fields = dict.fromkeys(target_branches(coll.targets))
     if coll.efficiency.class_field is not None:
         fields[coll.efficiency.class_field] = None
     fields[coll.match] = None

@@ -247,6 +247,9 @@ class CollectionTable:
     label: np.ndarray
     targets: np.ndarray
     event: np.ndarray
+    children: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    """(n_matched, n_hidden) encoded targets of the matched objects' children (the count, then
+    each child's fields, NaN for an absent child), or (0, 0) without ``children``."""
 
 
 def _gen_values(source: SourceObjects, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -360,9 +363,6 @@ def collection_table(
         name: np.asarray(ak.flatten(reco[name]), dtype=np.float64)[matched[has]]
         for name in reco.fields
     }
-    if spec.children is not None:  # the hidden targets: number of children, their fields
-        owned = gather_children(events, spec.name, spec.children)
-        reco_flat.update({name: values[matched[has]] for name, values in owned.items()})
     label = has.astype(np.int64)
     if spec.efficiency.class_field is not None:
         values = np.asarray(spec.efficiency.class_values)
@@ -377,9 +377,15 @@ def collection_table(
             )
             raise InputError(msg)
         label[has] = found + 1
-    gen = _gen_values(source, [t.gen_field for t in spec.targets])
+    hidden = spec.children.hidden_targets() if spec.children is not None else ()
+    gen = _gen_values(source, [t.gen_field for t in (*spec.targets, *hidden)])
     gen = {k: v[has] for k, v in gen.items()}
     targets = encode_targets(spec.targets, reco_flat, gen)
+    if spec.children is not None:  # the children's targets: their number, their fields
+        owned = gather_children(events, spec.name, spec.children)
+        owned = {name: values[matched[has]] for name, values in owned.items()}
+        children = encode_targets(hidden, owned, gen)
+        return CollectionTable(conditions, label, targets, source.event + event_offset, children)
     return CollectionTable(conditions, label, targets, source.event + event_offset)
 
 

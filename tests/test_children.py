@@ -1,5 +1,5 @@
-"""Objects owned by other objects (``children``): a FatJet's soft-drop subjets, sampled with
-their fat jet and written as ``SubJet`` with ``FatJet_subJetIdx1/2``.
+"""Objects owned by other objects (``children``): a FatJet's soft-drop subjets, sampled after
+their fat jet, given it, and written as ``SubJet`` with ``FatJet_subJetIdx1/2``.
 
 A synthetic detector writes the files: each generated AK8 jet gives a fat jet and two subjets
 sharing its pT as z and 1 - z (z uniform in 0.55-0.9), or one subjet (10% of the jets), so the
@@ -76,6 +76,7 @@ def spec_dict() -> dict[str, Any]:
                             "transform": ["standardize"],
                         },
                     ],
+                    "response": {"model": "flow", **copy.deepcopy(_TINY)},
                 },
                 "efficiency": {"n_estimators": 20, "max_depth": 3},
                 "response": {"model": "flow", **copy.deepcopy(_TINY)},
@@ -212,10 +213,6 @@ def test_split_children_indexes_within_events() -> None:
     ("edit", "message"),
     [
         (lambda c: c["children"]["targets"][0].update({"select_min": 10.0}), "takes no select_min"),
-        (
-            lambda c: c["targets"].append({"name": "nSubJet", "kind": "value", "transform": []}),
-            "hidden targets",
-        ),
         (lambda c: c["children"].update({"index": []}), "expected"),
         (lambda c: c["children"].update({"collection": "Sub_Jet"}), "without '_'"),
     ],
@@ -281,3 +278,21 @@ def test_coffea_reads_subjets(flash: tuple[ak.Array, ak.Array, Path]) -> None:
     assert ak.to_list(ak.count(subjets.pt, axis=2)) == ak.to_list(n_sub)
     lead = events.SubJet[events.FatJet.subJetIdx1].pt
     assert ak.to_list(subjets.pt[:, :, 0]) == ak.to_list(lead)
+
+
+def test_bundle_describes_and_exports_the_children(flash: tuple[ak.Array, ak.Array, Path]) -> None:
+    from flashsim.export.walk import response_models
+    from flashsim.introspect import format_model_info, model_info
+
+    *_, path = flash
+    model = path.parent / "model"
+    text = format_model_info(model_info(model))
+    assert "FatJet.children" in text
+    assert "FatJet -> SubJet (up to 2 per FatJet" in text
+    walked = {m.name: m for m in response_models(model)}
+    children = walked["FatJet.children.response"]
+    names = [c["name"] for c in children.context]
+    assert names[:2] == ["pt", "eta"]
+    assert "parent_pt" in names
+    assert "parent_mass" in names
+    assert {c["name"] for c in children.targets} >= {"SubJet1_pt", "SubJet2_eta"}

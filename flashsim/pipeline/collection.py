@@ -21,6 +21,7 @@ from flashsim.exceptions import InputError
 from flashsim.features import (
     SourceObjects,
     cast_values,
+    encode_targets,
     feature_table,
     normalise_sum,
     select_source,
@@ -33,6 +34,7 @@ from flashsim.spec import CollectionSpec, LinkSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 
 __all__ = [
+    "ChildrenModel",
     "CollectionModel",
     "charge_from_pdg_id",
     "linked_index",
@@ -53,6 +55,31 @@ def response_context(conditions: np.ndarray, outcome: np.ndarray, classes: bool)
 
 
 @dataclass
+class ChildrenModel:
+    """The second step of a collection with ``children`` (a FatJet's subjets): their response,
+    conditioned on the parent's response context and on its sampled targets (encoded relative
+    to the generated object, then preprocessed by ``context``)."""
+
+    context: TablePreprocessor
+    response: ResponseStage
+
+    def sample(
+        self,
+        spec: CollectionSpec,
+        context: np.ndarray,
+        fields: Mapping[str, np.ndarray],
+        gen: Mapping[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """The children's hidden targets (count, each child's fields) of sampled parents."""
+        assert spec.children is not None
+        parent = self.context.forward(encode_targets(spec.targets, fields, gen))
+        full = np.concatenate([context, parent], axis=1).astype(np.float32)
+        hidden = spec.children.hidden_targets()
+        return sample_above_thresholds(self.response, hidden, full, gen, rng)
+
+
+@dataclass
 class CollectionModel:
     """The trained stages of one collection: of its own source, its fakes, and of each of its
     further ``sources`` (themselves :class:`CollectionModel` without fakes, keyed by label)."""
@@ -64,6 +91,7 @@ class CollectionModel:
     fakes: FakesStage | None = None
     fake_conditions: TablePreprocessor | None = None
     sources: dict[str, CollectionModel] = field(default_factory=dict)
+    children: ChildrenModel | None = None
 
     def apply(
         self,
@@ -188,9 +216,12 @@ class CollectionModel:
         keep = outcome > 0
         classes = spec.efficiency.class_field is not None
         context = response_context(conditions[keep], outcome[keep], classes)
-        relative = {t.gen_field for t in spec.targets if is_relative(t)}
+        hidden = spec.children.hidden_targets() if spec.children is not None else ()
+        relative = {t.gen_field for t in (*spec.targets, *hidden) if is_relative(t)}
         gen = {name: source.flat(name)[keep] for name in relative}
         fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
+        if self.children is not None:
+            fields.update(self.children.sample(spec, context, fields, gen, rng))
         if classes:
             values = np.asarray(spec.efficiency.class_values)
             klass = values[outcome[keep] - 1]

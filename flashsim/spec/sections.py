@@ -8,7 +8,6 @@ messages, and the key path of the part, e.g. ``collections.Jet.targets[3]``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -32,7 +31,6 @@ from flashsim.spec.types import (
     FakesSpec,
     LinkSpec,
     SourceSpec,
-    Target,
     ViaSpec,
 )
 
@@ -68,11 +66,6 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         raise r.fail(f"{where}.target.collection", f"must equal the key {name!r}")
     targets = read_targets(r, d["targets"], f"{where}.targets", "collection")
     children = _children(r, d["children"], f"{where}.children") if d.get("children") else None
-    if children is not None:
-        clash = set(children.hidden()) & {t.name for t in targets}
-        if clash:
-            raise r.fail(f"{where}.targets", f"{sorted(clash)} are the children's hidden targets")
-        targets = (*targets, *_hidden_targets(children))
     target_names = [t.name for t in targets]
     sum_to_one = r.names(d.get("sum_to_one", []), f"{where}.sum_to_one")
     for member in sum_to_one:
@@ -113,9 +106,10 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
 
 
 def _children(r: SpecReader, value: Any, where: str) -> ChildrenSpec:
-    """``children``: ``{collection, index: [subJetIdx1, subJetIdx2], targets}``, the objects of
-    another collection each object owns (see :class:`~flashsim.spec.types.ChildrenSpec`)."""
-    d = r.mapping(value, where, ["collection", "index", "targets"])
+    """``children``: ``{collection, index: [subJetIdx1, subJetIdx2], targets, response}``, the
+    objects of another collection each object owns (see
+    :class:`~flashsim.spec.types.ChildrenSpec`)."""
+    d = r.mapping(value, where, ["collection", "index", "targets", "response"])
     collection = r.typed(d["collection"], f"{where}.collection", str, "a collection name")
     if "_" in collection or not collection.isidentifier():
         raise r.fail(f"{where}.collection", "a collection name is an identifier without '_'")
@@ -128,31 +122,12 @@ def _children(r: SpecReader, value: Any, where: str) -> ChildrenSpec:
             raise r.fail(
                 f"{where}.targets[{i}]", "a child's target takes no select_min/select_max_abs"
             )
-    return ChildrenSpec(collection=collection, index=index, targets=targets)
-
-
-def _hidden_targets(children: ChildrenSpec) -> tuple[Target, ...]:
-    """The parent's hidden targets: the number of children (a category), and each child's
-    targets, relative to the parent's generated object for the relative kinds."""
-    count = Target(
-        name=children.count,
-        kind="value",
-        transform=(),
-        dtype="uint8",
-        categories=tuple(float(k) for k in range(len(children.index) + 1)),
+    return ChildrenSpec(
+        collection=collection,
+        index=index,
+        targets=targets,
+        response=r.response(d["response"], f"{where}.response"),
     )
-    hidden = [count]
-    for k in range(len(children.index)):
-        for t in children.targets:
-            relative = t.kind in ("ratio", "diff", "dphi")
-            hidden.append(
-                dataclasses.replace(
-                    t,
-                    name=children.target_name(k, t.name),
-                    relative_to=t.name if relative else None,
-                )
-            )
-    return tuple(hidden)
 
 
 def _links(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tuple[LinkSpec, ...]:

@@ -192,19 +192,21 @@ class ViaSpec:
 
 @dataclass(frozen=True)
 class ChildrenSpec:
-    """Objects of another reconstructed collection that each object owns, sampled with it: a
-    FatJet's soft-drop subjets (``SubJet``, indexed by ``FatJet_subJetIdx1``/``2``).
+    """Objects of another reconstructed collection that each object owns: a FatJet's soft-drop
+    subjets (``SubJet``, indexed by ``FatJet_subJetIdx1``/``2``).
 
-    The parent's response samples, besides its own targets, the number of children
-    (:attr:`count`, a category 0..len(index)) and ``targets`` for each child k
-    (:meth:`target_name`: ``SubJet1_pt``), relative to the parent's generated object; the
-    children are then written as the collection ``collection``, in parent order, and the
-    parent's ``index`` fields point to them (-1 beyond the count).
+    A second step after the parent's response: its own response model samples the number of
+    children (:attr:`count`, a category 0..len(index)) and ``targets`` for each child k
+    (:meth:`hidden_targets`: ``SubJet1_pt``, relative to the parent's generated object),
+    conditioned on the parent's conditions and on the parent's sampled targets; the children
+    are then written as the collection ``collection``, in parent order, and the parent's
+    ``index`` fields point to them (-1 beyond the count).
     """
 
     collection: str
     index: tuple[str, ...]
     targets: tuple[Target, ...]
+    response: ResponseSpec
 
     @property
     def count(self) -> str:
@@ -217,10 +219,31 @@ class ChildrenSpec:
 
     def hidden(self) -> list[str]:
         """Every hidden target name: the count, then each child's fields."""
-        names = [self.count]
+        return [t.name for t in self.hidden_targets()]
+
+    def hidden_targets(self) -> tuple[Target, ...]:
+        """The targets of the children's response: the number of children (a category), and
+        each child's targets, relative to the parent's generated object for the relative
+        kinds."""
+        count = Target(
+            name=self.count,
+            kind="value",
+            transform=(),
+            dtype="uint8",
+            categories=tuple(float(k) for k in range(len(self.index) + 1)),
+        )
+        hidden = [count]
         for k in range(len(self.index)):
-            names += [self.target_name(k, t.name) for t in self.targets]
-        return names
+            for t in self.targets:
+                relative = t.kind in ("ratio", "diff", "dphi")
+                hidden.append(
+                    dataclasses.replace(
+                        t,
+                        name=self.target_name(k, t.name),
+                        relative_to=t.name if relative else None,
+                    )
+                )
+        return tuple(hidden)
 
 
 @dataclass(frozen=True)
@@ -270,15 +293,7 @@ class CollectionSpec:
     links: tuple[LinkSpec, ...] = ()
     """Cross-references to earlier collections filled by proximity after sampling."""
     children: ChildrenSpec | None = None
-    """Objects of another collection owned by each object, sampled with it (its hidden
-    targets are part of ``targets``)."""
-
-    def written_targets(self) -> tuple[Target, ...]:
-        """The targets written as fields of this collection (without the children's)."""
-        if self.children is None:
-            return self.targets
-        hidden = set(self.children.hidden())
-        return tuple(t for t in self.targets if t.name not in hidden)
+    """Objects of another collection owned by each object, sampled after it."""
 
     @property
     def stage(self) -> str:
