@@ -141,7 +141,10 @@ def breakdown(path: Path, model: Path, max_events: int | None, work: Path) -> di
         if coll.fakes is not None:
             timers.wrap(coll.fakes.multiplicity, "apply", f"{name}: fakes multiplicity")
             timers.wrap(coll.fakes.response, "apply", f"{name}: fakes sampling")
-        timers.wrap(coll, "apply", f"{name}: total")
+        for label, source in coll.sources.items():  # further generated sources (jets -> e)
+            timers.wrap(source.efficiency, "apply", f"{name}: {label} efficiency")
+            timers.wrap(source.response, "apply", f"{name}: {label} response sampling")
+        timers.wrap(coll, "apply_collections", f"{name}: total")
     if pipeline.event is not None:
         timers.wrap(pipeline.event, "apply", "event quantities")
     if pipeline.pid is not None:

@@ -57,6 +57,7 @@ __all__ = [
     "reco_branches",
     "target_branches",
     "training_branches",
+    "written_collections",
 ]
 
 DEFAULT_EVENT_COLLECTION = "GenJet"
@@ -152,7 +153,8 @@ def gen_branches(spec: PipelineSpec) -> list[str]:
             needed |= feature_branches(section.fakes.conditions, section.source.collection)
         for coll_spec in section.all_sources():
             coll = coll_spec.source.collection
-            fields = set(SOURCE_FIELDS) | {t.name for t in coll_spec.targets if is_relative(t)}
+            fields = set(SOURCE_FIELDS)
+            fields |= {t.gen_field for t in coll_spec.targets if is_relative(t)}
             fields |= {c.field for c in coll_spec.copy}
             if coll_spec.source.pdg_id is not None or coll_spec.charge_from_pdg_id:
                 fields.add("pdgId")
@@ -245,6 +247,10 @@ def reco_branches(spec: PipelineSpec) -> list[str]:
                 fields.add(source.efficiency.class_field)
             if source.via is not None:
                 names.add(f"{source.via.collection}_{source.via.field}")
+        children = coll_spec.children
+        if children is not None:
+            fields |= set(children.index)
+            names |= {f"{children.collection}_{t.name}" for t in children.targets}
         names |= {f"{name}_{f}" for f in fields}
     return sorted(names)
 
@@ -276,7 +282,7 @@ def training_branches(spec: PipelineSpec, available: Sequence[str]) -> list[str]
     needed = set(gen_branches(spec))
     collections = {
         s.source.collection for c in spec.collections.values() for s in c.all_sources()
-    } | set(spec.collections)
+    } | set(written_collections(spec))
     collections |= {collection_of(b) for b in needed if counter_branch(collection_of(b)) in names}
     keep = {b for b in names if "_" in b and collection_of(b) in collections}
     keep |= {counter_branch(c) for c in collections} | needed
@@ -319,6 +325,10 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
     ``links``, the constants, the derived fields, and the PID variables when the ``pid``
     section simulates this collection.
     """
+    if name not in spec.collections:  # the children of a collection (FatJet's SubJet)
+        owner = next(c for c in spec.collections.values() if _children_name(c) == name)
+        assert owner.children is not None
+        return target_branches(owner.children.targets)
     coll = spec.collections[name]
     fields = dict.fromkeys(target_branches(coll.targets))
     if coll.efficiency.class_field is not None:
@@ -335,6 +345,8 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
         fields[source.match] = None
         fields.update(dict.fromkeys(c.name for c in source.copy))
     fields.update(dict.fromkeys(link.field for link in coll.links))
+    if coll.children is not None:
+        fields.update(dict.fromkeys(coll.children.index))
     fields.update(dict.fromkeys(coll.constants))
     fields.update(dict.fromkeys(coll.derived))
     if spec.pid is not None and spec.pid.collection == name:
@@ -342,6 +354,20 @@ def collection_fields(spec: PipelineSpec, name: str) -> list[str]:
             fields[spec.pid.is_muon.name] = None
         fields.update(dict.fromkeys(c.name for c in spec.pid.targets))
     return list(fields)
+
+
+def _children_name(coll: CollectionSpec) -> str | None:
+    return coll.children.collection if coll.children is not None else None
+
+
+def written_collections(spec: PipelineSpec) -> list[str]:
+    """The collections a pipeline writes: each section's, then its children's (``SubJet``)."""
+    names = []
+    for name, coll in spec.collections.items():
+        names.append(name)
+        if coll.children is not None:
+            names.append(coll.children.collection)
+    return names
 
 
 def event_branches(spec: PipelineSpec) -> list[str]:
@@ -359,7 +385,7 @@ def output_branches(spec: PipelineSpec, available: Iterable[str] = ()) -> list[s
     branches. ``flashsim run`` adds its bookkeeping branches to these (the out-of-domain flag
     under ``--out-of-domain flag``, the gen entry and replica number under ``--oversample``)."""
     names = set(event_branches(spec)) | set(passthrough_branches(spec, available))
-    for name in spec.collections:
+    for name in written_collections(spec):
         names.add(counter_branch(name))
         names |= {f"{name}_{f}" for f in collection_fields(spec, name)}
     return sorted(names)

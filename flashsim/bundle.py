@@ -47,7 +47,7 @@ from flashsim import __version__
 from flashsim.atomic import remove_stale_temporaries, temporary_name, write_atomically
 from flashsim.bundle_files import WeightFiles
 from flashsim.exceptions import ModelError, OutputError
-from flashsim.pipeline import CollectionModel, EventModel, Pipeline
+from flashsim.pipeline import ChildrenModel, CollectionModel, EventModel, Pipeline
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.provenance import file_digest, software_versions
 from flashsim.record import MAX_RECORD_BYTES, add_seal, check_record, check_seal
@@ -132,6 +132,13 @@ def _write_stages(pipeline: Pipeline, directory: Path, training: dict[str, Any])
             }
             if model.fakes.tail is not None:
                 entry["fakes"]["tail"] = model.fakes.tail.tolist()
+        if model.children is not None:
+            entry["children"] = {
+                "context": model.children.context.to_dict(),
+                "response": model.children.response.save(
+                    directory / f"{name}.children.response.pt"
+                ),
+            }
         if model.sources:
             entry["sources"] = {
                 label: {
@@ -408,6 +415,14 @@ def _build(opened: _Opened) -> Pipeline:
                 efficiency=EfficiencyStage.load(files, saved["efficiency"], f"{at}.efficiency"),
                 response=load_response(files, saved["response"], f"{at}.response"),
             )
+        children = None
+        if coll_spec.children is not None:
+            children = ChildrenModel(
+                context=TablePreprocessor.from_dict(entry["children"]["context"]),
+                response=load_response(
+                    files, entry["children"]["response"], f"{key}.children.response"
+                ),
+            )
         collections[name] = CollectionModel(
             spec=coll_spec,
             conditions=TablePreprocessor.from_dict(entry["conditions"]),
@@ -416,6 +431,7 @@ def _build(opened: _Opened) -> Pipeline:
             fakes=fakes,
             fake_conditions=fake_conditions,
             sources=sources,
+            children=children,
         )
     event = None
     if spec.event is not None:

@@ -20,6 +20,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim.branches import met_branches
+from flashsim.children import gather_children
 from flashsim.exceptions import InputError
 from flashsim.neighbours import cone_sums, nearest_neighbours
 from flashsim.spec import CollectionSpec, Feature, SourceSpec, Target
@@ -246,6 +247,9 @@ class CollectionTable:
     label: np.ndarray
     targets: np.ndarray
     event: np.ndarray
+    children: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    """(n_matched, n_hidden) encoded targets of the matched objects' children (the count, then
+    each child's fields, NaN for an absent child), or (0, 0) without ``children``."""
 
 
 def _gen_values(source: SourceObjects, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -373,9 +377,15 @@ def collection_table(
             )
             raise InputError(msg)
         label[has] = found + 1
-    gen = _gen_values(source, [t.name for t in spec.targets])
+    hidden = spec.children.hidden_targets() if spec.children is not None else ()
+    gen = _gen_values(source, [t.gen_field for t in (*spec.targets, *hidden)])
     gen = {k: v[has] for k, v in gen.items()}
     targets = encode_targets(spec.targets, reco_flat, gen)
+    if spec.children is not None:  # the children's targets: their number, their fields
+        owned = gather_children(events, spec.name, spec.children)
+        owned = {name: values[matched[has]] for name, values in owned.items()}
+        children = encode_targets(hidden, owned, gen)
+        return CollectionTable(conditions, label, targets, source.event + event_offset, children)
     return CollectionTable(conditions, label, targets, source.event + event_offset)
 
 

@@ -206,6 +206,10 @@ class _Walker:
                 self.preprocessor(fakes.get("conditions"), f"{key}.fakes.conditions")
                 self.classifier(fakes.get("multiplicity"), f"{key}.fakes.multiplicity", expected)
                 self.response(fakes.get("response"), f"{key}.fakes.response")
+            if coll.children is not None:
+                children = self.mapping(entry.get("children"), f"{key}.children")
+                self.preprocessor(children.get("context"), f"{key}.children.context")
+                self.response(children.get("response"), f"{key}.children.response")
             if coll.sources:
                 sources = self.mapping(entry.get("sources"), f"{key}.sources")
                 for source in coll.sources:

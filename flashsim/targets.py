@@ -55,11 +55,11 @@ def encode_targets(
             continue
         value = np.asarray(reco[t.name], dtype=np.float64)
         if t.kind == "ratio":
-            value = value / gen[t.name]
+            value = value / gen[t.gen_field]
         elif t.kind == "diff":
-            value = value - gen[t.name]
+            value = value - gen[t.gen_field]
         elif t.kind == "dphi":
-            value = wrap_phi(value - gen[t.name])
+            value = wrap_phi(value - gen[t.gen_field])
         columns.append(value)
     return np.stack(columns, axis=1) if columns else np.zeros((len(next(iter(gen.values()))), 0))
 
@@ -84,11 +84,11 @@ def decode_targets(
             continue
         value = next(columns)
         if t.kind == "ratio":
-            value = value * gen[t.name]
+            value = value * gen[t.gen_field]
         elif t.kind == "diff":
-            value = value + gen[t.name]
+            value = value + gen[t.gen_field]
         elif t.kind == "dphi":
-            value = wrap_phi(value + gen[t.name])
+            value = wrap_phi(value + gen[t.gen_field])
         elif t.kind in ("met_parallel", "met_perpendicular"):
             out[(t.kind, met_branches(t))] = value
             continue

@@ -147,6 +147,34 @@ def response_models(directory: str | os.PathLike[str]) -> list[ResponseModel]:
         entry = record["collections"][name]
         spec = collection.spec
         add(f"{name}.response", collection.response, entry, spec, _class_column(spec))
+        if collection.children is not None and spec.children is not None:
+            saved = entry["children"]
+            parent = [
+                {
+                    "name": f"parent_{column['name']}",
+                    "transforms": column["transforms"],
+                    "description": "the parent's sampled target, encoded relative to its "
+                    "generated object",
+                }
+                for column in saved["context"]["columns"]
+            ]
+            response, codes = flow_record(saved["response"])
+            targets, other = _targets(response, spec.children.hidden_targets())
+            out.append(
+                ResponseModel(
+                    name=f"{name}.children.response",
+                    model=collection.children.response.model,
+                    context=(
+                        *_conditions(entry["conditions"], spec.conditions),
+                        *_class_column(spec),
+                        *parent,
+                        *codes,
+                    ),
+                    targets=targets,
+                    bounds=response.get("bounds"),
+                    other_targets=other,
+                )
+            )
         for label, source in collection.sources.items():
             saved = entry["sources"][label]
             add(

@@ -176,6 +176,8 @@ def _stages(
         stages.append(_collection_stage(name, coll, entry, metrics))
         if "fakes" in entry and coll.fakes is not None:
             stages.append(_fakes_stage(name, coll, entry["fakes"], metrics))
+        if coll.children is not None and "children" in entry:
+            stages.append(_children_stage(name, coll, entry["children"], metrics))
         for source in coll.sources:
             label = source.label or source.stage
             saved = entry["sources"][label]
@@ -236,6 +238,29 @@ def _collection_stage(
             coll.response,
             {**metrics.pop(f"{name}.response", {}), **_discrete(metrics, name)},
             [eff.class_field] if eff.class_field is not None else [],
+        ),
+    )
+
+
+def _children_stage(
+    name: str, coll: CollectionSpec, entry: Mapping[str, Any], metrics: dict[str, Any]
+) -> StageInfo:
+    """The second step of a collection with children: their number and fields."""
+    children = coll.children
+    assert children is not None
+    label = f"{name}.children"
+    return StageInfo(
+        name=label,
+        summary=(
+            f"{name} -> {children.collection} (up to {len(children.index)} per {name}, "
+            f"{name}_{'/'.join(children.index)}), given the {name}'s conditions and targets"
+        ),
+        conditions=_column_names(entry["context"]),
+        efficiency=None,
+        response=_response(
+            entry["response"],
+            children.response,
+            {**metrics.pop(f"{label}.response", {}), **_discrete(metrics, label)},
         ),
     )
 

@@ -30,6 +30,7 @@ from flashsim.branches import (
     reco_branches,
 )
 from flashsim.pipeline.collection import (
+    ChildrenModel,
     CollectionModel,
     charge_from_pdg_id,
     linked_index,
@@ -50,6 +51,7 @@ __all__ = [
     "MAX_COPIES",
     "MAX_RESAMPLING_ROUNDS",
     "RESAMPLING_ROWS",
+    "ChildrenModel",
     "CollectionModel",
     "EventModel",
     "Pipeline",

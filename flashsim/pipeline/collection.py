@@ -15,11 +15,13 @@ import awkward as ak
 import numpy as np
 
 from flashsim.branches import fake_targets, is_relative
+from flashsim.children import split_children
 from flashsim.domain import DomainGuard, check_transformed
 from flashsim.exceptions import InputError
 from flashsim.features import (
     SourceObjects,
     cast_values,
+    encode_targets,
     feature_table,
     normalise_sum,
     select_source,
@@ -32,6 +34,7 @@ from flashsim.spec import CollectionSpec, LinkSpec, Target
 from flashsim.stages import EfficiencyStage, FakesStage, ResponseStage
 
 __all__ = [
+    "ChildrenModel",
     "CollectionModel",
     "charge_from_pdg_id",
     "linked_index",
@@ -52,6 +55,31 @@ def response_context(conditions: np.ndarray, outcome: np.ndarray, classes: bool)
 
 
 @dataclass
+class ChildrenModel:
+    """The second step of a collection with ``children`` (a FatJet's subjets): their response,
+    conditioned on the parent's response context and on its sampled targets (encoded relative
+    to the generated object, then preprocessed by ``context``)."""
+
+    context: TablePreprocessor
+    response: ResponseStage
+
+    def sample(
+        self,
+        spec: CollectionSpec,
+        context: np.ndarray,
+        fields: Mapping[str, np.ndarray],
+        gen: Mapping[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """The children's hidden targets (count, each child's fields) of sampled parents."""
+        assert spec.children is not None
+        parent = self.context.forward(encode_targets(spec.targets, fields, gen))
+        full = np.concatenate([context, parent], axis=1).astype(np.float32)
+        hidden = spec.children.hidden_targets()
+        return sample_above_thresholds(self.response, hidden, full, gen, rng)
+
+
+@dataclass
 class CollectionModel:
     """The trained stages of one collection: of its own source, its fakes, and of each of its
     further ``sources`` (themselves :class:`CollectionModel` without fakes, keyed by label)."""
@@ -63,6 +91,7 @@ class CollectionModel:
     fakes: FakesStage | None = None
     fake_conditions: TablePreprocessor | None = None
     sources: dict[str, CollectionModel] = field(default_factory=dict)
+    children: ChildrenModel | None = None
 
     def apply(
         self,
@@ -74,6 +103,24 @@ class CollectionModel:
         done: Mapping[str, ak.Array] | None = None,
     ) -> tuple[ak.Array, dict[str, int]]:
         """Simulate the collection for a chunk; returns (jagged records sorted by pT, counters).
+
+        The collection only: :meth:`apply_collections` also returns its ``children``.
+        """
+        outputs, counters = self.apply_collections(events, rng, guard, replicas, index_dtype, done)
+        return outputs[self.spec.name], counters
+
+    def apply_collections(
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        guard: DomainGuard | None = None,
+        replicas: int = 1,
+        index_dtype: type[np.signedinteger] = np.int16,
+        done: Mapping[str, ak.Array] | None = None,
+    ) -> tuple[dict[str, ak.Array], dict[str, int]]:
+        """Simulate the collection for a chunk; returns (the collection, and its children's if
+        the spec has ``children``, as jagged records by name; counters). The collection's
+        objects are sorted by pT, its children in the order of their parents.
 
         ``guard`` applies the out-of-domain policy to the conditions (default: clamp).
         ``replicas``: simulate each event this many times (consecutive output events); the
@@ -131,7 +178,16 @@ class CollectionModel:
             merged[name] = np.full(len(event), value, dtype=np.float32)
         normalise_sum(merged, spec.sum_to_one)
         derive(spec.derived, merged)
-        return _jagged(merged, event, n_events), counters
+        order = _pt_order(merged, event)
+        merged, event = {k: v[order] for k, v in merged.items()}, event[order]
+        if spec.children is None:
+            return {spec.name: _jagged(merged, event, n_events, sort=False)}, counters
+        merged, children, child_event = split_children(merged, event, spec.children, index_dtype)
+        counters[spec.children.collection] = len(child_event)
+        return {
+            spec.name: _jagged(merged, event, n_events, sort=False),
+            spec.children.collection: _jagged(children, child_event, n_events, sort=False),
+        }, counters
 
     def _simulate(
         self,
@@ -160,8 +216,12 @@ class CollectionModel:
         keep = outcome > 0
         classes = spec.efficiency.class_field is not None
         context = response_context(conditions[keep], outcome[keep], classes)
-        gen = {t.name: source.flat(t.name)[keep] for t in spec.targets if is_relative(t)}
+        hidden = spec.children.hidden_targets() if spec.children is not None else ()
+        relative = {t.gen_field for t in (*spec.targets, *hidden) if is_relative(t)}
+        gen = {name: source.flat(name)[keep] for name in relative}
         fields = sample_above_thresholds(self.response, spec.targets, context, gen, rng)
+        if self.children is not None:
+            fields.update(self.children.sample(spec, context, fields, gen, rng))
         if classes:
             values = np.asarray(spec.efficiency.class_values)
             klass = values[outcome[keep] - 1]
@@ -325,10 +385,18 @@ def _select(
     return {k: v[keep] for k, v in fields.items()}, event[keep]
 
 
-def _jagged(fields: Mapping[str, np.ndarray], event: np.ndarray, n_events: int) -> ak.Array:
-    """One list of objects per event, sorted by decreasing pT."""
+def _pt_order(fields: Mapping[str, np.ndarray], event: np.ndarray) -> np.ndarray:
+    """The order that groups objects by event, by decreasing pT within an event."""
     pt = fields.get("pt", np.zeros(len(event)))
-    order = np.lexsort((-np.asarray(pt), event))
+    return np.lexsort((-np.asarray(pt), event))
+
+
+def _jagged(
+    fields: Mapping[str, np.ndarray], event: np.ndarray, n_events: int, *, sort: bool = True
+) -> ak.Array:
+    """One list of objects per event, sorted by decreasing pT (or in the given order, grouped
+    by event, without ``sort``)."""
+    order = _pt_order(fields, event) if sort else np.arange(len(event))
     counts = np.bincount(event, minlength=n_events)
     flat = ak.zip({k: v[order] for k, v in fields.items()}, depth_limit=1)
     return ak.unflatten(flat, counts)

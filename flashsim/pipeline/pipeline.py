@@ -83,7 +83,10 @@ class Pipeline:
         for name, model in self.collections.items():
             index = policy.index_dtype(model.spec.source.collection)
             done = {k: v for k, v in out.items() if isinstance(v, ak.Array)}
-            out[name], counters[name] = model.apply(events, rng, guard, replicas, index, done)
+            made, counters[name] = model.apply_collections(
+                events, rng, guard, replicas, index, done
+            )
+            out.update(made)
         if self.event is not None:
             out.update(self.event.apply(events, rng, guard, replicas))
         check_finite(out, policy.out_of_domain, sum(guard.counts.values()))

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from flashsim.spec.items import read_range
 from flashsim.spec.reader import INT32, SpecReader
-from flashsim.spec.sections import read_range
 from flashsim.spec.types import ResponseSpec, WeightSpec
 
 __all__ = [

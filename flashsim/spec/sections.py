@@ -1,53 +1,43 @@
 """Reading the collection and event sections of a pipeline spec into their typed objects.
 
-One function per part of the YAML (a collection, a condition, a target, the fakes, the event),
+One function per part of the YAML (a collection, its further sources, links and children, the
+fakes, the event; the items they hold, conditions and targets, in :mod:`flashsim.spec.items`),
 each taking the :class:`~flashsim.spec.reader.SpecReader` that keeps the file name for the
 messages, and the key path of the part, e.g. ``collections.Jet.targets[3]``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from flashsim.spec.reader import INT32, SpecReader
+from flashsim.spec.items import (
+    DTYPES,
+    MAX_DISCRETE_VALUES,
+    read_event_features,
+    read_feature,
+    read_ints,
+    read_targets,
+)
+from flashsim.spec.reader import SpecReader
 from flashsim.spec.types import (
     DERIVED,
-    FEATURE_KINDS,
-    TARGET_KINDS,
+    ChildrenSpec,
     CollectionSpec,
     CopySpec,
     EfficiencySpec,
     EventSpec,
     FakesSpec,
-    Feature,
     LinkSpec,
     SourceSpec,
-    Target,
     ViaSpec,
-    met_prefix,
 )
 
-__all__ = ["MAX_DISCRETE_VALUES", "MAX_FAKES", "read_collection", "read_event", "read_range"]
+__all__ = ["MAX_FAKES", "read_collection", "read_event"]
 
 MAX_FAKES = 100
 """The largest ``fakes.max_count``: the multiplicity classifier has ``max_count + 1`` classes."""
-MAX_DISCRETE_VALUES = 256
-"""The most ``categories``, ``point_masses`` or ID ``classes`` values of a target: each is a
-class of a classifier."""
-
-_SECTION_KINDS = {
-    "collection": ("ratio", "diff", "dphi", "value"),
-    "fakes": ("value", "uniform_phi"),
-    "event": ("value", "met_parallel", "met_perpendicular"),
-}
-"""The target kinds each section takes."""
-_EVENT_FEATURES = ("n_source", "source_ht")
-"""The computed features an event-level model may take as conditions."""
-_DTYPES = ("float32", "int32", "int16", "uint8", "bool")
-"""The types a target or copied field may be written as."""
 
 
 def read_collection(r: SpecReader, value: Any, where: str, name: str) -> CollectionSpec:
@@ -68,12 +58,14 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
             "copy",
             "sources",
             "links",
+            "children",
         ],
     )
     tgt = r.mapping(d["target"], f"{where}.target", ["collection", "match"])
     if tgt["collection"] != name:
         raise r.fail(f"{where}.target.collection", f"must equal the key {name!r}")
-    targets = _targets(r, d["targets"], f"{where}.targets", "collection")
+    targets = read_targets(r, d["targets"], f"{where}.targets", "collection")
+    children = _children(r, d["children"], f"{where}.children") if d.get("children") else None
     target_names = [t.name for t in targets]
     sum_to_one = r.names(d.get("sum_to_one", []), f"{where}.sum_to_one")
     for member in sum_to_one:
@@ -94,7 +86,7 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         name=name,
         source=_source(r, d["source"], f"{where}.source"),
         match=match,
-        conditions=r.sequence(d["conditions"], f"{where}.conditions", partial(_feature, r)),
+        conditions=r.sequence(d["conditions"], f"{where}.conditions", partial(read_feature, r)),
         targets=targets,
         efficiency=efficiency,
         response=r.response(d["response"], f"{where}.response"),
@@ -109,6 +101,32 @@ def read_collection(r: SpecReader, value: Any, where: str, name: str) -> Collect
         copy=_copies(r, d.get("copy", []), f"{where}.copy", target_names),
         sources=_sources(r, d.get("sources"), f"{where}.sources", name, match, produced),
         links=_links(r, d.get("links", []), f"{where}.links", target_names),
+        children=children,
+    )
+
+
+def _children(r: SpecReader, value: Any, where: str) -> ChildrenSpec:
+    """``children``: ``{collection, index: [subJetIdx1, subJetIdx2], targets, response}``, the
+    objects of another collection each object owns (see
+    :class:`~flashsim.spec.types.ChildrenSpec`)."""
+    d = r.mapping(value, where, ["collection", "index", "targets", "response"])
+    collection = r.typed(d["collection"], f"{where}.collection", str, "a collection name")
+    if "_" in collection or not collection.isidentifier():
+        raise r.fail(f"{where}.collection", "a collection name is an identifier without '_'")
+    index = r.names(d["index"], f"{where}.index")
+    if not index or len(index) > 8:
+        raise r.fail(f"{where}.index", "expected 1 to 8 index fields (subJetIdx1, subJetIdx2)")
+    targets = read_targets(r, d["targets"], f"{where}.targets", "collection")
+    for i, t in enumerate(targets):
+        if t.select_min is not None or t.select_max_abs is not None:
+            raise r.fail(
+                f"{where}.targets[{i}]", "a child's target takes no select_min/select_max_abs"
+            )
+    return ChildrenSpec(
+        collection=collection,
+        index=index,
+        targets=targets,
+        response=r.response(d["response"], f"{where}.response"),
     )
 
 
@@ -180,7 +198,7 @@ def _sources(
                     f"{match!r} is the section's own index into its source; a source linked "
                     "via another collection writes its own index field (e.g. jetIdx)",
                 )
-        targets = _targets(r, d["targets"], f"{at}.targets", "collection")
+        targets = read_targets(r, d["targets"], f"{at}.targets", "collection")
         efficiency = _efficiency(r, d["efficiency"], f"{at}.efficiency")
         has = {t.name for t in targets} | {efficiency.class_field}
         for index in (match, field):
@@ -200,7 +218,9 @@ def _sources(
                 source=_source(r, d["source"], f"{at}.source"),
                 match=field,
                 via=via,
-                conditions=r.sequence(d["conditions"], f"{at}.conditions", partial(_feature, r)),
+                conditions=r.sequence(
+                    d["conditions"], f"{at}.conditions", partial(read_feature, r)
+                ),
                 targets=targets,
                 efficiency=efficiency,
                 response=r.response(d["response"], f"{at}.response"),
@@ -223,7 +243,7 @@ def _copies(r: SpecReader, value: Any, where: str, targets: Sequence[str]) -> tu
         return CopySpec(
             name=name,
             field=r.typed(c["field"], f"{at}.field", str, "a field name"),
-            dtype=r.choice(c.get("dtype", "int32"), f"{at}.dtype", _DTYPES),
+            dtype=r.choice(c.get("dtype", "int32"), f"{at}.dtype", DTYPES),
         )
 
     return r.sequence(value, where, item)
@@ -245,141 +265,9 @@ def _source(r: SpecReader, value: Any, where: str) -> SourceSpec:
     d = r.mapping(value, where, ["collection"], ["pdgId", "status"])
     return SourceSpec(
         collection=r.typed(d["collection"], f"{where}.collection", str, "a name"),
-        pdg_id=_ints(r, d["pdgId"], f"{where}.pdgId") if "pdgId" in d else None,
-        status=_ints(r, d["status"], f"{where}.status") if "status" in d else None,
+        pdg_id=read_ints(r, d["pdgId"], f"{where}.pdgId") if "pdgId" in d else None,
+        status=read_ints(r, d["status"], f"{where}.status") if "status" in d else None,
     )
-
-
-def _feature(r: SpecReader, value: Any, where: str) -> Feature:
-    """A condition: exactly one of ``field``, ``event``, ``flag`` or ``feature``."""
-    d = r.mapping(
-        value,
-        where,
-        ["name", "transform"],
-        ["field", "event", "flag", "feature", "abs", "above"],
-    )
-    given = [k for k in ("field", "event", "flag", "feature") if k in d]
-    if len(given) != 1:
-        raise r.fail(where, "give exactly one of field, event, flag, feature")
-    kwargs: dict[str, Any] = {}
-    if "flag" in d:
-        flag = r.mapping(d["flag"], f"{where}.flag", ["field", "bit"])
-        kwargs["flag"] = (
-            r.typed(flag["field"], f"{where}.flag.field", str, "a field name"),
-            r.integer(flag["bit"], f"{where}.flag.bit", minimum=0, maximum=63),
-        )
-    elif "feature" in d:
-        kind, params = _feature_kind(r, d["feature"], f"{where}.feature")
-        kwargs.update(feature=kind, params=params)
-    else:
-        key = given[0]
-        kwargs[key] = r.typed(d[key], f"{where}.{key}", str, "a branch or field name")
-    return Feature(
-        name=r.name(d["name"], f"{where}.name"),
-        transform=r.chain(d["transform"], f"{where}.transform"),
-        abs=r.boolean(d.get("abs", False), f"{where}.abs"),
-        above=(None if d.get("above") is None else float(r.finite(d["above"], f"{where}.above"))),
-        **kwargs,
-    )
-
-
-def _feature_kind(r: SpecReader, value: Any, where: str) -> tuple[str, dict[str, Any]]:
-    """A computed feature, ``name`` or ``{name: {params}}``, as (kind, parameters)."""
-    if isinstance(value, str):
-        kind, params = value, {}
-    elif isinstance(value, Mapping) and len(value) == 1:
-        kind, params = next(iter(value.items()))
-        if params is not None and not isinstance(params, Mapping):
-            raise r.fail(f"{where}.{kind}", "expected a mapping of parameters")
-        params = dict(params or {})
-    else:
-        raise r.fail(where, "expected a feature name or {name: {params}}")
-    kind = r.choice(kind, where, list(FEATURE_KINDS))
-    for key in params:
-        if key not in FEATURE_KINDS[kind]:
-            allowed = ", ".join(sorted(FEATURE_KINDS[kind])) or "none"
-            raise r.fail(f"{where}.{kind}.{key}", f"unknown parameter; allowed: {allowed}")
-        at = f"{where}.{kind}.{key}"
-        if key == "collection":
-            r.typed(params[key], at, str, "a collection name")
-        elif key == "pdgId":
-            _ints(r, params[key], at)
-        elif key == "radius":
-            r.number(params[key], at, low=0.0, high=10.0, low_open=True)
-    return kind, params
-
-
-def _target(r: SpecReader, value: Any, where: str) -> Target:
-    """A target: its kind, transform, range, dtype, acceptance and discrete part."""
-    d = r.mapping(
-        value,
-        where,
-        ["name", "kind"],
-        [
-            "transform",
-            "range",
-            "dtype",
-            "select_min",
-            "select_max_abs",
-            "categories",
-            "point_masses",
-        ],
-    )
-    kind = r.choice(d["kind"], f"{where}.kind", TARGET_KINDS)
-    categories = _discrete_values(r, d, "categories", where, kind)
-    point_masses = _discrete_values(r, d, "point_masses", where, kind)
-    if categories and point_masses:
-        raise r.fail(where, "a target takes categories (all discrete) or point_masses, not both")
-    if categories and len(categories) < 2:
-        raise r.fail(f"{where}.categories", "needs at least 2 values (a single one is a constant)")
-    if kind != "uniform_phi" and "transform" not in d and not categories:
-        raise r.fail(where, "missing required key 'transform'")
-    rng = d.get("range", [None, None])
-    read_range(r, rng, f"{where}.range")
-    select_min = d.get("select_min")
-    if select_min is not None:
-        r.finite(select_min, f"{where}.select_min")
-    select_max_abs = d.get("select_max_abs")
-    if select_max_abs is not None:
-        r.finite(select_max_abs, f"{where}.select_max_abs")
-        if not select_max_abs > 0:
-            raise r.fail(f"{where}.select_max_abs", "must be positive")
-    return Target(
-        name=r.name(d["name"], f"{where}.name"),
-        kind=kind,
-        transform=r.chain(d.get("transform", []), f"{where}.transform"),
-        range=(rng[0], rng[1]),
-        dtype=r.choice(d.get("dtype", "float32"), f"{where}.dtype", _DTYPES),
-        select_min=None if select_min is None else float(select_min),
-        select_max_abs=None if select_max_abs is None else float(select_max_abs),
-        categories=categories,
-        point_masses=point_masses,
-    )
-
-
-def _discrete_values(
-    r: SpecReader, d: Mapping[str, Any], key: str, where: str, kind: str
-) -> tuple[float, ...]:
-    """A target's ``categories`` or ``point_masses``: distinct finite numbers, only on
-    ``kind: value`` targets (a ratio or difference to gen has no fixed value to sit on)."""
-    if key not in d:
-        return ()
-    if kind != "value":
-        raise r.fail(f"{where}.{key}", f"only `kind: value` targets take {key}")
-    value = d[key]
-    if not isinstance(value, list) or not value:
-        raise r.fail(f"{where}.{key}", "expected a non-empty list of numbers")
-    if len(value) > MAX_DISCRETE_VALUES:
-        raise r.fail(f"{where}.{key}", f"more than {MAX_DISCRETE_VALUES} values")
-    numbers = tuple(
-        float(r.typed(v, f"{where}.{key}[{i}]", (int, float), "a number"))
-        for i, v in enumerate(value)
-    )
-    if not all(math.isfinite(v) for v in numbers):
-        raise r.fail(f"{where}.{key}", "values must be finite")
-    if len(set(numbers)) != len(numbers):
-        raise r.fail(f"{where}.{key}", "values must be distinct")
-    return numbers
 
 
 def _efficiency(r: SpecReader, value: Any, where: str) -> EfficiencySpec:
@@ -389,7 +277,7 @@ def _efficiency(r: SpecReader, value: Any, where: str) -> EfficiencySpec:
     if classes is None:
         return EfficiencySpec(params=params)
     c = r.mapping(classes, f"{where}.classes", ["field", "values"])
-    values = _ints(r, c["values"], f"{where}.classes.values")
+    values = read_ints(r, c["values"], f"{where}.classes.values")
     if len(values) > MAX_DISCRETE_VALUES:
         raise r.fail(f"{where}.classes.values", f"more than {MAX_DISCRETE_VALUES} classes")
     if len(set(values)) != len(values):
@@ -406,8 +294,8 @@ def _fakes(r: SpecReader, value: Any, where: str) -> FakesSpec:
     d = r.mapping(value, where, ["conditions", "targets", "max_count", "multiplicity", "response"])
     max_count = r.integer(d["max_count"], f"{where}.max_count", minimum=1, maximum=MAX_FAKES)
     return FakesSpec(
-        conditions=_event_features(r, d["conditions"], f"{where}.conditions"),
-        targets=_targets(r, d["targets"], f"{where}.targets", "fakes"),
+        conditions=read_event_features(r, d["conditions"], f"{where}.conditions"),
+        targets=read_targets(r, d["targets"], f"{where}.targets", "fakes"),
         max_count=max_count,
         multiplicity=r.xgboost(d["multiplicity"], f"{where}.multiplicity"),
         response=r.response(d["response"], f"{where}.response"),
@@ -418,58 +306,7 @@ def read_event(r: SpecReader, value: Any, where: str) -> EventSpec:
     """The ``event`` section: event-level conditions, targets and their response model."""
     d = r.mapping(value, where, ["conditions", "targets", "response"])
     return EventSpec(
-        conditions=_event_features(r, d["conditions"], f"{where}.conditions"),
-        targets=_targets(r, d["targets"], f"{where}.targets", "event"),
+        conditions=read_event_features(r, d["conditions"], f"{where}.conditions"),
+        targets=read_targets(r, d["targets"], f"{where}.targets", "event"),
         response=r.response(d["response"], f"{where}.response"),
     )
-
-
-def _targets(r: SpecReader, value: Any, where: str, section: str) -> tuple[Target, ...]:
-    """A section's targets: kinds allowed in ``section``, MET components in pairs."""
-    targets = r.sequence(value, where, partial(_target, r))
-    allowed = _SECTION_KINDS[section]
-    for i, t in enumerate(targets):
-        if t.kind not in allowed:
-            raise r.fail(
-                f"{where}[{i}].kind", f"{t.kind!r} is not allowed here; use one of {allowed}"
-            )
-    pairs: dict[str, set[str]] = {}
-    for t in targets:
-        if t.kind in ("met_parallel", "met_perpendicular"):
-            pairs.setdefault(met_prefix(t.name), set()).add(t.kind)
-    for prefix, kinds in pairs.items():
-        if kinds != {"met_parallel", "met_perpendicular"}:
-            raise r.fail(
-                where,
-                f"met_parallel and met_perpendicular come together ({prefix}_...: the "
-                f"{prefix}_pt/_phi pair)",
-            )
-    return targets
-
-
-def _event_features(r: SpecReader, value: Any, where: str) -> tuple[Feature, ...]:
-    """Conditions of an event-level model: event branches or event features only."""
-    features = r.sequence(value, where, partial(_feature, r))
-    for i, f in enumerate(features):
-        if f.event is None and f.feature not in _EVENT_FEATURES:
-            raise r.fail(
-                f"{where}[{i}]",
-                f"event-level conditions take `event:` or `feature:` {_EVENT_FEATURES}",
-            )
-    return features
-
-
-def read_range(r: SpecReader, value: Any, where: str) -> None:
-    """A ``range``: ``[low, high]``, each a finite number or null (no bound), low <= high."""
-    if not (isinstance(value, list) and len(value) == 2):
-        raise r.fail(where, "expected [low, high] (null for no bound)")
-    for i, bound in enumerate(value):
-        if bound is not None:
-            r.finite(bound, f"{where}[{i}]", "a finite number or null")
-    if None not in value and value[0] > value[1]:
-        raise r.fail(where, f"low {value[0]} is above high {value[1]}")
-
-
-def _ints(r: SpecReader, value: Any, where: str) -> tuple[int, ...]:
-    """A non-empty list of integers compared with event data (32-bit: pdgId, status, IDs)."""
-    return r.int_list(value, where, minimum=INT32[0], maximum=INT32[1])

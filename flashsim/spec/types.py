@@ -20,6 +20,7 @@ __all__ = [
     "FEATURE_KINDS",
     "NEGATIVE_WEIGHTS",
     "TARGET_KINDS",
+    "ChildrenSpec",
     "CollectionSpec",
     "CopySpec",
     "EfficiencySpec",
@@ -109,6 +110,14 @@ class Target:
     """Values taken exactly by a fraction of the objects inside a continuous range (the b-tag
     score's default, energy fractions at 0): which one, or the continuum, is sampled first as a
     category, and the continuum by the flow given it (:mod:`flashsim.stages.mixed`)."""
+    relative_to: str | None = None
+    """The generated field a ``ratio``/``diff``/``dphi`` target is relative to, when it is not
+    the target's own name (a child's ``SubJet1_pt`` relative to the parent's generated ``pt``)."""
+
+    @property
+    def gen_field(self) -> str:
+        """The generated field a relative target is expressed against."""
+        return self.relative_to or self.name
 
     @property
     def discrete(self) -> bool:
@@ -182,6 +191,62 @@ class ViaSpec:
 
 
 @dataclass(frozen=True)
+class ChildrenSpec:
+    """Objects of another reconstructed collection that each object owns: a FatJet's soft-drop
+    subjets (``SubJet``, indexed by ``FatJet_subJetIdx1``/``2``).
+
+    A second step after the parent's response: its own response model samples the number of
+    children (:attr:`count`, a category 0..len(index)) and ``targets`` for each child k
+    (:meth:`hidden_targets`: ``SubJet1_pt``, relative to the parent's generated object),
+    conditioned on the parent's conditions and on the parent's sampled targets; the children
+    are then written as the collection ``collection``, in parent order, and the parent's
+    ``index`` fields point to them (-1 beyond the count).
+    """
+
+    collection: str
+    index: tuple[str, ...]
+    targets: tuple[Target, ...]
+    response: ResponseSpec
+
+    @property
+    def count(self) -> str:
+        """The name of the hidden target holding the number of children of an object."""
+        return f"n{self.collection}"
+
+    def target_name(self, k: int, field: str) -> str:
+        """The hidden target of field ``field`` of child ``k`` (from 0): ``SubJet1_pt``."""
+        return f"{self.collection}{k + 1}_{field}"
+
+    def hidden(self) -> list[str]:
+        """Every hidden target name: the count, then each child's fields."""
+        return [t.name for t in self.hidden_targets()]
+
+    def hidden_targets(self) -> tuple[Target, ...]:
+        """The targets of the children's response: the number of children (a category), and
+        each child's targets, relative to the parent's generated object for the relative
+        kinds."""
+        count = Target(
+            name=self.count,
+            kind="value",
+            transform=(),
+            dtype="uint8",
+            categories=tuple(float(k) for k in range(len(self.index) + 1)),
+        )
+        hidden = [count]
+        for k in range(len(self.index)):
+            for t in self.targets:
+                relative = t.kind in ("ratio", "diff", "dphi")
+                hidden.append(
+                    dataclasses.replace(
+                        t,
+                        name=self.target_name(k, t.name),
+                        relative_to=t.name if relative else None,
+                    )
+                )
+        return tuple(hidden)
+
+
+@dataclass(frozen=True)
 class LinkSpec:
     """A cross-reference filled after sampling: for every object whose ``field`` no source set
     (-1), the nearest object of ``collection`` (an earlier section) within ``max_dr`` in (η, φ),
@@ -227,6 +292,8 @@ class CollectionSpec:
     field that indexes ``via.collection``)."""
     links: tuple[LinkSpec, ...] = ()
     """Cross-references to earlier collections filled by proximity after sampling."""
+    children: ChildrenSpec | None = None
+    """Objects of another collection owned by each object, sampled after it."""
 
     @property
     def stage(self) -> str:

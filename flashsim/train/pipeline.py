@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from flashsim.bundle import check_bundle_destination, save_bundle
-from flashsim.pipeline import CollectionModel, EventModel, Pipeline, response_context
+from flashsim.features import model_targets
+from flashsim.pipeline import (
+    ChildrenModel,
+    CollectionModel,
+    EventModel,
+    Pipeline,
+    response_context,
+)
 from flashsim.preprocessing import TablePreprocessor
 from flashsim.spec import CollectionSpec, PipelineSpec
 from flashsim.stages import FakesStage
@@ -25,7 +32,14 @@ from flashsim.train.data import TrainingData
 from flashsim.train.pid import train_pid_model
 from flashsim.train.trainer import Log, StageTrainer, finite_rows, preprocessor
 
-__all__ = ["train_collection", "train_event", "train_fakes", "train_pipeline", "train_source"]
+__all__ = [
+    "train_children",
+    "train_collection",
+    "train_event",
+    "train_fakes",
+    "train_pipeline",
+    "train_source",
+]
 
 
 def train_collection(trainer: StageTrainer, name: str) -> CollectionModel:
@@ -65,7 +79,40 @@ def train_source(trainer: StageTrainer, spec: CollectionSpec) -> CollectionModel
     weights = trainer.event_weights(event, name, np.concatenate([context, targets], axis=1))
     rows = trainer.rows(targets, context, event, weights=weights)
     response = trainer.response(name, spec.targets, rows, spec.response)
-    return CollectionModel(spec, cond, efficiency, response)
+    model = CollectionModel(spec, cond, efficiency, response)
+    if spec.children is not None:
+        children = table.children[keep[table.label > 0]]
+        model.children = train_children(trainer, spec, (context, targets, event), children, weights)
+    return model
+
+
+def train_children(
+    trainer: StageTrainer,
+    spec: CollectionSpec,
+    parent_rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    children: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> ChildrenModel:
+    """The second step of a collection with ``children``: their response, conditioned on the
+    parent's response context and on the parent's (encoded, preprocessed) targets.
+
+    ``parent_rows``: the parent's response rows (context, encoded targets, event), and
+    ``children`` their children's encoded targets; ``weights`` the rows' training weights.
+
+    Rows of absent children hold NaN in those children's columns: the flow leaves them out
+    (the count and the discrete parts still learn from them).
+    """
+    assert spec.children is not None
+    context, targets, event = parent_rows
+    parent = preprocessor(model_targets(spec.targets))
+    finite = finite_rows(targets)
+    parent_context = np.zeros((len(targets), len(parent.names)), dtype=np.float32)
+    parent_context[finite] = parent.fit_forward(targets[finite], trainer.rng())
+    full_context = np.concatenate([context, parent_context], axis=1).astype(np.float32)
+    rows = trainer.rows(children, full_context, event, weights=weights)
+    label = f"{spec.stage}.children"
+    response = trainer.response(label, spec.children.hidden_targets(), rows, spec.children.response)
+    return ChildrenModel(parent, response)
 
 
 def train_fakes(trainer: StageTrainer, name: str) -> tuple[FakesStage, TablePreprocessor]:
