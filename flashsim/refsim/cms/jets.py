@@ -223,6 +223,7 @@ def ip_taggers(
         cand["charged"][const]
         & (cand["pt"][const] > p.btag_track_pt_min)
         & (np.abs(cand["d0"][const]) < p.btag_track_dxy_max_cm)
+        & (cand["lost"][const] <= p.btag_track_lost_max)
     )
     ci, ji = const[trk], jet_of_const[trk]
     dr = np.hypot(cand["eta"][ci] - fjeta[ji], delta_phi(cand["phi"][ci], fjphi[ji]))

@@ -271,6 +271,11 @@ class CMSLikeParameters:
     btag_track_pt_min: float = 1.0
     btag_track_dxy_max_cm: float = 0.2
     btag_track_dr_max: float = 0.3
+    #: Tracks of the taggers miss at most this many inner layers (#24): a conversion leg starts
+    #: at its vertex, misses the layers inside it, and its impact parameter -q r^2 / (2R) would
+    #: make a light jet look displaced (CMS's taggers keep tracks with >= 2 pixel hits and a
+    #: decay length below 5 cm, and veto conversions in the vertexing [BTV]).
+    btag_track_lost_max: int = 0
     #: b-tag score = sigmoid((sum_i w_i S_i - offset) / width), S_i the i-th largest signed
     #: transverse impact-parameter significance of the jet's tracks (0 when missing).
     btag_weights: tuple[float, ...] = (0.3, 0.4, 0.3)

@@ -54,6 +54,7 @@ def particle_flow(
             "from_pv": trk["from_pv"][ch],
             "d0": trk["d0"][ch],
             "sd0": trk["sd0"][ch],
+            "lost": trk["lost"][ch],
             "charged": np.ones(len(ch), bool),
             "lepton": np.full(len(ch), -1),
         },
@@ -73,6 +74,7 @@ def particle_flow(
                 "from_pv": np.abs(lep["dz"]) < p.chs_dz_cut_cm,
                 "d0": lep["d0"],
                 "sd0": trk["sd0"][lep["index"]],
+                "lost": trk["lost"][lep["index"]],
                 "charged": np.ones(n, bool),
                 "lepton": lep.get("lepton", np.arange(n)),
             }
@@ -138,6 +140,7 @@ def neutral_candidates(p: CMSLikeParameters, cells: Table) -> Table:
         "from_pv": np.ones(n, bool),
         "d0": np.zeros(n),
         "sd0": np.ones(n),
+        "lost": np.zeros(n, dtype=np.int64),
         "charged": np.zeros(n, bool),
         "lepton": np.full(n, -1),
     }
