@@ -1,7 +1,8 @@
 """Photons, photon conversions and electrons faked by jets in the reference simulation.
 
-Small seeded samples: 300 gg -> H -> gamma gamma events (pile-up 25) for prompt photons, and the
-session's 600 ttbar events (``ttbar_file``) for photons from pi0 decays and for the fakes. The
+Small seeded samples: 300 gg -> H -> gamma gamma events (pile-up 25) for prompt photons, the
+session's 600 ttbar events (``ttbar_file``) for photons from pi0 decays and for the fakes, and 500
+QCD dijet events for the fake rates and jet links without prompt leptons. The
 cuts are physics sanity bars (data/README.md documents the numbers) that a broken photon
 reconstruction, conversion model or fake source fails.
 """
