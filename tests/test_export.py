@@ -192,6 +192,9 @@ class TestCommandLine:
         record = json.loads((tiny_model / "flashsim-model.json").read_text())
         names = [f"{c}.response" for c in record["collections"]]
         names += [f"{c}.fakes.response" for c, e in record["collections"].items() if "fakes" in e]
+        for c, e in record["collections"].items():  # further sources, children (a FatJet's)
+            names += [f"{c}.{label}.response" for label in e.get("sources", {})]
+            names += [f"{c}.children.response"] if "children" in e else []
         names += ["event.response"]
         manifest = json.loads((output / MANIFEST_NAME).read_text())
         assert sorted(manifest["models"]) == sorted(names)
