@@ -51,6 +51,7 @@ from flashsim.validation.samples import (
 from flashsim.validation.sections import collection_sections, event_section, physics_section
 from flashsim.validation.sections.jet_fakes import jet_fakes_section
 from flashsim.validation.sections.photons import photon_section
+from flashsim.validation.sections.subjets import subjets_section
 from flashsim.validation.tells import find_tells, skipped_branch
 from flashsim.validation.validator import Validator
 
@@ -97,8 +98,12 @@ def validate_samples(
         say("comparing particle identification per true species")
         metrics["pid"], sec = pid_section(v, spec, pid_cuts)
         sections.append(sec)
-    for key, build in (("photons", photon_section), ("jet_fakes", jet_fakes_section)):
-        found = build(flash, full)  # None when the files have no photons / no jetIdx
+    for key, build in (
+        ("photons", photon_section),
+        ("jet_fakes", jet_fakes_section),
+        ("subjets", subjets_section),
+    ):
+        found = build(flash, full)  # None when the files have no photons / jetIdx / SubJet
         if found is not None:
             say(f"comparing {key.replace('_', ' ')}")
             metrics[key], sec = found

@@ -22,7 +22,7 @@ from flashsim.spec import CollectionSpec
 from flashsim.validation.physics import tagger_roc, tagger_summary
 from flashsim.validation.result import Plot, Section
 
-__all__ = ["BOOSTED_CLASSES", "boosted_summary", "mass_peak"]
+__all__ = ["BOOSTED_CLASSES", "boosted_summary", "generated_classes", "mass_peak"]
 
 #: Classes of generated large-radius jets: (needs a b hadron, gen mass low, high) in GeV.
 BOOSTED_CLASSES: dict[str, tuple[bool, float, float]] = {
@@ -61,18 +61,27 @@ def _bootstrap(mass: np.ndarray, rng: np.random.Generator, n: int = 40) -> tuple
     return float(np.nanstd(arr[:, 0])), float(np.nanstd(arr[:, 1]))
 
 
+def generated_classes(
+    has_b: np.ndarray, gen_mass: np.ndarray, gen_pt: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Boolean masks of the :data:`BOOSTED_CLASSES` and of QCD (see the module docstring) for
+    generated jets with a b hadron or not (``has_b``), their mass and pT [GeV]."""
+    b = np.asarray(has_b, dtype=bool)
+    out = {
+        name: (b == need_b) & (gen_mass > lo) & (gen_mass < hi)
+        for name, (need_b, lo, hi) in BOOSTED_CLASSES.items()
+    }
+    out["QCD"] = ~b & ((gen_mass < 50.0) | (gen_pt > 10 * gen_mass))
+    return out
+
+
 def _classes(table: CollectionTable, cond: list[str]) -> dict[str, np.ndarray]:
     """Boolean masks (over the matched objects) of the classes and of QCD."""
     matched = table.label > 0
     flav = np.abs(table.conditions[matched, cond.index("hadronFlavour")])
     gmass = table.conditions[matched, cond.index("mass")]
     gpt = table.conditions[matched, cond.index("pt")]
-    out = {
-        name: ((flav == 5) == b) & (gmass > lo) & (gmass < hi)
-        for name, (b, lo, hi) in BOOSTED_CLASSES.items()
-    }
-    out["QCD"] = (flav != 5) & ((gmass < 50.0) | (gpt > 10 * gmass))
-    return out
+    return generated_classes(flav == 5, gmass, gpt)
 
 
 def boosted_summary(
