@@ -17,7 +17,9 @@ the electrons radiate in the material left and bend to the ECAL from there.
 
 Particle flow: a tracked electron that does not become an electron candidate explains its own
 ECAL deposits (its cluster and its bremsstrahlung photons, as PF links them to the track), so that
-conversion tracks are not counted twice (:func:`explain_track_deposits`).
+conversion tracks are not counted twice (:func:`explain_track_deposits`); the legs of identified
+conversions become photon candidates with their tracks' momenta
+(:func:`flashsim.refsim.cms.lepton_reco.tracks_for_particle_flow`).
 
 References:
     [EGM] CMS, "Electron and photon reconstruction and identification with the CMS experiment

@@ -42,6 +42,7 @@ from flashsim.refsim.cms.conversions import (
 from flashsim.refsim.cms.electron_fakes import hadron_electron_candidates
 from flashsim.refsim.cms.inputs import DetectorInput
 from flashsim.refsim.cms.lepton_reco import (
+    displaced_pair_legs,
     electron_candidates,
     electron_showers,
     muon_candidates,
@@ -122,7 +123,7 @@ class CMSLikeDetector:
         trk_pf = tracks_for_particle_flow(p, part, trk, ele)
         explain_track_deposits(p, part, trk, trk_pf, ele, deposits, cells)
         mu = muon_candidates(p, part, trk, x_mu, rng)
-        pf = particle_flow(p, part, trk_pf, cells, ele, mu)
+        pf = particle_flow(p, part, trk_pf, cells, ele, mu, displaced_pair_legs(p, part, trk))
         out = build_objects(p, inp, pf, ele, mu, rng)
         out["Photon"], ele_photon = build_photons(
             p, part, trk, deposits, cells, ele, pf, inp.n_events, rng

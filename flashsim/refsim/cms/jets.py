@@ -217,13 +217,16 @@ def ip_taggers(
     displaced tracks). Displacement d = sigmoid((sum_i v_i S_i - c_offset) / c_width) with
     weights on the two largest S_i (moderate displacement suffices). Class probabilities
     P_b = b, P_c = (1 - b) d, P_l = (1 - b)(1 - d) give CvL = P_c / (P_c + P_l) = d and
-    CvB = P_c / (P_c + P_b).
+    CvB = P_c / (P_c + P_b). Tracks with at most ``btag_track_lost_max`` missing inner hits
+    and not ``pair_leg`` (conversion legs, :func:`flashsim.refsim.cms.lepton_reco.
+    displaced_pair_legs`) enter.
     """
     trk = (
         cand["charged"][const]
         & (cand["pt"][const] > p.btag_track_pt_min)
         & (np.abs(cand["d0"][const]) < p.btag_track_dxy_max_cm)
         & (cand["lost"][const] <= p.btag_track_lost_max)
+        & ~cand["pair_leg"][const]
     )
     ci, ji = const[trk], jet_of_const[trk]
     dr = np.hypot(cand["eta"][ci] - fjeta[ji], delta_phi(cand["phi"][ci], fjphi[ji]))

@@ -20,6 +20,7 @@ from flashsim.refsim.cms.showers import first_claims, hcal_over_ecal
 __all__ = [
     "conversion_pairs",
     "conversion_partner",
+    "displaced_pair_legs",
     "electron_candidates",
     "electron_showers",
     "muon_candidates",
@@ -180,29 +181,82 @@ def conversion_pairs(
     return ei[close], t[close]
 
 
+def displaced_pair_legs(p: CMSLikeParameters, part: Table, trk: Table) -> np.ndarray:
+    """Per particle, whether its track is a leg of a displaced pair: the conversion/V0 veto of
+    the b and c taggers' track selection (#24).
+
+    CMS's taggers keep tracks from photon conversions and V0 decays out of their track
+    selection and secondary vertices [BTV]. Here a track that the taggers could use (pT above
+    ``btag_track_pt_min``, at most ``btag_track_lost_max`` missing inner hits, |d0| below
+    ``btag_track_dxy_max_cm``, from the primary vertex as CHS keeps it) is vetoed when the
+    conversion finder (:func:`conversion_pairs`, the pairing of ``Electron_convVeto``) pairs it
+    with any found track, and both tracks bend away from the beam line as two legs that leave
+    a vertex at radius r > 0 together do:
+    d0 = -q r^2 / (2R), so q d0 < 0 for each (a pair of prompt tracks that the finder pairs by
+    accident passes this with probability 1/4), with a pair mass below
+    ``btag_veto_pair_mass_max_gev`` (the legs are parallel at the vertex: in ttbar 99% of the
+    conversion pairs lie below 15 MeV, most pairs of prompt or b-decay tracks that the finder
+    pairs by accident above 35 MeV). K0S and Lambda do not decay in the generated
+    events (c tau > 10 mm is stable), so there are no V0 legs to find by their mass.
+    """
+    veto = np.zeros(len(trk["found"]), dtype=bool)
+    query = np.flatnonzero(
+        trk["found"]
+        & (trk["pt"] > p.btag_track_pt_min)
+        & (trk["lost"] <= p.btag_track_lost_max)
+        & (np.abs(trk["d0"]) < p.btag_track_dxy_max_cm)
+        & trk["from_pv"]
+    )
+    # partners within the finder's |delta dz| of a CHS track: pile-up tracks need no pairing
+    near_pv = np.flatnonzero(
+        trk["found"] & (np.abs(trk["dz"]) < p.chs_dz_cut_cm + p.conversion_ddz_max_cm)
+    )
+    qi, partner = conversion_pairs(p, part, trk, query, targets=near_pv)
+    leg = query[qi]
+    outward = (trk["q"][leg] * trk["d0"][leg] < 0) & (trk["q"][partner] * trk["d0"][partner] < 0)
+    # massless electrons: m^2 = 2 pT1 pT2 (cosh(d eta) - cos(d phi))
+    m2 = (
+        2.0
+        * trk["pt"][leg]
+        * trk["pt"][partner]
+        * (
+            np.cosh(trk["eta"][leg] - trk["eta"][partner])
+            - np.cos(trk["phi"][leg] - trk["phi"][partner])
+        )
+    )
+    veto[leg[outward & (m2 < p.btag_veto_pair_mass_max_gev**2)]] = True
+    return veto
+
+
 def tracks_for_particle_flow(p: CMSLikeParameters, part: Table, trk: Table, ele: Table) -> Table:
-    """``trk`` without the tracks that particle flow does not make charged hadrons of (#24).
+    """``trk`` as particle flow uses it (#24): ``found`` without the conversion partners of
+    electron candidates, and ``conversion`` for the legs of identified conversions.
 
     The conversion partner of an electron candidate joins its electron, whose supercluster
     holds its energy. Two other tracks that the conversion finder pairs, both with a missing
     inner hit (their vertex lies outside the first layer), are a conversion, and so is a track
     without any pixel hit (it starts beyond the pixel detector, 16 cm: prompt tracks and b/c
-    hadron decays do not): particle flow makes photons of their clusters (neutral, so
-    charged-hadron subtraction keeps a pile-up photon that converted as it keeps one that did
-    not).
+    hadron decays do not). As CMS's particle flow links a conversion's tracks to their ECAL
+    clusters and makes a photon of them [PF], such a leg becomes a photon candidate with its
+    track's momentum at the conversion vertex (the photon's direction), and its deposits are
+    explained as a track's (:func:`flashsim.refsim.cms.conversions.explain_track_deposits`):
+    neutral, so charged-hadron subtraction keeps a pile-up photon that converted as it keeps
+    one that did not, and the pair's energy stays in the photon's jet although the field
+    spreads the legs' clusters in azimuth.
     """
     candidate = np.zeros(len(trk["found"]), dtype=bool)
     candidate[ele["index"]] = True
-    masked = np.zeros(len(trk["found"]), dtype=bool)
-    _, partner = conversion_pairs(p, part, trk, ele["index"])
-    masked[partner] = True
+    partner = np.zeros(len(trk["found"]), dtype=bool)
+    partner[conversion_pairs(p, part, trk, ele["index"])[1]] = True
+    partner[candidate] = False
+    legs = np.zeros(len(trk["found"]), dtype=bool)
     displaced = np.flatnonzero(trk["found"] & (trk["lost"] >= 1) & ~candidate)
     leg, other = conversion_pairs(p, part, trk, displaced, targets=displaced)
-    masked[displaced[leg]] = True
-    masked[other] = True
-    masked |= trk["found"] & (trk["pixel"] == 0)
-    masked[candidate] = False
-    return {**trk, "found": trk["found"] & ~masked}
+    legs[displaced[leg]] = True
+    legs[other] = True
+    legs |= trk["found"] & (trk["pixel"] == 0)
+    found = trk["found"] & ~partner
+    return {**trk, "found": found, "conversion": found & legs & ~candidate}
 
 
 def muon_candidates(

@@ -276,6 +276,10 @@ class CMSLikeParameters:
     #: make a light jet look displaced (CMS's taggers keep tracks with >= 2 pixel hits and a
     #: decay length below 5 cm, and veto conversions in the vertexing [BTV]).
     btag_track_lost_max: int = 0
+    #: ... and are not legs of a displaced pair (#24, :func:`flashsim.refsim.cms.lepton_reco.
+    #: displaced_pair_legs`): paired by the conversion finder, both bending away from the beam
+    #: line, with a pair mass below this (conversions: ~10 MeV from the angular resolution).
+    btag_veto_pair_mass_max_gev: float = 0.02
     #: b-tag score = sigmoid((sum_i w_i S_i - offset) / width), S_i the i-th largest signed
     #: transverse impact-parameter significance of the jet's tracks (0 when missing).
     btag_weights: tuple[float, ...] = (0.3, 0.4, 0.3)
