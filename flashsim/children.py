@@ -1,18 +1,19 @@
 """Objects owned by other objects: a FatJet's soft-drop subjets (``SubJet``).
 
 NanoAOD writes them as a collection of their own that the parent indexes (``FatJet_subJetIdx1``,
-``FatJet_subJetIdx2``). flashsim samples them with their parent, in one draw of the parent's
-response, so that the subjets agree with the parent's mass, substructure and taggers: the number
-of children (a category) and each child's fields are hidden targets of the parent
-(:class:`~flashsim.spec.ChildrenSpec`). :func:`gather_children` reads them from a
-full-simulation file for training (NaN for an absent child: those rows leave the flow's training,
-the count still learns them); :func:`split_children` turns the sampled hidden targets back into
-the child collection and the parent's index fields.
+``FatJet_subJetIdx2``). flashsim samples them in a second step after their parent, with a
+response of their own conditioned on the parent's conditions and sampled fields
+(:class:`~flashsim.spec.ChildrenSpec`, :class:`~flashsim.pipeline.ChildrenModel`): the number of
+children (a category) and each child's fields, as hidden targets. :func:`gather_children` reads
+them from a full-simulation file for training (NaN for an absent child: those rows leave the
+flow's training, the count still learns them); :func:`split_children` turns the sampled hidden
+targets into the child collection and the parent's index fields.
 
 Example:
     >>> import numpy as np
-    >>> from flashsim.spec import ChildrenSpec, Target
-    >>> spec = ChildrenSpec("SubJet", ("subJetIdx1", "subJetIdx2"), (Target("pt", "value", ()),))
+    >>> from flashsim.spec import ChildrenSpec, ResponseSpec, Target
+    >>> pt, flow = Target("pt", "value", ()), ResponseSpec("flow", {}, {})
+    >>> spec = ChildrenSpec("SubJet", ("subJetIdx1", "subJetIdx2"), (pt,), flow)
     >>> fields = {"nSubJet": np.array([2, 1]), "SubJet1_pt": np.array([60.0, 90.0]),
     ...           "SubJet2_pt": np.array([40.0, 5.0])}
     >>> parent, children, event = split_children(fields, np.array([0, 0]), spec)

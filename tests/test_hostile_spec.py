@@ -316,8 +316,9 @@ def test_raw_stays_bounded_and_json() -> None:
 
 
 def test_every_model_section_goes_through_the_model_parsers(monkeypatch: Any) -> None:
-    """Each response section (collections, fakes, event, pid) is checked by the settings
-    parsers of its model kind (:func:`flashsim.models.registry.settings_parsers`)."""
+    """Each response section (collections, their fakes, children and further sources, event,
+    pid) is checked by the settings parsers of its model kind
+    (:func:`flashsim.models.registry.settings_parsers`)."""
     import flashsim.models.registry as registry
 
     seen: list[Any] = []
@@ -340,6 +341,9 @@ def test_every_model_section_goes_through_the_model_parsers(monkeypatch: Any) ->
         data = shipped(index)
         responses = [c["response"] for c in data["collections"].values()]
         responses += [c["fakes"]["response"] for c in data["collections"].values() if "fakes" in c]
+        for c in data["collections"].values():  # a FatJet's subjets, electrons from jets
+            responses += [c["children"]["response"]] if "children" in c else []
+            responses += [s["response"] for s in c.get("sources", {}).values()]
         responses += [data[s]["response"] for s in ("event", "pid") if s in data]
         seen.clear()
         parse_spec(data, "s.yaml")

@@ -16,8 +16,8 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from raw_samples import sample_of
 
-from flashsim.validation.samples import ValidationSample
 from flashsim.validation.sections.jet_fakes import fakes_per_genjet, jet_fakes_section
 from flashsim.validation.sections.rates import counting_rate, rate_chi2
 
@@ -165,25 +165,6 @@ def write_events(path: Path, events: dict[str, Any], drop: tuple[str, ...] = ())
         for part in (slice(0, half), slice(half, None)):
             tree.extend({k: v[part] for k, v in columns.items()})
     return path
-
-
-def sample_of(path: Path) -> ValidationSample:
-    """A :class:`ValidationSample` with what the jet-fake and photon sections read."""
-    with uproot.open(path) as f:
-        tree = f["Events"]
-        n, keys = tree.num_entries, frozenset(tree.keys())
-    return ValidationSample(
-        path=path,
-        n_events=n,
-        groups=np.arange(n),
-        replica=np.zeros(n, dtype=np.int64),
-        tables={},
-        fakes={},
-        event=None,
-        reco={},
-        derived={},
-        branches=keys,
-    )
 
 
 N = 12_000

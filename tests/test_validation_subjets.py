@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import uproot
 import vector
+from raw_samples import sample_of
 
-from flashsim.validation.samples import ValidationSample
 from flashsim.validation.sections.subjets import (
     SUBJET_VARIABLES,
     subjet_quantities,
@@ -143,26 +143,6 @@ def write_events(path: Path, events: dict[str, Any], drop: tuple[str, ...] = ())
         for part in (slice(0, half), slice(half, None)):
             tree.extend({k: v[part] for k, v in columns.items()})
     return path
-
-
-def sample_of(path: Path, max_events: int | None = None) -> ValidationSample:
-    """A :class:`ValidationSample` with what the subjet section reads."""
-    with uproot.open(path) as f:
-        tree = f["Events"]
-        n, keys = tree.num_entries, frozenset(tree.keys())
-    n = n if max_events is None else min(n, max_events)
-    return ValidationSample(
-        path=path,
-        n_events=n,
-        groups=np.arange(n),
-        replica=np.zeros(n, dtype=np.int64),
-        tables={},
-        fakes={},
-        event=None,
-        reco={},
-        derived={},
-        branches=keys,
-    )
 
 
 N = 5_000
