@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every refsim sample the default model and its fidelity benchmark use, in one place.
 #
-#   bash scripts/make_samples.sh train   # the training mixture (~20 min with -j 2)
+#   bash scripts/make_samples.sh train   # the training mixture (~45 min with -j 2)
 #   bash scripts/make_samples.sh valid   # held-out samples, seeds used nowhere in training
 #   bash scripts/make_samples.sh boosted # Z' -> tt, boosted ZH (H -> bb), QCD above 400 GeV:
 #                                        # FatJet/SubJet validation (issue 24)
@@ -10,8 +10,10 @@
 #   bash scripts/make_samples.sh all     # train and valid
 #
 # Existing files are kept (delete one to make it again). Output: samples/ (git-ignored).
-# The default model is trained on ttbar + wjets + qcd (two pT-hat ranges); dy, zh_bb and
-# zprime_ll are never trained on (processes the model has not seen). See data/README.md.
+# The default model is trained on ttbar + wjets + qcd (two pT-hat ranges), the boosted samples
+# (Z' -> tt, boosted ZH with H -> bb, QCD above 400 GeV: FatJet and SubJet) and the photon
+# samples (gamma + jets, H -> gamma gamma: Photon); dy, zh_bb and zprime_ll are never trained
+# on (processes the model has not seen). See data/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p samples
@@ -36,6 +38,13 @@ train() {
   # soft QCD (pT-hat > 10 GeV): events with few or no gen jets and little gen MET, the corner
   # of the event-level conditions where dy lives and no other training process goes
   make qcd_lowpt_train.root qcd 10000 13 --pthat-min 10
+  # boosted tops, H -> bb and their QCD background (FatJet, SubJet; issue 24)
+  make zprime_tt_train.root zprime_tt 10000 18
+  make qcd_boosted_train.root qcd 10000 20 --pthat-min 400
+  make zh_bb_boosted_train.root zh_bb_boosted 5000 19
+  # prompt photons (Photon; issue 24)
+  make gjets_train.root gjets 10000 24
+  make hgg_train.root hgg 5000 25
 }
 
 valid() {
@@ -44,9 +53,14 @@ valid() {
   make qcd_valid.root qcd 10000 4 --pthat-min 30
   make zh_bb_valid.root zh_bb 10000 6
   make zprime_ll_valid.root zprime_ll 10000 7
+  make zprime_tt_valid.root zprime_tt 5000 8
+  make zh_bb_boosted_valid.root zh_bb_boosted 5000 9
+  make qcd_boosted_valid.root qcd 5000 10 --pthat-min 400
+  make hgg_valid.root hgg 20000 14
+  make gjets_valid.root gjets 20000 15
 }
 
-boosted() {  # boosted tops, H -> bb and their QCD background: FatJet (benchmarks/fatjet_dev.sh)
+boosted() {  # boosted samples alone: FatJet (benchmarks/fatjet_dev.sh)
   make zprime_tt_train.root zprime_tt 10000 18
   make qcd_boosted_train.root qcd 10000 20 --pthat-min 400
   make zh_bb_boosted_train.root zh_bb_boosted 5000 19

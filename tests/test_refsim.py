@@ -119,10 +119,11 @@ def test_isolation_larger_in_jets(ttbar, dy_file):
 def test_gen_links_point_to_the_right_objects(ttbar):
     jets, gen = matched_jets(ttbar)
     assert ak.all(delta_r(jets.eta, jets.phi, gen.eta, gen.phi) < 0.2)
-    for coll, pdg in (("Muon", 13), ("Electron", 11)):
+    # an electron from a photon conversion points to its photon (#24)
+    for coll, pdgs in (("Muon", (13,)), ("Electron", (11, 22))):
         lep = ttbar[coll][ttbar[coll].genPartIdx >= 0]
         gp = ttbar.GenPart[lep.genPartIdx]
-        assert ak.all(abs(gp.pdgId) == pdg)
+        assert np.all(np.isin(abs(ak.to_numpy(ak.flatten(gp.pdgId))), pdgs))
         assert ak.all(delta_r(lep.eta, lep.phi, gp.eta, gp.phi) < 0.2)
     mothers = ttbar.GenPart.genPartIdxMother
     assert ak.all(mothers < ak.num(ttbar.GenPart))
@@ -276,3 +277,76 @@ def test_deprecated_cms_modules_re_export_the_cms_package(old):
     for name in shim.__all__:
         assert not name.startswith("_")
         assert any(getattr(m, name, None) is getattr(shim, name) for m in modules), name
+
+
+def test_tagger_veto_takes_conversion_legs_not_prompt_pairs() -> None:
+    """The b/c taggers' conversion veto (#24): two parallel opposite-charge tracks that both bend
+    away from the beam line (q d0 < 0, a vertex at r > 0) are vetoed; the same pair with one
+    impact parameter on the prompt side, or opening a mass above 20 MeV, is not."""
+    from flashsim.refsim.cms.lepton_reco import displaced_pair_legs
+    from flashsim.refsim.cms.params import CMSLikeParameters
+
+    p = CMSLikeParameters()
+    # three pairs in three events: a conversion, a prompt-like pair, a massive pair
+    q = np.array([-1, 1, -1, 1, -1, 1])
+    d0 = np.array([0.03, -0.02, 0.03, 0.02, 0.03, -0.02])  # cm; q d0 < 0 is outward
+    phi = np.array([0.5, 0.5005, 1.0, 1.0005, 2.0, 2.04])
+    trk = {
+        "found": np.ones(6, bool),
+        "pt": np.full(6, 3.0),
+        "eta": np.full(6, 0.3),
+        "phi": phi,
+        "q": q,
+        "d0": d0,
+        "dz": np.zeros(6),
+        "lost": np.zeros(6, dtype=np.int64),
+        "from_pv": np.ones(6, bool),
+    }
+    part = {"evt": np.array([0, 0, 1, 1, 2, 2])}
+    veto = displaced_pair_legs(p, part, trk)
+    assert veto.tolist() == [True, True, False, False, False, False]
+    # a track with a missing inner hit is not one the taggers use: nothing to veto
+    trk["lost"] = np.array([1, 1, 0, 0, 0, 0])
+    assert not displaced_pair_legs(p, part, trk)[:2].any()
+
+
+def test_identified_conversion_legs_become_photon_candidates() -> None:
+    """Particle flow (#24): two paired legs with a missing inner hit are a conversion, kept as
+    tracks (their deposits explained) and flagged ``conversion``, which particle flow makes
+    neutral photons of, with the tracks' momenta; a prompt track stays a charged hadron."""
+    from flashsim.refsim.cms.lepton_reco import tracks_for_particle_flow
+    from flashsim.refsim.cms.params import CMSLikeParameters
+    from flashsim.refsim.cms.particle_flow import particle_flow
+    from flashsim.refsim.cms.pfcand import CH_HAD, PHOTON
+
+    p = CMSLikeParameters()
+    n = 3
+    trk = {
+        "found": np.ones(n, bool),
+        "pt": np.array([4.0, 2.0, 10.0]),
+        "eta": np.array([0.3, 0.3, -1.0]),
+        "phi": np.array([0.5, 0.5005, 2.0]),
+        "q": np.array([-1, 1, 1]),
+        "d0": np.array([0.01, -0.02, 0.001]),
+        "sd0": np.full(n, 0.005),
+        "dz": np.zeros(n),
+        "lost": np.array([1, 1, 0]),
+        "pixel": np.array([3, 3, 4]),
+        "from_pv": np.ones(n, bool),
+    }
+    part = {"evt": np.zeros(n, dtype=np.int64), "pt": trk["pt"]}
+    no_ele = {k: np.zeros(0, dtype=int) for k in ("index", "evt", "pt", "eta", "phi", "dz", "d0")}
+    trk_pf = tracks_for_particle_flow(p, part, trk, no_ele)
+    assert trk_pf["found"].all()
+    assert trk_pf["conversion"].tolist() == [True, True, False]
+    no_mu = {k: np.zeros(0, dtype=int) for k in ("index", "evt", "pt", "eta", "phi", "dz", "d0")}
+    no_mu["pf"] = np.zeros(0, bool)
+    no_cells = {k: np.zeros(0) for k in ("energy", "expected", "variance", "threshold", "eta")}
+    no_cells.update({k: np.zeros(0, dtype=np.int64) for k in ("layer", "tower", "evt")})
+    no_cells["used"] = np.zeros(0, bool)
+    no_cells["phi"] = np.zeros(0)
+    pf = particle_flow(p, part, trk_pf, no_cells, no_ele, no_mu)
+    photons = pf["kind"] == PHOTON
+    assert sorted(pf["pt"][photons].tolist()) == [2.0, 4.0]
+    assert not pf["charged"][photons].any()
+    assert pf["kind"][pf["pt"] == 10.0].tolist() == [CH_HAD]

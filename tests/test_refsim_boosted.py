@@ -100,10 +100,12 @@ def test_n_subjettiness_and_taggers_separate_signal_from_qcd(tops, higgs, qcd) -
         score = np.concatenate([_np(jets[name]), _np(light[name])])
         label = np.r_[np.ones(len(jets), bool), np.zeros(len(light), bool)]
         assert roc_auc(score, label) > bar, name
-    # with exclusive-kT axes (not minimised) tau_N may exceed tau_N-1 now and then, rarely
+    # with exclusive-kT axes (not minimised) tau_N may exceed tau_N-1 now and then, rarely: on
+    # these 300 events tau3 <= tau2 for 95.0% of the fat jets before the conversion legs became
+    # PF photons (#24), 94.4% after (binomial sd 0.9%): the bar leaves room for that
     taus = [_np(ak.flatten(tops.FatJet[f"tau{n}"])) for n in range(1, 5)]
     for n in range(3):
-        assert np.mean(taus[n + 1] <= taus[n]) > 0.95
+        assert np.mean(taus[n + 1] <= taus[n]) > 0.93
     assert np.all(np.stack(taus) >= 0)
     assert np.all(np.stack(taus) <= 1.5)
 

@@ -66,7 +66,7 @@ def test_cms_like_collections(cms_like: PipelineSpec) -> None:
     assert cms_like.seed == 20251125
     assert cms_like.validation_fraction == pytest.approx(0.2)
     assert cms_like.origin == str(CMS_LIKE)
-    assert list(cms_like.collections) == ["Jet", "FatJet", "Muon", "Electron"]
+    assert list(cms_like.collections) == ["Jet", "FatJet", "Muon", "Electron", "Photon"]
     assert all(isinstance(c, CollectionSpec) for c in cms_like.collections.values())
     assert "Generator_*" in cms_like.passthrough
     # the YAML content is kept, to be saved with trained models
@@ -179,7 +179,7 @@ def test_optional_keys_take_defaults(raw: dict[str, Any]) -> None:
     for key in ("description", "seed", "validation_fraction", "passthrough", "defaults", "event"):
         data.pop(key)
     del data["collections"]["Muon"], data["collections"]["Electron"]
-    del data["collections"]["FatJet"]
+    del data["collections"]["FatJet"], data["collections"]["Photon"]
     spec = parse_spec(data)
     assert spec.seed == 0
     assert spec.validation_fraction == pytest.approx(0.2)

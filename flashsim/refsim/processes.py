@@ -86,6 +86,20 @@ PROCESSES: dict[str, list[str]] = {
         "23:onIfAny = 12 14 16",
         "PhaseSpace:pTHatMin = 250.",
     ],
+    # Gluon-fusion Higgs production with H -> gamma gamma (m_H = 125 GeV): two prompt, isolated
+    # photons of 30-100 GeV, for the photon energy resolution and the diphoton mass peak.
+    "hgg": [
+        "HiggsSM:gg2H = on",
+        "25:m0 = 125.",
+        "25:onMode = off",
+        "25:onIfMatch = 22 22",
+    ],
+    # Prompt-photon production (q g -> q gamma, q qbar -> g gamma, g g -> g gamma, f fbar ->
+    # gamma gamma) with pT-hat > 50 GeV: a prompt photon recoiling against a jet.
+    "gjets": [
+        "PromptPhoton:all = on",
+        "PhaseSpace:pTHatMin = 50.",
+    ],
     # b-quark pairs (gg -> bb, qq -> bb with massive b quarks) above a low pT-hat threshold, for the
     # LHCb-like detector (flashsim.refsim.lhcb); b hadrons decay inside Pythia.
     "bbbar": ["HardQCD:hardbbbar = on"],

@@ -4,7 +4,8 @@
 (:mod:`.detector`, parameters in :mod:`.params`): tracking (:mod:`.tracking`), calorimetry
 (:mod:`.calorimetry`), electron and muon reconstruction (:mod:`.lepton_reco`), particle flow
 (:mod:`.particle_flow`), then the NanoAOD objects (:mod:`.reco_objects`: :mod:`.jets`,
-:mod:`.leptons`, :mod:`.met`). See ``data/README.md``.
+:mod:`.leptons`, :mod:`.met`, :mod:`.fatjets`; photons from :mod:`.photons`, with conversions in
+the material from :mod:`.conversions`). See ``data/README.md``.
 """
 
 from __future__ import annotations

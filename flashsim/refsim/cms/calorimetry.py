@@ -17,6 +17,7 @@ from flashsim.refsim.cms.pfcand import Table
 
 __all__ = [
     "calorimeter_cells",
+    "cell_keys",
     "cells_from_deposits",
     "em_resolution",
     "energy_deposits",
@@ -117,6 +118,9 @@ def energy_deposits(
     total = np.maximum(energy * resp * (1 + sig * rng.standard_normal(len(idx))), 0.0)
     starts = (rng.random(len(idx)) < p.hadron_ecal_start_prob) & ~hf
     share = np.where(starts, rng.beta(*p.hadron_ecal_share_beta, len(idx)), 0.0)
+    # a few showers are electromagnetic, nearly contained in the ECAL (charge exchange)
+    em_like = starts & (rng.random(len(idx)) < p.hadron_em_shower_prob)
+    share = np.where(em_like, rng.uniform(p.hadron_em_shower_share_min, 1.0, len(idx)), share)
     exp_total = np.where(linked[idx], trk["pt"][idx] * np.cosh(part["eta"][idx]), 0.0)
     exp_total = exp_total * hadron_response(p, exp_total)
     exp_var = (exp_total * sig) ** 2
@@ -135,19 +139,31 @@ def energy_deposits(
     return {k: v[keep] for k, v in table.items()}
 
 
+def cell_keys(
+    p: CMSLikeParameters,
+    evt: np.ndarray,
+    layer: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+) -> np.ndarray:
+    """Key of the ECAL (layer 0), HCAL (1) or HF (2) cell at ``eta``, ``phi``: cells sort by it
+    (event, layer, eta index, phi index), and :func:`cells_from_deposits` returns it as ``key``."""
+    size = np.choose(layer, [p.ecal_cell, p.hcal_cell, p.hf_cell])
+    nphi = np.rint(2 * np.pi / size).astype(np.int64)
+    ieta = np.floor(eta / size).astype(np.int64)
+    iphi = np.floor((phi + np.pi) / (2 * np.pi) * nphi).astype(np.int64) % nphi
+    return ((evt.astype(np.int64) * 3 + layer) * 4096 + (ieta + 2048)) * 512 + iphi
+
+
 def cells_from_deposits(p: CMSLikeParameters, dep: Table, rng: np.random.Generator) -> Table:
     """Sum deposits per ECAL/HCAL/HF cell, add the cell noise, and assign cells to towers.
 
     Returns one row per cell, sorted by event, with the cell centre, energy, summed PF
     expectation and variance, threshold, tower key (:func:`tower_event`, :func:`tower_eta`,
-    :func:`tower_phi`) and a ``used`` flag for the electron supercluster.
+    :func:`tower_phi`), cell ``key`` (:func:`cell_keys`, sorted) and a ``used`` flag for the
+    electron supercluster.
     """
-    layer = dep["layer"]
-    size = np.choose(layer, [p.ecal_cell, p.hcal_cell, p.hf_cell])
-    nphi = np.rint(2 * np.pi / size).astype(np.int64)
-    ieta = np.floor(dep["eta"] / size).astype(np.int64)
-    iphi = np.floor((dep["phi"] + np.pi) / (2 * np.pi) * nphi).astype(np.int64) % nphi
-    key = ((dep["evt"].astype(np.int64) * 3 + layer) * 4096 + (ieta + 2048)) * 512 + iphi
+    key = cell_keys(p, dep["evt"], dep["layer"], dep["eta"], dep["phi"])
     ukey, inv = np.unique(key, return_inverse=True)
     c_e = np.bincount(inv, weights=dep["energy"])
     c_exp = np.bincount(inv, weights=dep["expected"])
@@ -193,6 +209,7 @@ def cells_from_deposits(p: CMSLikeParameters, dep: Table, rng: np.random.Generat
         "variance": c_var,
         "threshold": thr,
         "tower": tower,
+        "key": ukey,
         "used": np.zeros(len(c_e), dtype=bool),
     }
 

@@ -117,6 +117,7 @@ def simulate_block(block: Block, params: CMSLikeParameters | None = None) -> dic
         "Jet": jets,
         "Muon": reco["Muon"],
         "Electron": reco["Electron"],
+        "Photon": reco["Photon"],
         "FatJet": fatjets,
         "SubJet": reco["SubJet"],
     }

@@ -99,6 +99,15 @@ def cluster_with_ghosts(
 
 def build_jets(p: CMSLikeParameters, pf: Table, n_events: int, rho_neutral: np.ndarray) -> ak.Array:
     """Anti-kT CHS jets with a pile-up offset correction (neutral rho times the jet area)."""
+    return build_jets_with_members(p, pf, n_events, rho_neutral)[0]
+
+
+def build_jets_with_members(
+    p: CMSLikeParameters, pf: Table, n_events: int, rho_neutral: np.ndarray
+) -> tuple[ak.Array, np.ndarray]:
+    """The jets of :func:`build_jets`, and per row of ``pf`` the index of the jet (within its
+    event, in the order of the returned jets) that holds it as a constituent, -1 for none: the
+    ``jetIdx`` of NanoAOD's electrons and photons (the jet sharing their PF candidate)."""
     chs = ~pf["charged"] | pf["from_pv"]
     cand = select_rows(pf, chs)
     counts = np.bincount(cand["evt"], minlength=n_events)
@@ -161,13 +170,16 @@ def build_jets(p: CMSLikeParameters, pf: Table, n_events: int, rho_neutral: np.n
     width = np.sqrt(np.bincount(jet_of_const, c_pt * dr_c**2, minlength=n_jets) / sum_pt)
     pu_disc = pileup_id_discriminant(p, fjeta, beta, width)
     pu_id = pileup_id_bits(p, fjpt, fjeta, pu_disc)
+    first_jet = np.concatenate([[0], np.cumsum(njet)])[:-1]
+    member = np.full(len(pf["pt"]), -1, dtype=np.int64)
+    member[np.flatnonzero(chs)[const]] = jet_of_const - first_jet[evt_of_jet[jet_of_const]]
 
     f32 = np.float32
 
     def jag(values: np.ndarray, dtype) -> ak.Array:
         return jagged(values.astype(dtype), njet)
 
-    return ak.zip(
+    jets_out = ak.zip(
         {
             "pt": ak.values_astype(jpt, f32),
             "eta": ak.values_astype(jeta, f32),
@@ -187,6 +199,7 @@ def build_jets(p: CMSLikeParameters, pf: Table, n_events: int, rho_neutral: np.n
             "rawFactor": ak.values_astype(raw_factor, f32),
         }
     )
+    return jets_out, member
 
 
 def ip_taggers(
@@ -204,12 +217,16 @@ def ip_taggers(
     displaced tracks). Displacement d = sigmoid((sum_i v_i S_i - c_offset) / c_width) with
     weights on the two largest S_i (moderate displacement suffices). Class probabilities
     P_b = b, P_c = (1 - b) d, P_l = (1 - b)(1 - d) give CvL = P_c / (P_c + P_l) = d and
-    CvB = P_c / (P_c + P_b).
+    CvB = P_c / (P_c + P_b). Tracks with at most ``btag_track_lost_max`` missing inner hits
+    and not ``pair_leg`` (conversion legs, :func:`flashsim.refsim.cms.lepton_reco.
+    displaced_pair_legs`) enter.
     """
     trk = (
         cand["charged"][const]
         & (cand["pt"][const] > p.btag_track_pt_min)
         & (np.abs(cand["d0"][const]) < p.btag_track_dxy_max_cm)
+        & (cand["lost"][const] <= p.btag_track_lost_max)
+        & ~cand["pair_leg"][const]
     )
     ci, ji = const[trk], jet_of_const[trk]
     dr = np.hypot(cand["eta"][ci] - fjeta[ji], delta_phi(cand["phi"][ci], fjphi[ji]))

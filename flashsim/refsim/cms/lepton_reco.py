@@ -11,11 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from flashsim.generators.kinematics import delta_phi, same_event_pairs
+from flashsim.refsim.cms.conversions import material_before, material_x0
 from flashsim.refsim.cms.geometry import BEND
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import Table, select_rows
+from flashsim.refsim.cms.showers import first_claims, hcal_over_ecal
 
-__all__ = ["conversion_partner", "electron_candidates", "electron_showers", "muon_candidates"]
+__all__ = [
+    "conversion_pairs",
+    "conversion_partner",
+    "displaced_pair_legs",
+    "electron_candidates",
+    "electron_showers",
+    "muon_candidates",
+    "tracks_for_particle_flow",
+]
 
 
 def electron_showers(
@@ -31,19 +41,23 @@ def electron_showers(
     """
     sel = np.flatnonzero((part["apdg"] == 11) & (np.abs(part["eta"]) < p.ecal_eta_max))
     eta, phi, pt, q = part["eta"][sel], part["phi"][sel], part["pt"][sel], part["q"][sel]
-    x0 = p.material_x0_base + p.material_x0_peak * np.exp(
-        -(((np.abs(eta) - 1.5) / p.material_x0_width) ** 2)
-    )
-    x0 = np.where(np.abs(eta) < p.track_eta_max, x0, 0.2)
+    # conversion electrons start at their conversion radius, in the material
+    r_start = part["conv_r"][sel] if "conv_r" in part else np.zeros(len(sel))
+    x0 = material_x0(p, eta) - material_before(p, eta, r_start)
     # Bethe-Heitler: -ln(z) ~ Gamma(t / ln 2), z the fraction kept by the electron.
     z = np.exp(-rng.gamma(x0 / np.log(2), 1.0))
-    r = rng.random(len(sel)) * p.tracker_radius_m / p.ecal_radius_m
+    # radiation at radius r (fractions of the ECAL radius) after the start s: the electron's
+    # azimuth at the ECAL shifts by k [(r - s)(2 - r - s) + (1 - r)^2 / z], the photon's by
+    # k (r - s)(2 - r - s) (small-angle helix from the start point)
+    s = np.minimum(r_start, p.tracker_radius_m) / p.ecal_radius_m
+    r = s + rng.random(len(sel)) * (p.tracker_radius_m / p.ecal_radius_m - s)
     k = BEND * p.b_field_t * p.ecal_radius_m * q / np.maximum(pt, 1e-3)
     phi_e = delta_phi(
-        phi - np.clip(k * (r * (2 - r) + (1 - r) ** 2 / np.maximum(z, 1e-3)), -np.pi, np.pi),
+        phi
+        - np.clip(k * ((r - s) * (2 - r - s) + (1 - r) ** 2 / np.maximum(z, 1e-3)), -np.pi, np.pi),
         0.0,
     )
-    phi_g = delta_phi(phi - k * r * (2 - r), 0.0)
+    phi_g = delta_phi(phi - k * (r - s) * (2 - r - s), 0.0)
     energy = part["e"][sel]
     ecal = {
         "evt": np.concatenate([part["evt"][sel], part["evt"][sel]]),
@@ -64,40 +78,39 @@ def electron_candidates(
     cells: Table,
     rng: np.random.Generator,
 ) -> Table:
-    """Electron candidates: a track plus an ECAL supercluster in a (deta, dphi) window.
+    """Electron candidates: a track with a pixel seed plus an ECAL supercluster in a (deta, dphi)
+    window.
 
     Marks the ECAL cells of each supercluster ``used`` in ``cells`` (highest-pT electron first),
     so that particle flow does not count them again.
     """
     idx = showers["index"]
-    ok = trk["found"][idx] & (np.abs(part["eta"][idx]) < p.electron_eta_max)
+    # a GSF electron starts from a pixel seed: conversions after the pixel layers give none
+    ok = (
+        trk["found"][idx]
+        & (trk["pixel"][idx] >= p.pixel_seed_hits)
+        & (np.abs(part["eta"][idx]) < p.electron_eta_max)
+    )
     idx, phi_calo = idx[ok], showers["phi_calo"][ok]
     evt = part["evt"][idx]
     ecal = np.flatnonzero(cells["layer"] == 0)
-    hcal = np.flatnonzero(cells["layer"] == 1)
     order = np.argsort(-trk["pt"][idx], kind="stable")
     idx, phi_calo, evt = idx[order], phi_calo[order], evt[order]
-    e_sc = np.zeros(len(idx))
-    e_h = np.zeros(len(idx))
-    # cells are sorted by event: pair each electron with the cells of its event
-    for cell_sel, is_ecal in ((ecal, True), (hcal, False)):
-        ce, cc = same_event_pairs(cells["evt"][cell_sel], evt)
-        cc = cell_sel[cc]
-        if is_ecal:
-            near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
-                np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi
-            )
-            near &= ~cells["used"][cc]
-            cells["used"][cc[near]] = True  # highest-pT electron first
-            e_sc = np.bincount(ce[near], weights=cells["energy"][cc[near]], minlength=len(idx))
-        else:
-            dr = np.hypot(
-                cells["eta"][cc] - trk["eta"][idx][ce],
-                delta_phi(cells["phi"][cc], phi_calo[ce]),
-            )
-            e_h = np.bincount(
-                ce[dr < 0.15], weights=cells["energy"][cc[dr < 0.15]], minlength=len(idx)
-            )
+    # cells are sorted by event: pair each electron with the ECAL cells of its event
+    ce, cc = same_event_pairs(cells["evt"][ecal], evt)
+    cc = ecal[cc]
+    near = (np.abs(cells["eta"][cc] - trk["eta"][idx][ce]) < p.supercluster_deta) & (
+        np.abs(delta_phi(cells["phi"][cc], phi_calo[ce])) < p.supercluster_dphi
+    )
+    near &= ~cells["used"][cc]
+    ce, cc = ce[near], cc[near]
+    # a cell in several windows goes to the highest-pT electron (candidates are sorted)
+    mine = first_claims(ce, cc)
+    ce, cc = ce[mine], cc[mine]
+    cells["used"][cc] = True
+    e_sc = np.bincount(ce, weights=cells["energy"][cc], minlength=len(idx))
+    impact = {"evt": evt, "eta": trk["eta"][idx], "phi": phi_calo}
+    hoe = hcal_over_ecal(p, impact, cells, e_sc, p.electron_hoe_cone)
     pt = e_sc / np.cosh(trk["eta"][idx])
     good = pt > p.electron_pt_min
     # energy of the electron itself (its shower plus the brem it kept in the window)
@@ -120,7 +133,7 @@ def electron_candidates(
         "dz": trk["dz"][idx],
         "sd0": trk["sd0"][idx],
         "sdz": trk["sdz"][idx],
-        "hoe": e_h / np.maximum(e_sc, 1e-3),
+        "hoe": hoe,
         "sieie": sieie,
         "eop": e_sc / np.maximum(trk["pt"][idx] * np.cosh(trk["eta"][idx]), 1e-3),
         "lost": trk["lost"][idx],
@@ -137,9 +150,23 @@ def conversion_partner(
     """Whether an opposite-charge track runs parallel to track ``idx`` from the same point.
 
     A photon conversion (or a Dalitz pair) gives two tracks with nearly equal polar angle
-    (|delta cot theta|), azimuth at production and longitudinal impact parameter.
+    (|delta cot theta|), azimuth at production and longitudinal impact parameter, that start
+    at the same radius (missing inner hits within ``conversion_dlost_max``).
     """
-    found = np.flatnonzero(trk["found"])
+    ei, _ = conversion_pairs(p, part, trk, idx)
+    return np.bincount(ei, minlength=len(idx)) > 0
+
+
+def conversion_pairs(
+    p: CMSLikeParameters,
+    part: Table,
+    trk: Table,
+    idx: np.ndarray,
+    targets: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of :func:`conversion_partner`: positions in ``idx`` and partner track rows
+    (among ``targets``, sorted rows, default all found tracks)."""
+    found = np.flatnonzero(trk["found"]) if targets is None else targets
     ei, ti = same_event_pairs(part["evt"][found], part["evt"][idx])
     ti = found[ti]
     e, t = idx[ei], ti
@@ -149,8 +176,87 @@ def conversion_partner(
         & (np.abs(np.sinh(trk["eta"][t]) - np.sinh(trk["eta"][e])) < p.conversion_dcot_max)
         & (np.abs(delta_phi(trk["phi"][t], trk["phi"][e])) < p.conversion_dphi_max)
         & (np.abs(trk["dz"][t] - trk["dz"][e]) < p.conversion_ddz_max_cm)
+        & (np.abs(trk["lost"][t] - trk["lost"][e]) <= p.conversion_dlost_max)
     )
-    return np.bincount(ei[close], minlength=len(idx)) > 0
+    return ei[close], t[close]
+
+
+def displaced_pair_legs(p: CMSLikeParameters, part: Table, trk: Table) -> np.ndarray:
+    """Per particle, whether its track is a leg of a displaced pair: the conversion/V0 veto of
+    the b and c taggers' track selection (#24).
+
+    CMS's taggers keep tracks from photon conversions and V0 decays out of their track
+    selection and secondary vertices [BTV]. Here a track that the taggers could use (pT above
+    ``btag_track_pt_min``, at most ``btag_track_lost_max`` missing inner hits, |d0| below
+    ``btag_track_dxy_max_cm``, from the primary vertex as CHS keeps it) is vetoed when the
+    conversion finder (:func:`conversion_pairs`, the pairing of ``Electron_convVeto``) pairs it
+    with any found track, and both tracks bend away from the beam line as two legs that leave
+    a vertex at radius r > 0 together do:
+    d0 = -q r^2 / (2R), so q d0 < 0 for each (a pair of prompt tracks that the finder pairs by
+    accident passes this with probability 1/4), with a pair mass below
+    ``btag_veto_pair_mass_max_gev`` (the legs are parallel at the vertex: in ttbar 99% of the
+    conversion pairs lie below 15 MeV, most pairs of prompt or b-decay tracks that the finder
+    pairs by accident above 35 MeV). K0S and Lambda do not decay in the generated
+    events (c tau > 10 mm is stable), so there are no V0 legs to find by their mass.
+    """
+    veto = np.zeros(len(trk["found"]), dtype=bool)
+    query = np.flatnonzero(
+        trk["found"]
+        & (trk["pt"] > p.btag_track_pt_min)
+        & (trk["lost"] <= p.btag_track_lost_max)
+        & (np.abs(trk["d0"]) < p.btag_track_dxy_max_cm)
+        & trk["from_pv"]
+    )
+    # partners within the finder's |delta dz| of a CHS track: pile-up tracks need no pairing
+    near_pv = np.flatnonzero(
+        trk["found"] & (np.abs(trk["dz"]) < p.chs_dz_cut_cm + p.conversion_ddz_max_cm)
+    )
+    qi, partner = conversion_pairs(p, part, trk, query, targets=near_pv)
+    leg = query[qi]
+    outward = (trk["q"][leg] * trk["d0"][leg] < 0) & (trk["q"][partner] * trk["d0"][partner] < 0)
+    # massless electrons: m^2 = 2 pT1 pT2 (cosh(d eta) - cos(d phi))
+    m2 = (
+        2.0
+        * trk["pt"][leg]
+        * trk["pt"][partner]
+        * (
+            np.cosh(trk["eta"][leg] - trk["eta"][partner])
+            - np.cos(trk["phi"][leg] - trk["phi"][partner])
+        )
+    )
+    veto[leg[outward & (m2 < p.btag_veto_pair_mass_max_gev**2)]] = True
+    return veto
+
+
+def tracks_for_particle_flow(p: CMSLikeParameters, part: Table, trk: Table, ele: Table) -> Table:
+    """``trk`` as particle flow uses it (#24): ``found`` without the conversion partners of
+    electron candidates, and ``conversion`` for the legs of identified conversions.
+
+    The conversion partner of an electron candidate joins its electron, whose supercluster
+    holds its energy. Two other tracks that the conversion finder pairs, both with a missing
+    inner hit (their vertex lies outside the first layer), are a conversion, and so is a track
+    without any pixel hit (it starts beyond the pixel detector, 16 cm: prompt tracks and b/c
+    hadron decays do not). As CMS's particle flow links a conversion's tracks to their ECAL
+    clusters and makes a photon of them [PF], such a leg becomes a photon candidate with its
+    track's momentum at the conversion vertex (the photon's direction), and its deposits are
+    explained as a track's (:func:`flashsim.refsim.cms.conversions.explain_track_deposits`):
+    neutral, so charged-hadron subtraction keeps a pile-up photon that converted as it keeps
+    one that did not, and the pair's energy stays in the photon's jet although the field
+    spreads the legs' clusters in azimuth.
+    """
+    candidate = np.zeros(len(trk["found"]), dtype=bool)
+    candidate[ele["index"]] = True
+    partner = np.zeros(len(trk["found"]), dtype=bool)
+    partner[conversion_pairs(p, part, trk, ele["index"])[1]] = True
+    partner[candidate] = False
+    legs = np.zeros(len(trk["found"]), dtype=bool)
+    displaced = np.flatnonzero(trk["found"] & (trk["lost"] >= 1) & ~candidate)
+    leg, other = conversion_pairs(p, part, trk, displaced, targets=displaced)
+    legs[displaced[leg]] = True
+    legs[other] = True
+    legs |= trk["found"] & (trk["pixel"] == 0)
+    found = trk["found"] & ~partner
+    return {**trk, "found": found, "conversion": found & legs & ~candidate}
 
 
 def muon_candidates(

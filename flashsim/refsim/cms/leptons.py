@@ -16,18 +16,28 @@ from flashsim.nanoaod import DERIVED_FIELDS, pf_iso_id
 from flashsim.refsim.cms.params import CMSLikeParameters
 from flashsim.refsim.cms.pfcand import ELECTRON_MASS, MUON_MASS, Table, sorted_collection
 
+__all__ = [
+    "delta_beta_isolation",
+    "electron_collection",
+    "electron_mva",
+    "isolation",
+    "mini_isolation",
+    "muon_collection",
+    "pf_pt_sums",
+    "tracker_isolation",
+]
 
-def _cone_sums(lep: Table, pf: Table, cone: float | np.ndarray) -> dict[str, np.ndarray]:
-    """pT sums of PF candidates around each lepton within ``cone`` (a number or per lepton)."""
-    li, ci = same_event_pairs(pf["evt"], lep["evt"])
-    dr = np.hypot(pf["eta"][ci] - lep["eta"][li], delta_phi(pf["phi"][ci], lep["phi"][li]))
-    cone = np.broadcast_to(np.asarray(cone, dtype=float), (len(lep["pt"]),))
-    inside = (dr < cone[li]) & (dr > 1e-3)
-    n = len(lep["pt"])
-    charged, from_pv, pt = pf["charged"][ci], pf["from_pv"][ci], pf["pt"][ci]
+
+def pf_pt_sums(
+    n: int, obj: np.ndarray, cand: np.ndarray, pf: Table, inside: np.ndarray
+) -> dict[str, np.ndarray]:
+    """pT sums of the PF candidates ``cand`` around the objects ``obj`` (pairs of indices,
+    counted where ``inside``), for ``n`` objects: primary-vertex charged (``ch_pv``), pile-up
+    charged (``ch_pu``) and neutral (``neutral``). Shared by the lepton and photon isolations."""
+    charged, from_pv, pt = pf["charged"][cand], pf["from_pv"][cand], pf["pt"][cand]
 
     def total(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(li[mask], pt[mask], minlength=n)
+        return np.bincount(obj[mask], pt[mask], minlength=n)
 
     return {
         "ch_pv": total(inside & charged & from_pv),
@@ -36,15 +46,29 @@ def _cone_sums(lep: Table, pf: Table, cone: float | np.ndarray) -> dict[str, np.
     }
 
 
+def delta_beta_isolation(sums: dict[str, np.ndarray], pt: np.ndarray) -> np.ndarray:
+    """Delta-beta corrected relative isolation of :func:`pf_pt_sums`:
+    (ch_pv + max(0, neutral - 1/2 ch_pu)) / pT."""
+    return (sums["ch_pv"] + np.maximum(0.0, sums["neutral"] - 0.5 * sums["ch_pu"])) / np.maximum(
+        pt, 1e-3
+    )
+
+
+def _cone_sums(lep: Table, pf: Table, cone: float | np.ndarray) -> dict[str, np.ndarray]:
+    """pT sums of PF candidates around each lepton within ``cone`` (a number or per lepton)."""
+    li, ci = same_event_pairs(pf["evt"], lep["evt"])
+    dr = np.hypot(pf["eta"][ci] - lep["eta"][li], delta_phi(pf["phi"][ci], lep["phi"][li]))
+    cone = np.broadcast_to(np.asarray(cone, dtype=float), (len(lep["pt"]),))
+    inside = (dr < cone[li]) & (dr > 1e-3)
+    return pf_pt_sums(len(lep["pt"]), li, ci, pf, inside)
+
+
 def isolation(lep: Table, pf: Table, cone: float | np.ndarray) -> np.ndarray:
     """Delta-beta corrected relative isolation from the PF candidates in a cone.
 
     ``cone``: a radius or one radius per lepton (mini-isolation).
     """
-    s = _cone_sums(lep, pf, cone)
-    return (s["ch_pv"] + np.maximum(0.0, s["neutral"] - 0.5 * s["ch_pu"])) / np.maximum(
-        lep["pt"], 1e-3
-    )
+    return delta_beta_isolation(_cone_sums(lep, pf, cone), lep["pt"])
 
 
 def mini_isolation(lep: Table, pf: Table) -> np.ndarray:
@@ -134,6 +158,9 @@ def electron_collection(
     """``Electron``: kinematics, isolation, cut-based ID, conversion veto and the MVA-like ID."""
     barrel = np.abs(ele["eta"]) < p.barrel_eta
     cut_based = np.zeros(len(ele["pt"]), dtype=np.int32)
+    # |1/E - 1/p| = |1 - E/p| / E, E the supercluster energy
+    e_sc = np.maximum(ele["pt"] * np.cosh(ele["eta"]), 1e-3)
+    einv_pinv = np.abs(1.0 - ele["eop"]) / e_sc
     for wp in range(4):
         ok = (
             (
@@ -143,6 +170,9 @@ def electron_collection(
             & (ele["hoe"] < p.electron_wp_hoe[wp])
             & (iso3 < p.electron_wp_iso[wp])
             & (np.abs(ele["d0"]) < p.electron_wp_dxy[wp])
+            & ~ele["conv"].astype(bool)
+            & (ele["lost"] <= p.electron_wp_lost_hits[wp])
+            & (einv_pinv < p.electron_wp_einv_pinv[wp])
         )
         cut_based = np.where(ok & (cut_based == wp), wp + 1, cut_based)
     mva = electron_mva(p, ele, iso3)
@@ -160,6 +190,8 @@ def electron_collection(
         "mvaIso_WP80": mva > np.asarray(p.electron_mva_wp80)[region],
         "mvaIso_WP90": mva > np.asarray(p.electron_mva_wp90)[region],
     }
+    if "jet" in ele:
+        fields["jetIdx"] = ele["jet"].astype(np.int16)
     return sorted_collection(fields, ele["evt"], ele["pt"], n_events)
 
 

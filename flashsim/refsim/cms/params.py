@@ -71,6 +71,11 @@ class CMSLikeParameters:
     conversion_dcot_max: float = 0.02
     conversion_dphi_max: float = 0.05
     conversion_ddz_max_cm: float = 0.1
+    #: ... and whose missing inner hits differ by at most this many layers: the two legs start
+    #: at the same vertex, so a track with hits before a conversion's vertex is not one of its
+    #: legs (CMS's vertex fit rejects hits before the vertex [EGM]; #24: without it a prompt
+    #: electron next to a late conversion leg of its FSR photon failed the veto, 1.5% of them).
+    conversion_dlost_max: int = 1
     #: sigma(1/pT)/(1/pT) = sqrt(a(eta)^2 + (b(eta) pT)^2); a, b grow as (|eta|/2.5)^2.
     track_res_a_barrel: float = 0.010
     track_res_a_slope: float = 0.010
@@ -111,6 +116,11 @@ class CMSLikeParameters:
     #: Probability that a hadron starts showering in the ECAL, and Beta(a, b) of the ECAL share.
     hadron_ecal_start_prob: float = 0.6
     hadron_ecal_share_beta: tuple[float, float] = (1.5, 3.0)
+    #: Of those, the fraction whose shower is electromagnetic (a first interaction that makes
+    #: mostly pi0s, e.g. charge exchange pi- p -> pi0 n), with an ECAL share uniform above the
+    #: minimum: the hadrons that fake electrons and photons (#24).
+    hadron_em_shower_prob: float = 0.03
+    hadron_em_shower_share_min: float = 0.85
     hf_eta_max: float = 5.0
     hf_cell: float = 0.175
     hf_stochastic: float = 2.0
@@ -140,6 +150,12 @@ class CMSLikeParameters:
     electron_wp_hoe: tuple[float, ...] = (0.20, 0.12, 0.08, 0.05)
     electron_wp_iso: tuple[float, ...] = (0.40, 0.20, 0.12, 0.08)
     electron_wp_dxy: tuple[float, ...] = (0.10, 0.05, 0.05, 0.05)
+    #: ... and, as CMS's cut-based ID, the conversion veto, at most this many missing inner
+    #: hits, and |1/E - 1/p| below this (GeV^-1, E the supercluster energy).
+    electron_wp_lost_hits: tuple[int, ...] = (2, 1, 1, 1)
+    electron_wp_einv_pinv: tuple[float, ...] = (0.193, 0.184, 0.062, 0.033)
+    #: H/E of electron candidates: HCAL energy within this cone of the ECAL impact.
+    electron_hoe_cone: float = 0.15
     #: mvaIso = tanh(offset - a sieie_pull - b H/E - c pfRelIso03_all - d |1 - p/E| - e lostHits),
     #: sieie_pull = (sieie - intrinsic mean) / intrinsic width (barrel or endcap, >= -2).
     electron_mva_offset: float = 2.0
@@ -154,6 +170,65 @@ class CMSLikeParameters:
     #: 1500 ttbar events (seed 21, pile-up 25; 60-100 electrons per region).
     electron_mva_wp80: tuple[float, ...] = (0.12, 0.05, -0.08)
     electron_mva_wp90: tuple[float, ...] = (-0.62, -0.62, -0.88)
+
+    # --- photon conversions, photons, electrons faked by hadrons [EGM] (data/README.md) ---
+    #: The tracker material (material_x0_*) lies uniformly in radius between the beam pipe and
+    #: where a photon leaves the tracker, min(tracker_radius_m, L / |sinh eta|); beyond
+    #: |eta| = track_eta_max a photon crosses material_x0_forward.
+    material_r_min_m: float = 0.022
+    tracker_half_length_m: float = 2.8
+    material_x0_forward: float = 0.2
+    #: Photons above this pT (GeV) convert with probability 1 - exp(-7/9 x/X0); softer ones are
+    #: left unconverted (their pairs would mostly curl up).
+    conversion_pt_min: float = 1.0
+    #: Particle flow: a tracked electron that is not an electron candidate explains its own
+    #: ECAL deposits (electron and bremsstrahlung), with this relative uncertainty.
+    pf_electron_sigma: float = 0.05
+    #: Lateral EM shower profile per axis, in ECAL cells (one Moliere radius): a Gaussian core
+    #: of this width plus an exponential tail of this fraction and scale; per deposit, the
+    #: width varies by a log-normal factor and the centroid by a Gaussian shift (cells).
+    shower_core_width: float = 0.28
+    shower_tail_fraction: float = 0.09
+    shower_tail_width: float = 1.0
+    shower_width_spread: float = 0.15
+    shower_position_spread: float = 0.08
+    #: Hadronic ECAL deposits are wider: widths times 1 + (1 - s) Exponential(this mean), s the
+    #: share of the hadron's deposits in the ECAL.
+    hadron_shower_broadening: float = 2.0
+    #: sigma_ieta_ieta in the endcap: the endcap crystals span this many simulated cells in eta.
+    sieie_endcap_scale: float = 2.7
+    #: Photon superclusters: seeds are ECAL cells above this ET (GeV) not inside the window of
+    #: a more energetic seed; photons above photon_pt_min (GeV) and within photon_eta_max.
+    photon_seed_et_min: float = 1.0
+    photon_pt_min: float = 10.0
+    photon_eta_max: float = 2.5
+    #: Isolation: PF candidates within the cone; the supercluster window is the footprint of
+    #: the photon (its photon and electron candidates), charged hadrons inside the veto cone
+    #: are left out.
+    photon_iso_cone: float = 0.3
+    photon_iso_veto_charged: float = 0.02
+    #: Pixel seed: a track with at least this many pixel hits whose direction, bent with the
+    #: supercluster energy for either charge, meets the supercluster within these windows.
+    pixel_seed_hits: int = 2
+    pixel_match_deta: float = 0.01
+    pixel_match_dphi: float = 0.03
+    #: Photon cut-based ID (loose, medium, tight): max H/E, sigma_ieta_ieta barrel / endcap,
+    #: pfRelIso03_chg, pfRelIso03_all; set so that prompt photons above 20 GeV pass about 90%,
+    #: 80%, 70%, as CMS designs them (hgg, pile-up 25: 89.5/78.6/71.5% on 300 events, seed 2;
+    #: 93.6/83.8/73.4% on 2000, seed 23).
+    photon_wp_hoe: tuple[float, ...] = (0.05, 0.03, 0.02)
+    photon_wp_sieie_barrel: tuple[float, ...] = (0.0106, 0.0103, 0.0101)
+    photon_wp_sieie_endcap: tuple[float, ...] = (0.0290, 0.0280, 0.0275)
+    photon_wp_iso_chg: tuple[float, ...] = (0.10, 0.05, 0.03)
+    photon_wp_iso_all: tuple[float, ...] = (0.25, 0.15, 0.12)
+    #: Electron candidates seeded by hadron tracks (ECAL-driven seeding): a track with pT above
+    #: this (GeV) and pixel hits, a supercluster around its ECAL impact with H/E below
+    #: electron_seed_hoe_max whose position matches the track bent with the supercluster energy
+    #: within these windows.
+    fake_seed_pt_min: float = 2.0
+    electron_seed_hoe_max: float = 0.15
+    electron_seed_deta: float = 0.02
+    electron_seed_dphi: float = 0.1
 
     # --- muons [MUO] ---
     muon_eta_max: float = 2.4
@@ -196,6 +271,15 @@ class CMSLikeParameters:
     btag_track_pt_min: float = 1.0
     btag_track_dxy_max_cm: float = 0.2
     btag_track_dr_max: float = 0.3
+    #: Tracks of the taggers miss at most this many inner layers (#24): a conversion leg starts
+    #: at its vertex, misses the layers inside it, and its impact parameter -q r^2 / (2R) would
+    #: make a light jet look displaced (CMS's taggers keep tracks with >= 2 pixel hits and a
+    #: decay length below 5 cm, and veto conversions in the vertexing [BTV]).
+    btag_track_lost_max: int = 0
+    #: ... and are not legs of a displaced pair (#24, :func:`flashsim.refsim.cms.lepton_reco.
+    #: displaced_pair_legs`): paired by the conversion finder, both bending away from the beam
+    #: line, with a pair mass below this (conversions: ~10 MeV from the angular resolution).
+    btag_veto_pair_mass_max_gev: float = 0.02
     #: b-tag score = sigmoid((sum_i w_i S_i - offset) / width), S_i the i-th largest signed
     #: transverse impact-parameter significance of the jet's tracks (0 when missing).
     btag_weights: tuple[float, ...] = (0.3, 0.4, 0.3)

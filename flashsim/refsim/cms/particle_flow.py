@@ -32,17 +32,32 @@ PION_MASS = 0.13957
 
 
 def particle_flow(
-    p: CMSLikeParameters, part: Table, trk: Table, cells: Table, ele: Table, mu: Table
+    p: CMSLikeParameters,
+    part: Table,
+    trk: Table,
+    cells: Table,
+    ele: Table,
+    mu: Table,
+    pair_leg: np.ndarray | None = None,
 ) -> Table:
-    """PF candidates: leptons, charged hadrons from tracks, neutrals from calorimeter excess.
+    """PF candidates: leptons, charged hadrons from tracks, photons from the tracks of
+    identified conversions (``trk["conversion"]``, see
+    :func:`flashsim.refsim.cms.lepton_reco.tracks_for_particle_flow`), neutrals from the
+    calorimeter excess.
 
     Rows are sorted by event; ``lepton`` is the row of the candidate in ``ele`` or ``mu``
-    (-1 for hadrons and photons).
+    (-1 for hadrons and photons). ``pair_leg`` (per particle, default none) marks the tracks
+    of displaced pairs (:func:`flashsim.refsim.cms.lepton_reco.displaced_pair_legs`); their
+    candidates get ``pair_leg`` true, which keeps them out of the b and c taggers.
     """
+    if pair_leg is None:
+        pair_leg = np.zeros(len(part["pt"]), dtype=bool)
     used_track = np.zeros(len(part["pt"]), dtype=bool)
     used_track[ele["index"]] = True
     used_track[mu["index"][mu["pf"]]] = True
-    ch = np.flatnonzero(trk["found"] & ~used_track)
+    conversion = trk.get("conversion", np.zeros(len(part["pt"]), dtype=bool))
+    ch = np.flatnonzero(trk["found"] & ~used_track & ~conversion)
+    cv = np.flatnonzero(trk["found"] & ~used_track & conversion)
     tables = [
         {
             "evt": part["evt"][ch],
@@ -54,10 +69,30 @@ def particle_flow(
             "from_pv": trk["from_pv"][ch],
             "d0": trk["d0"][ch],
             "sd0": trk["sd0"][ch],
+            "lost": trk["lost"][ch],
+            "pair_leg": pair_leg[ch],
             "charged": np.ones(len(ch), bool),
             "lepton": np.full(len(ch), -1),
         },
     ]
+    # conversion legs: photons with the track momentum at the vertex
+    tables.append(
+        {
+            "evt": part["evt"][cv],
+            "pt": trk["pt"][cv],
+            "eta": trk["eta"][cv],
+            "phi": trk["phi"][cv],
+            "mass": np.zeros(len(cv)),
+            "kind": np.full(len(cv), PHOTON),
+            "from_pv": np.ones(len(cv), bool),
+            "d0": np.zeros(len(cv)),
+            "sd0": np.ones(len(cv)),
+            "lost": np.zeros(len(cv), dtype=np.int64),
+            "pair_leg": np.zeros(len(cv), dtype=bool),
+            "charged": np.zeros(len(cv), bool),
+            "lepton": np.full(len(cv), -1),
+        }
+    )
     pf_mu = select_rows(mu, mu["pf"])
     pf_mu["lepton"] = np.flatnonzero(mu["pf"])
     for lep, kind, mass in ((ele, ELECTRON, ELECTRON_MASS), (pf_mu, MUON, MUON_MASS)):
@@ -73,6 +108,8 @@ def particle_flow(
                 "from_pv": np.abs(lep["dz"]) < p.chs_dz_cut_cm,
                 "d0": lep["d0"],
                 "sd0": trk["sd0"][lep["index"]],
+                "lost": trk["lost"][lep["index"]],
+                "pair_leg": pair_leg[lep["index"]],
                 "charged": np.ones(n, bool),
                 "lepton": lep.get("lepton", np.arange(n)),
             }
@@ -95,8 +132,9 @@ def neutral_candidates(p: CMSLikeParameters, cells: Table) -> Table:
     energy = np.where(free, cells["energy"], 0.0)
     layer = cells["layer"]
     utower, tinv = np.unique(cells["tower"], return_inverse=True)
-    t_exp = np.bincount(tinv, cells["expected"])
-    t_var = np.bincount(tinv, cells["variance"])
+    # a cell taken by an electron supercluster takes its expectation along
+    t_exp = np.bincount(tinv, np.where(free, cells["expected"], 0.0))
+    t_var = np.bincount(tinv, np.where(free, cells["variance"], 0.0))
     t_ecal = np.bincount(tinv, energy * (layer == 0))
     t_hcal = np.bincount(tinv, energy * (layer != 0))
     linked_tower = t_exp > 0
@@ -137,6 +175,8 @@ def neutral_candidates(p: CMSLikeParameters, cells: Table) -> Table:
         "from_pv": np.ones(n, bool),
         "d0": np.zeros(n),
         "sd0": np.ones(n),
+        "lost": np.zeros(n, dtype=np.int64),
+        "pair_leg": np.zeros(n, dtype=bool),
         "charged": np.zeros(n, bool),
         "lepton": np.full(n, -1),
     }

@@ -23,6 +23,7 @@ __all__ = [
     "PHOTON",
     "Table",
     "concat_tables",
+    "position_in_collection",
     "select_rows",
     "sorted_collection",
 ]
@@ -54,3 +55,16 @@ def sorted_collection(
     order = np.lexsort((-pt, evt))
     counts = np.bincount(evt, minlength=n_events)
     return ak.zip({k: jagged(v[order], counts) for k, v in fields.items()})
+
+
+def position_in_collection(evt: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """Per row, its index within its event in the collection that :func:`sorted_collection`
+    makes of it (sorted by event, then by decreasing ``pt``): the value of a NanoAOD index
+    branch (``Electron_jetIdx`` etc.) that points to this row."""
+    order = np.lexsort((-pt, evt))
+    sorted_evt = evt[order]
+    n = len(evt)
+    start = np.searchsorted(sorted_evt, sorted_evt, side="left")
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.arange(n) - start
+    return out

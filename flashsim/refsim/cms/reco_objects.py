@@ -12,11 +12,11 @@ import numpy as np
 
 from flashsim.refsim.cms.fatjets import build_fatjets
 from flashsim.refsim.cms.inputs import DetectorInput
-from flashsim.refsim.cms.jets import build_jets
+from flashsim.refsim.cms.jets import build_jets_with_members
 from flashsim.refsim.cms.leptons import electron_collection, isolation, muon_collection
 from flashsim.refsim.cms.met import missing_et, pileup_density, puppi_weights, sum_et
 from flashsim.refsim.cms.params import CMSLikeParameters
-from flashsim.refsim.cms.pfcand import Table
+from flashsim.refsim.cms.pfcand import ELECTRON, Table
 
 __all__ = ["build_objects"]
 
@@ -29,7 +29,12 @@ def build_objects(
     mu: Table,
     rng: np.random.Generator,
 ) -> dict[str, object]:
-    """Reco collections (awkward) and flat event branches of a block from its PF candidates."""
+    """Reco collections (awkward) and flat event branches of a block from its PF candidates.
+
+    Adds to ``pf`` the column ``jet`` (the index of the jet holding each candidate, -1 for
+    none; :func:`flashsim.refsim.cms.jets.build_jets_with_members`) and to ``ele`` its
+    electrons' ``jet``, for the ``jetIdx`` of electrons and photons.
+    """
     n_events = inp.n_events
     out: dict[str, object] = {}
     met_pt, met_phi = missing_et(pf, n_events)
@@ -49,13 +54,19 @@ def build_objects(
     out["PuppiMET_pt"] = puppi_pt.astype(np.float32)
     out["PuppiMET_phi"] = puppi_phi.astype(np.float32)
 
+    rho_neutral = pileup_density(p, pf, n_events, ~pf["charged"])
+    out["Jet"], pf["jet"] = build_jets_with_members(p, pf, n_events, rho_neutral)
+    out["FatJet"], out["SubJet"] = build_fatjets(p, pf, n_events, rho_neutral)
+
     iso_e3 = isolation(ele, pf, 0.3)
     iso_e4 = isolation(ele, pf, 0.4)
     iso_m3 = isolation(mu, pf, 0.3)
     iso_m4 = isolation(mu, pf, 0.4)
+    # Electron_jetIdx: the jet holding the electron's PF candidate (-1 for none, e.g. an
+    # electron from pile-up, which CHS removes)
+    is_ele = np.flatnonzero(pf["kind"] == ELECTRON)
+    ele["jet"] = np.full(len(ele["pt"]), -1, dtype=np.int64)
+    ele["jet"][pf["lepton"][is_ele]] = pf["jet"][is_ele]
     out["Electron"] = electron_collection(p, ele, pf, iso_e3, iso_e4, n_events)
     out["Muon"] = muon_collection(mu, pf, iso_m3, iso_m4, n_events)
-    rho_neutral = pileup_density(p, pf, n_events, ~pf["charged"])
-    out["Jet"] = build_jets(p, pf, n_events, rho_neutral)
-    out["FatJet"], out["SubJet"] = build_fatjets(p, pf, n_events, rho_neutral)
     return out
