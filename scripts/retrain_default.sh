@@ -8,11 +8,11 @@
 #   OUT=flashsim/default_model bash scripts/retrain_default.sh   # to replace the shipped one
 #
 # Writes the bundle to $OUT (default models/cms_like), the flash files and reports under
-# $WORK (default work/retrain), and the summary to benchmarks/results/retrain_default.txt.
+# $WORK (default reports/retrain), and the summary to benchmarks/results/retrain_default.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-models/cms_like}
-WORK=${WORK:-work/retrain}
+WORK=${WORK:-reports/retrain}
 mkdir -p "$WORK"
 TRAIN=(ttbar wjets qcd qcd_lowpt zprime_tt qcd_boosted zh_bb_boosted gjets hgg)
 VALID=(ttbar dy qcd zh_bb zprime_ll zprime_tt zh_bb_boosted qcd_boosted hgg gjets)
