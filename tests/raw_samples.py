@@ -1,11 +1,14 @@
-"""A :class:`~flashsim.validation.samples.ValidationSample` that holds only a file's path, its
-event count and branch names: what the validation sections that read raw NanoAOD branches
-(photons, jet fakes, subjets) need, without building the spec's tables."""
+"""Raw NanoAOD-like files for the validation sections that read branches directly (photons, jet
+fakes, subjets): :func:`write_events` writes them, :func:`sample_of` gives the
+:class:`~flashsim.validation.samples.ValidationSample` those sections take (a path, its event
+count and branch names, without the spec's tables)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import awkward as ak
 import numpy as np
 import uproot
 
@@ -30,3 +33,20 @@ def sample_of(path: Path, max_events: int | None = None) -> ValidationSample:
         derived={},
         branches=keys,
     )
+
+
+def write_events(path: Path, events: dict[str, Any], drop: tuple[str, ...] = ()) -> Path:
+    """``events`` (collection name -> jagged records) as a NanoAOD-like ``Events`` tree (``nX``,
+    ``X_field``), without the branches in ``drop`` (a collection name drops all of it); written
+    in two chunks (``mktree`` + ``extend``)."""
+    columns = {}
+    for name, objects in events.items():
+        fields = [f for f in objects.fields if f"{name}_{f}" not in drop and name not in drop]
+        if fields:
+            columns[name] = ak.zip({f: objects[f] for f in fields})
+    with uproot.recreate(path) as f:
+        tree = f.mktree("Events", {k: v.type.content for k, v in columns.items()})
+        half = len(next(iter(columns.values()))) // 2
+        for part in (slice(0, half), slice(half, None)):
+            tree.extend({k: v[part] for k, v in columns.items()})
+    return path

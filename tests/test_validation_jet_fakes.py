@@ -15,8 +15,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
-import uproot
-from raw_samples import sample_of
+from raw_samples import sample_of, write_events
 
 from flashsim.validation.sections.jet_fakes import fakes_per_genjet, jet_fakes_section
 from flashsim.validation.sections.rates import counting_rate, rate_chi2
@@ -149,22 +148,6 @@ def make_events(
         "GenPart": genpart,
         **objects,
     }
-
-
-def write_events(path: Path, events: dict[str, Any], drop: tuple[str, ...] = ()) -> Path:
-    """``events`` as a NanoAOD-like ``Events`` tree (``nX``, ``X_field``), without the branches
-    in ``drop``; written in two chunks (``mktree`` + ``extend``)."""
-    columns = {}
-    for name, objects in events.items():
-        fields = [f for f in objects.fields if f"{name}_{f}" not in drop]
-        if fields:
-            columns[name] = ak.zip({f: objects[f] for f in fields})
-    with uproot.recreate(path) as f:
-        tree = f.mktree("Events", {k: v.type.content for k, v in columns.items()})
-        half = len(next(iter(columns.values()))) // 2
-        for part in (slice(0, half), slice(half, None)):
-            tree.extend({k: v[part] for k, v in columns.items()})
-    return path
 
 
 N = 12_000

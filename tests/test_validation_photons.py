@@ -14,8 +14,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
-from raw_samples import sample_of
-from test_validation_jet_fakes import make_events, run_validate, write_events
+from raw_samples import sample_of, write_events
+from test_validation_jet_fakes import make_events, run_validate
 
 from flashsim.validation.plots import draw
 from flashsim.validation.sections.photons import gen_photons, photon_section

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import uproot
 import vector
-from raw_samples import sample_of
+from raw_samples import sample_of, write_events
 
 from flashsim.validation.sections.subjets import (
     SUBJET_VARIABLES,
@@ -126,23 +126,6 @@ def make_events(
         ),
         "SubJet": jag(sub, n_sub),
     }
-
-
-def write_events(path: Path, events: dict[str, Any], drop: tuple[str, ...] = ()) -> Path:
-    """``events`` as a NanoAOD-like ``Events`` tree (``nX``, ``X_field``), without the branches
-    in ``drop`` (a collection name drops all of it); written in two chunks (``mktree`` +
-    ``extend``)."""
-    columns = {}
-    for name, objects in events.items():
-        fields = [f for f in objects.fields if f"{name}_{f}" not in drop and name not in drop]
-        if fields:
-            columns[name] = ak.zip({f: objects[f] for f in fields})
-    with uproot.recreate(path) as f:
-        tree = f.mktree("Events", {k: v.type.content for k, v in columns.items()})
-        half = len(next(iter(columns.values()))) // 2
-        for part in (slice(0, half), slice(half, None)):
-            tree.extend({k: v[part] for k, v in columns.items()})
-    return path
 
 
 N = 5_000
@@ -259,6 +242,20 @@ def test_more_single_subjet_jets_are_seen(files: dict[str, Path]) -> None:
     assert out["SubJet/z"]["ks"] < 0.05  # the pairs that are there are the same
     comp = next(p for g in section.groups for p in g.plots if p.kind == "rate").items[0]
     assert comp.flash.efficiency == pytest.approx([0.12] * 3, abs=0.03)
+
+
+def test_a_class_needs_enough_pairs_in_both_files(files: dict[str, Path], tmp_path: Path) -> None:
+    """A class is compared only when each file has MIN_ENTRIES two-subjet fat jets of it: a
+    small flash file (about 14 of each class) leaves the classes out, not the inclusive rows."""
+    small = sample_of(write_events(tmp_path / "small.root", make_events(40, reco_seed=3)))
+    found = subjets_section(small, sample_of(files["full"]))
+    assert found is not None
+    out = found[0]
+    assert "SubJet/z" in out
+    assert not [k for k in out if k.startswith("SubJet/z/")]
+    both = subjets_section(sample_of(files["full"]), small)
+    assert both is not None
+    assert not [k for k in both[0] if k.startswith("SubJet/z/")]
 
 
 def test_plots_draw(files: dict[str, Path]) -> None:
