@@ -35,6 +35,13 @@ def sample_of(path: Path, max_events: int | None = None) -> ValidationSample:
     )
 
 
+def read_events(path: Path, **options: Any) -> ak.Array:
+    """Every branch (or those ``options`` of ``TTree.arrays`` select) of the ``Events`` tree,
+    the file closed (an open one left to the garbage collector warns in a later test)."""
+    with uproot.open(path) as f:
+        return f["Events"].arrays(**options)
+
+
 def write_events(path: Path, events: dict[str, Any], drop: tuple[str, ...] = ()) -> Path:
     """``events`` (collection name -> jagged records) as a NanoAOD-like ``Events`` tree (``nX``,
     ``X_field``), without the branches in ``drop`` (a collection name drops all of it); written

@@ -15,7 +15,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
-import uproot
+from raw_samples import read_events
 
 from flashsim.bundle import load_bundle
 from flashsim.children import gather_children, split_children
@@ -159,8 +159,7 @@ def flash(tmp_path_factory: pytest.TempPathFactory) -> tuple[ak.Array, ak.Array,
     held_out = write(d / "held_out.root", 3000, 2)
     out = d / "flash.root"
     run_file(load_bundle(d / "model"), held_out, out, seed=3, progress=False)
-    read = uproot.open(out)["Events"].arrays()
-    return zip_collections(read), zip_collections(uproot.open(held_out)["Events"].arrays()), out
+    return zip_collections(read_events(out)), zip_collections(read_events(held_out)), out
 
 
 def test_gather_children_counts_and_fields() -> None:

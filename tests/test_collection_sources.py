@@ -15,7 +15,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
-import uproot
+from raw_samples import read_events
 
 from flashsim.bundle import load_bundle
 from flashsim.exceptions import SpecError
@@ -417,8 +417,8 @@ def test_flash_electrons_from_jets(trained: tuple[Path, Path], tmp_path: Path) -
     model, held_out = trained
     out = tmp_path / "flash.root"
     run_file(load_bundle(model), held_out, out, seed=4, progress=False)
-    events = zip_collections(uproot.open(out)["Events"].arrays())
-    truth = zip_collections(uproot.open(held_out)["Events"].arrays())
+    events = zip_collections(read_events(out))
+    truth = zip_collections(read_events(held_out))
     ele, jet = events.Electron, events.Jet
     fields = {"pt", "eta", "phi", "charge", "cutBased", "genPartIdx", "jetIdx"}
     assert set(ele.fields) == fields
@@ -462,7 +462,7 @@ def test_bundle_round_trip_and_introspection(trained: tuple[Path, Path]) -> None
     from flashsim.introspect import format_model_info, model_info
 
     model, held_out = trained
-    events = zip_collections(uproot.open(held_out)["Events"].arrays(filter_name="/Gen|nGen|run/"))
+    events = zip_collections(read_events(held_out, filter_name="/Gen|nGen|run/"))
     a, _ = load_bundle(model).apply(events[:200], np.random.default_rng(9))
     b, _ = load_bundle(model).apply(events[:200], np.random.default_rng(9))
     assert ak.to_list(a["Electron"]) == ak.to_list(b["Electron"])
@@ -492,7 +492,7 @@ def test_links_fill_what_no_source_set(trained: tuple[Path, Path]) -> None:
     from flashsim.spec import LinkSpec
 
     model, held_out = trained
-    events = zip_collections(uproot.open(held_out)["Events"].arrays(filter_name="/Gen|nGen|run/"))
+    events = zip_collections(read_events(held_out, filter_name="/Gen|nGen|run/"))
     pipeline = load_bundle(model)
     plain, _ = pipeline.apply(events[:400], np.random.default_rng(9))
     electron = pipeline.collections["Electron"]
