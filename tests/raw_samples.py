@@ -35,6 +35,28 @@ def sample_of(path: Path, max_events: int | None = None) -> ValidationSample:
     )
 
 
+def validate_files(
+    tmp_path: Path, flash: Path, full: Path, spec_text: str, *options: str
+) -> tuple[dict[str, Any], str]:
+    """``flashsim validate --no-plots --no-classifier`` of two files with the pipeline
+    ``spec_text`` (and ``options``); asserts it succeeds, returns ``metrics.json`` and the
+    report's HTML."""
+    import json
+
+    from click.testing import CliRunner
+
+    from flashsim.cli import flashsim as flashsim_group
+
+    spec = tmp_path / "mini.yaml"
+    spec.write_text(spec_text)
+    out = tmp_path / "report"
+    args = ["validate", "--flash", str(flash), "--full", str(full), "-o", str(out)]
+    args += ["--pipeline", str(spec), "--no-plots", "--no-classifier", *options]
+    result = CliRunner().invoke(flashsim_group, args)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "metrics.json").read_text()), (out / "index.html").read_text()
+
+
 def read_events(path: Path, **options: Any) -> ak.Array:
     """Every branch (or those ``options`` of ``TTree.arrays`` select) of the ``Events`` tree,
     the file closed (an open one left to the garbage collector warns in a later test)."""

@@ -8,14 +8,13 @@ reconstructed objects only, as a flash file and the full simulation of the same 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import awkward as ak
 import numpy as np
 import pytest
-from raw_samples import sample_of, write_events
+from raw_samples import sample_of, validate_files, write_events
 
 from flashsim.validation.sections.jet_fakes import fakes_per_genjet, jet_fakes_section
 from flashsim.validation.sections.rates import counting_rate, rate_chi2
@@ -292,20 +291,10 @@ collections:
 def run_validate(tmp_path: Path, flash: Path, full: Path) -> dict[str, Any]:
     """``flashsim validate`` of two synthetic files with a one-collection pipeline; its
     ``metrics.json``."""
-    from click.testing import CliRunner
-
-    from flashsim.cli import flashsim as flashsim_group
-
-    spec = tmp_path / "mini.yaml"
-    spec.write_text(SPEC)
-    out = tmp_path / "report"
-    args = ["validate", "--flash", str(flash), "--full", str(full), "-o", str(out)]
-    args += ["--pipeline", str(spec), "--no-plots", "--no-classifier"]
     # Not gated: the doubled fake rates (chi2/ndf > 5) pass a gate on every efficiency chi2.
-    result = CliRunner().invoke(flashsim_group, [*args, "--fail-above", "eff_chi2=2"])
-    assert result.exit_code == 0, result.output
-    assert "Electrons and photons faked by jets" in (out / "index.html").read_text()
-    return json.loads((out / "metrics.json").read_text())
+    metrics, html = validate_files(tmp_path, flash, full, SPEC, "--fail-above", "eff_chi2=2")
+    assert "Electrons and photons faked by jets" in html
+    return metrics
 
 
 def test_flashsim_validate_writes_the_fake_rates(files: dict[str, Path], tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ reconstructed FatJet and SubJet only, as a flash file and the full simulation of
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import uproot
 import vector
-from raw_samples import sample_of, write_events
+from raw_samples import sample_of, validate_files, write_events
 
 from flashsim.validation.sections.subjets import (
     SUBJET_VARIABLES,
@@ -335,19 +334,10 @@ collections:
 def test_flashsim_validate_writes_the_subjets(files: dict[str, Path], tmp_path: Path) -> None:
     """End to end, with --max-events: the report has the section, metrics.json the numbers
     over the events read."""
-    from click.testing import CliRunner
-
-    from flashsim.cli import flashsim as flashsim_group
-
-    spec = tmp_path / "mini.yaml"
-    spec.write_text(SPEC)
-    out = tmp_path / "report"
-    args = ["validate", "--flash", str(files["z"]), "--full", str(files["full"]), "-o", str(out)]
-    args += ["--pipeline", str(spec), "--no-plots", "--no-classifier", "--max-events", "2000"]
-    result = CliRunner().invoke(flashsim_group, args)
-    assert result.exit_code == 0, result.output
-    assert "Soft-drop subjets" in (out / "index.html").read_text()
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics, html = validate_files(
+        tmp_path, files["z"], files["full"], SPEC, "--max-events", "2000"
+    )
+    assert "Soft-drop subjets" in html
     sub = metrics["subjets"]
     assert sub["SubJet/z"]["ks"] > 0.1
     with uproot.open(files["full"]) as f:
