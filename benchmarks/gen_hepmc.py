@@ -6,9 +6,11 @@ number of events, and the round trip through ``flashsim refsim generate --hepmc`
 measurement runs in a child process of its own, so imports and peak resident memory are those of
 that measurement alone (peak RSS from ``os.wait4``):
 
-1. **End to end**: ``flashsim gen FILE -o out.root -q`` as users run it (start-up, the input's
-   SHA-256 for the provenance and the writing included): wall time and events/s, best and median
-   of ``--repeats`` runs.
+1. **End to end**: ``flashsim gen FILE -o out.root -q [-j N]`` as users run it (start-up, the
+   input's SHA-256 for the provenance and the writing included), for each ``--jobs`` value (one
+   process, and the gen level in worker processes) and, with ``--old CHECKOUT``, the code of an
+   older checkout: wall time and events/s, best and median of ``--repeats`` runs of each, the
+   runs alternated.
 2. **Where the time goes**: the same conversion in one process
    (:func:`flashsim.generators.write.write_gen_file`, after an untimed warm-up on a few events),
    with timers around the HepMC reader (``HepMCSource.records``: reading, the compiled line scan,
@@ -19,7 +21,7 @@ that measurement alone (peak RSS from ``os.wait4``):
 3. **The HepMC3 library's reader** (``pyhepmc.open``, iterating events only) on the first
    ``--pyhepmc-events`` events, against flashsim's reader on the same events, ms/event.
 4. **Memory**: peak RSS of ``flashsim gen -n N`` for N in ``--memory-events``: flat in N.
-5. **Round trip**: every ``GenJet_*``, ``GenPart_*``, ``GenMET_*``, ``genWeight``,
+5. **Round trip**: every ``GenJet_*``, ``GenJetAK8_*``, ``GenPart_*``, ``GenMET_*``, ``genWeight``,
    ``Generator_binvar``, ``run``, ``event`` branch (and the counters) of the ``flashsim gen``
    output against the refsim file the HepMC file was written with: values that differ (must be 0)
    and the largest relative difference. ``luminosityBlock`` is not compared: refsim numbers its
@@ -56,8 +58,9 @@ import numpy as np
 WARM_UP_EVENTS = 100
 #: Event-level branches compared in the round trip, besides the Gen* collections.
 ROUND_TRIP_EVENT_BRANCHES = ("genWeight", "Generator_binvar", "run", "event")
-#: Prefixes of the compared collection branches (``nGenJet`` and ``nGenPart`` included).
-ROUND_TRIP_PREFIXES = ("GenJet_", "GenPart_", "GenMET_", "nGenJet", "nGenPart")
+#: Prefixes of the compared collection branches (the counters included; ``nGenJet`` also
+#: matches ``nGenJetAK8``).
+ROUND_TRIP_PREFIXES = ("GenJet_", "GenJetAK8_", "GenPart_", "GenMET_", "nGenJet", "nGenPart")
 
 PARSE = "parse: HepMCSource.records"
 PARSE_SCAN = "  line scan (numba)"
@@ -103,14 +106,14 @@ def versions() -> dict[str, str]:
     return out
 
 
-def run_child(cmd: list[str]) -> dict[str, Any]:
+def run_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``cmd``; its wall time and its own peak RSS (``os.wait4``, not the children's max).
 
     Raises:
         subprocess.CalledProcessError: the command failed.
     """
     start = time.monotonic()
-    child = subprocess.Popen(cmd)
+    child = subprocess.Popen(cmd, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status)
@@ -119,12 +122,14 @@ def run_child(cmd: list[str]) -> dict[str, Any]:
     return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def gen_command(hepmc: Path, out: Path, n_events: int | None) -> list[str]:
-    """``flashsim gen`` as a user runs it (quiet, replacing the output)."""
+def gen_command(hepmc: Path, out: Path, n_events: int | None, jobs: int = 1) -> list[str]:
+    """``flashsim gen`` as a user runs it (quiet, replacing the output; ``-j`` above 1)."""
     cmd = [sys.executable, "-m", "flashsim", "gen", str(hepmc), "-o", str(out), "-q"]
     cmd.append("--overwrite")
     if n_events is not None:
         cmd += ["-n", str(n_events)]
+    if jobs > 1:
+        cmd += ["-j", str(jobs)]
     return cmd
 
 
@@ -391,6 +396,18 @@ def main() -> None:
     parser.add_argument("hepmc", type=Path, help="HepMC3 ASCII file (refsim generate --hepmc)")
     parser.add_argument("refsim", type=Path, nargs="?", help="the refsim ROOT file of the same run")
     parser.add_argument("--repeats", type=int, default=3, help="end-to-end runs (best, median)")
+    parser.add_argument(
+        "--jobs",
+        type=lambda text: [int(j) for j in text.split(",")],
+        default=[1, 2],
+        help="the -j values of the end-to-end runs, J,J,... [default: 1,2]",
+    )
+    parser.add_argument(
+        "--old",
+        type=Path,
+        help="a checkout of older code (git worktree) whose flashsim gen is also run end to end "
+        "(-j 1), alternated with this checkout's",
+    )
     parser.add_argument("-n", "--events", type=int, default=None, help="at most N events")
     parser.add_argument("--pyhepmc-events", type=int, default=1000)
     parser.add_argument("--memory-events", default="1000,3000,10000", help="N,N,... for -n")
@@ -434,28 +451,41 @@ def main() -> None:
         common = ["--pyhepmc-events", str(args.pyhepmc_events)]
         events_opt = ["-n", str(args.events)] if args.events is not None else []
 
-        # 1. end to end
-        runs = [run_child(gen_command(args.hepmc, out, args.events)) for _ in range(args.repeats)]
+        # 1. end to end: every configuration once per round, alternated, so that the noise of a
+        # shared machine spreads over all of them
+        configs = [(f"-j {j}", j, None) for j in args.jobs]
+        if args.old is not None:
+            old_env = {**os.environ, "PYTHONPATH": str(args.old.resolve())}
+            configs.append((f"-j 1, code of {args.old}", 1, old_env))
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in configs}
+        for _ in range(args.repeats):
+            for label, jobs, env in configs:
+                cmd = gen_command(args.hepmc, out, args.events, jobs)
+                runs[label].append(run_child(cmd, env))
         n = entries(out)
-        times = [r["seconds"] for r in runs]
-        best, median = min(times), statistics.median(times)
-        results["end_to_end"] = {
-            "events": n,
-            "runs": runs,
-            "best_seconds": best,
-            "median_seconds": median,
-            "best_events_per_s": n / best,
-            "median_events_per_s": n / median,
-        }
+        results["end_to_end"] = {}
         say(
-            f"\n1. end to end: flashsim gen FILE -o out.root -q ({args.repeats} runs, "
-            "each a child process)"
+            f"\n1. end to end: flashsim gen FILE -o out.root -q [-j N] ({args.repeats} runs of "
+            "each, alternated, each a child process; start-up included)"
         )
         say(f"   events            {n}")
-        say(f"   wall time         best {best:.1f} s, median {median:.1f} s (start-up included)")
-        say(f"   events/s          best {n / best:.0f}, median {n / median:.0f} (goal >= 300)")
-        say(f"   input read        best {size_mb / best:.0f} MB/s")
-        say(f"   peak RSS          {max(r['peak_rss_mb'] for r in runs):.0f} MB")
+        for label, _, _ in configs:
+            times = [r["seconds"] for r in runs[label]]
+            best, median = min(times), statistics.median(times)
+            results["end_to_end"][label] = {
+                "events": n,
+                "runs": runs[label],
+                "best_seconds": best,
+                "median_seconds": median,
+                "best_events_per_s": n / best,
+                "median_events_per_s": n / median,
+            }
+            say(
+                f"   {label:<28} best {n / best:5.0f} events/s ({best:.1f} s), median "
+                f"{n / median:5.0f} (goal >= 300); input read {size_mb / best:.0f} MB/s; "
+                f"peak RSS of the main process {max(r['peak_rss_mb'] for r in runs[label]):.0f} MB"
+            )
+        e2e = results["end_to_end"]
 
         # 2. where the time goes
         parts, usage = child_json("breakdown", [str(args.hepmc), *events_opt, *common], work)
@@ -555,11 +585,11 @@ def main() -> None:
             if trip["events"] != trip["refsim_events"]:
                 say(f"   (the first {trip['events']} of {trip['refsim_events']} refsim events)")
 
-    e2e = results["end_to_end"]
-    say(
-        f"\nsummary: {e2e['best_events_per_s']:.0f} events/s end to end (best of {args.repeats}; "
-        f"median {e2e['median_events_per_s']:.0f}); {limit}"
+    rates = ", ".join(
+        f"{v['best_events_per_s']:.0f} events/s with {k} (median {v['median_events_per_s']:.0f})"
+        for k, v in e2e.items()
     )
+    say(f"\nsummary: end to end, best of {args.repeats}: {rates}; {limit}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".txt").write_text("\n".join(say.lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")

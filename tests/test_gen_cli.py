@@ -1,5 +1,6 @@
 """``flashsim gen`` on a HepMC3 file (:mod:`flashsim.cli.gen`): refsim's gen branches, the
-provenance record, the pile-up draws, ``-n``, ``--skip-bad-events`` and the one-line errors."""
+provenance record, the pile-up draws, ``-n``, ``-j``, ``--skip-bad-events`` and the one-line
+errors."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from cli_errors import assert_one_line_error
 from click.testing import CliRunner
 
 from flashsim.cli import flashsim as flashsim_group
+from flashsim.generators.workers import WATCH_SECONDS
 from flashsim.io import read_provenance
 
 #: Branch prefixes and event branches that ``flashsim gen`` writes as refsim does.
-GEN_PREFIXES = ("GenJet_", "GenPart_", "GenMET_")
+GEN_PREFIXES = ("GenJet_", "GenJetAK8_", "GenPart_", "GenMET_")
 GEN_EVENT = ("genWeight", "event", "nGenJet", "nGenPart", "Generator_binvar")
 
 
@@ -122,6 +124,32 @@ def test_pileup_draws(gen_file: Path, hepmc_file: Path, tmp_path: Path) -> None:
     assert read_provenance(plain)["pileup"] is None
 
 
+def test_processes_and_chunks_change_nothing(
+    gen_file: Path, hepmc_file: Path, tmp_path: Path
+) -> None:
+    """``-j 2`` (the gen level in two worker processes), and chunks of 30 events instead of one
+    of 200, write the same file: every branch, the pile-up draws included."""
+    from flashsim.generators.hepmc_read import HepMCSource
+    from flashsim.generators.write import write_gen_file
+
+    by_cli = tmp_path / "j2.root"
+    result = invoke("gen", hepmc_file, "-o", by_cli, "--pileup", 30, "--seed", 4, "-j", 2, "-q")
+    assert result.exit_code == 0, result.output
+    chunked = tmp_path / "chunked.root"
+    summary = write_gen_file(
+        HepMCSource(hepmc_file), chunked, progress=False, chunk_size=30, pileup=30, seed=4, jobs=2
+    )
+    assert summary["n_events"] == 200
+    full = read_tree(gen_file)
+    for other in (read_tree(by_cli), read_tree(chunked)):
+        assert set(other) == set(full)
+        for name, values in full.items():
+            assert ak.to_list(other[name]) == ak.to_list(values), name
+    assert read_provenance(by_cli)["n_events"] == 200
+    refused = invoke("gen", hepmc_file, "-o", tmp_path / "j0.root", "-j", 0, "-q")
+    assert_one_line_error(refused, "-j")
+
+
 def test_summary_line(hepmc_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "five.root"
     result = invoke("gen", hepmc_file, "-o", out, "-n", 5)
@@ -176,3 +204,68 @@ def test_skip_bad_events(hepmc_file: Path, gen_file: Path, tmp_path: Path) -> No
     record = read_provenance(out)
     assert record["n_events"] == 2
     assert record["skipped_events"] == 1
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (ended, not yet reaped)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return re.search(r"^State:\s+Z", text, re.MULTILINE) is None
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if re.search(rf"^PPid:\s+{pid}$", text, re.MULTILINE):
+            found.add(int(status.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_sigterm_with_workers(
+    hepmc_file: Path, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """SIGTERM while the worker processes build the gen level: exit 143 at once, no output, no
+    temporary, and no worker left behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "gen.root"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flashsim", "gen", str(hepmc_file), "-o", str(out), "-j", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while process.poll() is None and time.monotonic() < deadline:
+            workers = children_of(process.pid)
+            if len(workers) >= 2 and any(tmp_path.glob(".gen.root.tmp-*")):
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run ended before it could be terminated"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "flashsim: terminated (SIGTERM)"
+    assert "Warning" not in stderr
+    assert list(tmp_path.iterdir()) == []
+    time.sleep(2 * WATCH_SECONDS + 0.5)
+    assert not [pid for pid in workers if alive(pid)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from flashsim.cli.common import (
+    MAX_JOBS,
     FiniteFloat,
     command_line,
     output_option,
@@ -67,6 +68,15 @@ def generator_options(func):  # type: ignore[no-untyped-def]
     help="Give every event Pileup_nTrueInt = MU and a Poisson-drawn Pileup_nPU (recorded); "
     "without it the file has no pile-up branches (flashsim run then needs --pileup).",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1, max=MAX_JOBS),
+    help="Processes that build the gen level (jets, pruning, flavour) while one reads the "
+    "input; the output is the same for any number.",
+)
 @overwrite_option()
 @quiet_option()
 def gen(
@@ -78,6 +88,7 @@ def gen(
     n_events: int | None,
     seed: int,
     pileup: float | None,
+    jobs: int,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -115,6 +126,7 @@ def gen(
         seed=seed,
         max_events=max_events,
         command=command_line(),
+        jobs=jobs,
     )
     skipped = summary["skipped_events"]
     if skipped:

@@ -28,6 +28,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim.exceptions import ConfigurationError
+from flashsim.generators.ancestry import descends_from, first_copy, nearest_kept_ancestor
 from flashsim.generators.kinematics import jagged, nearest, pt_eta_phi
 from flashsim.generators.record import DECAYED, FINAL, GenRecord, is_hadron
 from flashsim.generators.substructure import nsubjettiness, per_jet, soft_drop
@@ -81,23 +82,6 @@ def hadron_flavour_digit(pdg: np.ndarray) -> np.ndarray:
     return np.where(is_hadron, np.maximum(np.maximum(q1, q2), q3), 0)
 
 
-def _propagate(initial: np.ndarray, seed: np.ndarray, mother: np.ndarray) -> np.ndarray:
-    """Flag every particle whose ancestor chain (through ``mother``) contains a ``seed``.
-
-    ``initial`` flags particles directly; the result is the fixed point of
-    ``flag = initial | (flag | seed)[mother]``.
-    """
-    has_mother = mother >= 0
-    m = np.where(has_mother, mother, 0)
-    flag = initial.copy()
-    for _ in range(200):
-        new = initial | (has_mother & (flag[m] | seed[m]))
-        if np.array_equal(new, flag):
-            break
-        flag = new
-    return flag
-
-
 def build_genlevel(record: GenRecord) -> GenLevel:
     """Build ``GenJet``, ``GenPart``, ``GenMET`` and flavour labels for a block of events."""
     n = len(record.pdg)
@@ -128,8 +112,8 @@ def build_genlevel(record: GenRecord) -> GenLevel:
     # Descendants of hadron decays: of a hadron that decayed (HepMC status 2), not of the
     # beams and not of a hadron's own copies (an onium made in the hard process is prompt,
     # its decay products are not).
-    from_hadron = _propagate(np.zeros(n, dtype=bool), hadron & (status == DECAYED), mother)
-    from_tau = _propagate(np.zeros(n, dtype=bool), apdg == 15, mother)
+    from_hadron = descends_from(mother, hadron & (status == DECAYED))
+    from_tau = descends_from(mother, apdg == 15)
     # The hard process: Pythia's 21-29 (3 in HepMC2 files of other generators), and, as CMS
     # does (MCTruthHelper), final or decayed particles whose mother is, in its first copy, an
     # incoming (21) or intermediate (22) hard-process particle of another identity and that
@@ -142,13 +126,7 @@ def build_genlevel(record: GenRecord) -> GenLevel:
         & last[safe_mother]
     )
     products = np.flatnonzero(decay_product)
-    origin = safe_mother[products]  # climbed to the first copy of each product's mother
-    for _ in range(500):
-        up = mother[origin]
-        step = (up >= 0) & (record.pdg[np.maximum(up, 0)] == record.pdg[origin])
-        if not step.any():
-            break
-        origin = np.where(step, up, origin)
+    origin = first_copy(mother, record.pdg)[safe_mother[products]]  # of each product's mother
     hard = ((status >= 21) & (status <= 29)) | (status == 3)
     hard[products] |= (status[origin] == 21) | (status[origin] == 22)
 
@@ -161,13 +139,7 @@ def build_genlevel(record: GenRecord) -> GenLevel:
         | (np.isin(apdg, (6, 23, 24, 25)) & last)
     )
 
-    # Nearest kept ancestor.
-    anc = mother.copy()
-    for _ in range(500):
-        climb = (anc >= 0) & ~keep[np.where(anc >= 0, anc, 0)]
-        if not climb.any():
-            break
-        anc[climb] = mother[anc[climb]]
+    anc = nearest_kept_ancestor(mother, keep)
     rank = np.cumsum(keep) - 1  # global rank among kept particles
     first_rank = np.concatenate([[0], np.cumsum(keep)])[record.offsets[:-1]]
     local = np.full(n, -1, dtype=np.int64)

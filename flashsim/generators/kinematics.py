@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import awkward as ak
+import numba
 import numpy as np
 
 #: A flat numpy array or a (jagged) awkward array: the helpers below accept both.
@@ -32,20 +33,53 @@ def nearest(
     """For every object of jagged collection ``a``, the index of the nearest ``b`` in its event.
 
     Returns flat arrays over ``a``: the local index of the nearest ``b`` (-1 when none lies
-    within ``max_dr``) and the distance to it (inf when there is none).
+    within ``max_dr``) and the distance to it (inf when there is none). Ties go to the first
+    ``b``. Double-precision inputs take a compiled loop over each event's pairs; others are
+    broadcast with awkward (the distances in the inputs' precision either way).
     """
-    pairs_a, pairs_b = ak.unzip(
-        ak.cartesian(
-            [ak.zip({"eta": eta_a, "phi": phi_a}), ak.zip({"eta": eta_b, "phi": phi_b})],
-            nested=True,
+    flat = [ak.to_numpy(ak.flatten(x, axis=None)) for x in (eta_a, phi_a, eta_b, phi_b)]
+    if all(x.dtype == np.float64 for x in flat):
+        offsets_a = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(eta_a)))])
+        offsets_b = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(eta_b)))])
+        idx, dist = _nearest_pairs(offsets_a, *flat[:2], offsets_b, *flat[2:])
+    else:
+        pairs_a, pairs_b = ak.unzip(
+            ak.cartesian(
+                [ak.zip({"eta": eta_a, "phi": phi_a}), ak.zip({"eta": eta_b, "phi": phi_b})],
+                nested=True,
+            )
         )
-    )
-    dr = delta_r(pairs_a.eta, pairs_a.phi, pairs_b.eta, pairs_b.phi)
-    best = ak.argmin(dr, axis=2)
-    best_dr = ak.min(dr, axis=2)
-    idx = ak.to_numpy(ak.flatten(ak.fill_none(best, -1))).astype(np.int64)
-    dist = ak.to_numpy(ak.flatten(ak.fill_none(best_dr, np.inf))).astype(np.float64)
+        dr = delta_r(pairs_a.eta, pairs_a.phi, pairs_b.eta, pairs_b.phi)
+        best = ak.argmin(dr, axis=2)
+        best_dr = ak.min(dr, axis=2)
+        idx = ak.to_numpy(ak.flatten(ak.fill_none(best, -1))).astype(np.int64)
+        dist = ak.to_numpy(ak.flatten(ak.fill_none(best_dr, np.inf))).astype(np.float64)
     idx[dist > max_dr] = -1
+    return idx, dist
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_pairs(
+    offsets_a: np.ndarray,
+    eta_a: np.ndarray,
+    phi_a: np.ndarray,
+    offsets_b: np.ndarray,
+    eta_b: np.ndarray,
+    phi_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """:func:`nearest` of flat double-precision collections cut by ``offsets``: the same
+    arithmetic as :func:`delta_r`, element by element."""
+    idx = np.full(len(eta_a), -1, dtype=np.int64)
+    dist = np.full(len(eta_a), np.inf)
+    for event in range(len(offsets_a) - 1):
+        b0, b1 = offsets_b[event], offsets_b[event + 1]
+        for i in range(offsets_a[event], offsets_a[event + 1]):
+            for j in range(b0, b1):
+                dphi = (phi_a[i] - phi_b[j] + np.pi) % (2 * np.pi) - np.pi
+                dr = np.hypot(eta_a[i] - eta_b[j], dphi)
+                if dr < dist[i]:
+                    dist[i] = dr
+                    idx[i] = j - b0
     return idx, dist
 
 

@@ -25,14 +25,18 @@ from flashsim import __version__
 from flashsim.exceptions import ConfigurationError, InputError
 from flashsim.generators.branches import gen_branches
 from flashsim.generators.genlevel import build_genlevel
+from flashsim.generators.record import GenRecord, select_events
 from flashsim.generators.source import EventSource
+from flashsim.generators.workers import ordered_map
 
 __all__ = [
     "DEFAULT_CHUNK",
     "MAX_PILEUP",
     "check_pileup",
+    "chunk_branches",
     "gen_chunks",
     "gen_provenance",
+    "warm_up_worker",
     "write_gen_file",
 ]
 
@@ -85,6 +89,7 @@ def gen_chunks(
     pileup: float | None = None,
     seed: int = 0,
     max_events: int | None = None,
+    jobs: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """The gen-level branches of ``source``'s events, ``chunk_size`` events at a time.
 
@@ -95,27 +100,56 @@ def gen_chunks(
             ``Pileup_nPU`` drawn from it); no pile-up branches when ``None``.
         seed: the seed of the ``Pileup_nPU`` draws.
         max_events: stop after this many events.
+        jobs: processes that build the gen level (:func:`chunk_branches`) while this one reads
+            the source (:func:`flashsim.generators.workers.ordered_map`); the chunks are the
+            same, in the same order, for any ``jobs``.
     """
     check_pileup(pileup)
+    if jobs < 1:
+        msg = f"the number of processes must be at least 1, got {jobs}"
+        raise ConfigurationError(msg)
     rng = np.random.default_rng(np.random.SeedSequence([seed, _PILEUP_STREAM]))
-    done = 0
-    for record in source.records(chunk_size):
-        if max_events is not None and done + record.n_events > max_events:
-            from flashsim.generators.record import select_events
 
-            record = select_events(record, 0, max_events - done)
-        n = record.n_events
-        if n == 0:
-            break
-        gen = build_genlevel(record)
-        true_int = n_pu = None
-        if pileup is not None:
-            true_int = np.full(n, pileup)
-            n_pu = rng.poisson(pileup, n)
-        yield gen_branches(record, gen, pileup_true=true_int, pileup_n=n_pu)
-        done += n
-        if max_events is not None and done >= max_events:
-            break
+    def blocks() -> Iterator[tuple[GenRecord, np.ndarray | None, np.ndarray | None]]:
+        done = 0
+        for record in source.records(chunk_size):
+            if max_events is not None and done + record.n_events > max_events:
+                record = select_events(record, 0, max_events - done)
+            n = record.n_events
+            if n == 0:
+                break
+            true_int = n_pu = None
+            if pileup is not None:
+                true_int = np.full(n, pileup)
+                n_pu = rng.poisson(pileup, n)
+            yield record, true_int, n_pu
+            done += n
+            if max_events is not None and done >= max_events:
+                break
+
+    yield from ordered_map(chunk_branches, blocks(), jobs, warm_up=warm_up_worker)
+
+
+def warm_up_worker() -> None:
+    """A worker's start (``jobs`` > 1): FastJet and the compiled ancestry walks, loaded before
+    the first chunk arrives."""
+    import fastjet  # noqa: F401 - imported for its start-up cost
+
+    from flashsim.generators.ancestry import descends_from, first_copy, nearest_kept_ancestor
+
+    mother, flag = np.array([-1, 0]), np.array([True, False])
+    nearest_kept_ancestor(mother, flag)
+    first_copy(mother, np.array([1, 1]))
+    descends_from(mother, flag)
+
+
+def chunk_branches(
+    record: GenRecord, pileup_true: np.ndarray | None, pileup_n: np.ndarray | None
+) -> dict[str, Any]:
+    """The gen-level branches of one chunk (:func:`~flashsim.generators.genlevel.build_genlevel`
+    and :func:`~flashsim.generators.branches.gen_branches`), with its pile-up draws."""
+    gen = build_genlevel(record)
+    return gen_branches(record, gen, pileup_true=pileup_true, pileup_n=pileup_n)
 
 
 def write_gen_file(
@@ -129,12 +163,15 @@ def write_gen_file(
     seed: int = 0,
     max_events: int | None = None,
     command: str | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Write ``source``'s events as a generator-level NanoAOD file (``flashsim gen``).
 
     The output is written atomically (:class:`flashsim.io.NanoAODWriter`); its provenance names
     the source (file, SHA-256, the generators the file records, or the Pythia card), the
-    pile-up and seed, and the events written and skipped.
+    pile-up and seed, and the events written and skipped. ``jobs`` processes build the gen
+    level while this one reads and writes (:func:`gen_chunks`); the file is the same for any
+    ``jobs``.
 
     Returns:
         a summary: ``n_events``, ``skipped_events``, ``seconds``, ``path``.
@@ -142,7 +179,7 @@ def write_gen_file(
     Raises:
         InputError: the source's input is damaged or holds no events.
         OutputError: the output exists (without ``overwrite``) or cannot be written.
-        ConfigurationError: a bad pile-up mean or chunk size.
+        ConfigurationError: a bad pile-up mean, chunk size or number of processes.
     """
     from tqdm import tqdm
 
@@ -151,6 +188,9 @@ def write_gen_file(
 
     if chunk_size < 1:
         msg = f"the chunk size must be positive, got {chunk_size}"
+        raise ConfigurationError(msg)
+    if jobs < 1:
+        msg = f"the number of processes must be at least 1, got {jobs}"
         raise ConfigurationError(msg)
     check_pileup(pileup)
     path = check_output_path(output, overwrite=overwrite)
@@ -176,7 +216,7 @@ def write_gen_file(
     try:
         with NanoAODWriter(path, overwrite=overwrite, metadata=record) as writer:
             for chunk in gen_chunks(
-                source, chunk_size, pileup=pileup, seed=seed, max_events=max_events
+                source, chunk_size, pileup=pileup, seed=seed, max_events=max_events, jobs=jobs
             ):
                 writer.extend(chunk)
                 n = len(chunk["event"])
