@@ -30,96 +30,33 @@ __all__ = ["descends_from", "first_copy", "nearest_kept_ancestor"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _nearest_kept(mother: np.ndarray, keep: np.ndarray) -> np.ndarray:  # pragma: no cover
+def _inherit(
+    mother: np.ndarray, own: np.ndarray, value: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """``out[j] = value[j]`` where ``own[j]``, else ``out[mother[j]]``: each particle is visited
+    once, by a walk up from the first unresolved particle to a resolved or owning one."""
     n = len(mother)
-    out = np.full(n, -2, dtype=np.int64)  # -2: not resolved yet
+    out = np.empty(n, dtype=np.int64)
+    done = np.zeros(n, dtype=np.bool_)
     path = np.empty(n, dtype=np.int64)
     for i in range(n):
-        if out[i] != -2:
+        if done[i]:
             continue
         depth = 0
         j = i
-        while True:
-            m = mother[j]
-            if m < 0:
-                value = -1
-                break
-            if keep[m]:
-                value = m
-                break
-            if out[m] != -2:  # m is not kept: its answer is j's
-                value = out[m]
-                break
+        while not own[j] and not done[mother[j]]:
             if depth == n:
                 raise ValueError("the mother links of the record form a cycle")
             path[depth] = j
             depth += 1
-            j = m
-        out[j] = value
+            j = mother[j]
+        result = value[j] if own[j] else out[mother[j]]
+        out[j] = result
+        done[j] = True
         for k in range(depth):
-            out[path[k]] = value
+            out[path[k]] = result
+            done[path[k]] = True
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_copy(mother: np.ndarray, pdg: np.ndarray) -> np.ndarray:  # pragma: no cover
-    n = len(mother)
-    out = np.full(n, -1, dtype=np.int64)  # -1: not resolved yet
-    path = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        if out[i] >= 0:
-            continue
-        depth = 0
-        j = i
-        while True:
-            m = mother[j]
-            if m < 0 or pdg[m] != pdg[j]:
-                value = j
-                break
-            if out[m] >= 0:
-                value = out[m]
-                break
-            if depth == n:
-                raise ValueError("the mother links of the record form a cycle")
-            path[depth] = j
-            depth += 1
-            j = m
-        out[j] = value
-        for k in range(depth):
-            out[path[k]] = value
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _descends(mother: np.ndarray, seed: np.ndarray) -> np.ndarray:  # pragma: no cover
-    n = len(mother)
-    state = np.zeros(n, dtype=np.int8)  # 0: not resolved, 1: False, 2: True
-    path = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        if state[i] != 0:
-            continue
-        depth = 0
-        j = i
-        while True:
-            m = mother[j]
-            if m < 0:
-                value = 1
-                break
-            if seed[m]:
-                value = 2
-                break
-            if state[m] != 0:
-                value = state[m]
-                break
-            if depth == n:
-                raise ValueError("the mother links of the record form a cycle")
-            path[depth] = j
-            depth += 1
-            j = m
-        state[j] = value
-        for k in range(depth):
-            state[path[k]] = value
-    return state == 2
 
 
 def nearest_kept_ancestor(mother: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -130,7 +67,11 @@ def nearest_kept_ancestor(mother: np.ndarray, keep: np.ndarray) -> np.ndarray:
         mother: first-mother index of each particle (-1: none).
         keep: whether each particle is kept.
     """
-    return _nearest_kept(np.asarray(mother, dtype=np.int64), np.asarray(keep, dtype=np.bool_))
+    mother = np.asarray(mother, dtype=np.int64)
+    keep = np.asarray(keep, dtype=np.bool_)
+    root = mother < 0
+    own = root | keep[np.where(root, 0, mother)]
+    return _inherit(mother, own, mother)
 
 
 def first_copy(mother: np.ndarray, pdg: np.ndarray) -> np.ndarray:
@@ -140,7 +81,11 @@ def first_copy(mother: np.ndarray, pdg: np.ndarray) -> np.ndarray:
     >>> first_copy(np.array([-1, 0, 1, 2]), np.array([6, 6, 6, 5])).tolist()
     [0, 0, 0, 3]
     """
-    return _first_copy(np.asarray(mother, dtype=np.int64), np.asarray(pdg, dtype=np.int64))
+    mother = np.asarray(mother, dtype=np.int64)
+    pdg = np.asarray(pdg)
+    root = mother < 0
+    own = root | (pdg[np.where(root, 0, mother)] != pdg)
+    return _inherit(mother, own, np.arange(len(mother), dtype=np.int64))
 
 
 def descends_from(mother: np.ndarray, seed: np.ndarray) -> np.ndarray:
@@ -149,4 +94,8 @@ def descends_from(mother: np.ndarray, seed: np.ndarray) -> np.ndarray:
     >>> descends_from(np.array([-1, 0, 1, -1]), np.array([False, True, False, True])).tolist()
     [False, False, True, False]
     """
-    return _descends(np.asarray(mother, dtype=np.int64), np.asarray(seed, dtype=np.bool_))
+    mother = np.asarray(mother, dtype=np.int64)
+    seed = np.asarray(seed, dtype=np.bool_)
+    root = mother < 0
+    from_seed = ~root & seed[np.where(root, 0, mother)]
+    return _inherit(mother, root | from_seed, from_seed.astype(np.int64)).astype(np.bool_)
