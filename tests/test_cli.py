@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from terminate import terminate_when
 
 import flashsim
 from flashsim.cli import flashsim as flashsim_group
@@ -361,34 +362,6 @@ class TestValidate:
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "ttbar_gen.root"
 
 
-def terminate_when(
-    env: dict[str, str], args: list[str], ready: Callable[[], bool]
-) -> subprocess.CompletedProcess[str]:
-    """Start ``flashsim ARGS``, send SIGTERM as soon as ``ready()``, and wait for the end."""
-    import signal
-    import time
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flashsim", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not ready() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert process.poll() is None, "the run ended before it could be terminated"
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
 @pytest.mark.slow
 class TestSigterm:
     """A run killed with SIGTERM mid-way leaves no output and no temporary; a re-run succeeds."""
@@ -397,7 +370,7 @@ class TestSigterm:
         out = tmp_path / "reco.root"
         args = ["run", str(EXAMPLE), "-o", str(out), "--step-size", "5", "-q"]
         killed = terminate_when(
-            subprocess_env, args, lambda: any(tmp_path.glob(".reco.root.tmp-*"))
+            subprocess_env, args, lambda _: any(tmp_path.glob(".reco.root.tmp-*"))
         )
         assert killed.returncode == 143, killed.stderr
         assert killed.stderr.strip() == "flashsim: terminated (SIGTERM)"
@@ -424,7 +397,7 @@ class TestSigterm:
             "-q",
         ]
 
-        def one_item_done() -> bool:
+        def one_item_done(_: object) -> bool:
             manifest = out / "flashsim-manifest.json"
             try:
                 items = json.loads(manifest.read_text())["items"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import uproot
 from cli_errors import assert_one_line_error
 from click.testing import CliRunner
+from terminate import terminate_when
 
 from flashsim.cli import flashsim as flashsim_group
 from flashsim.generators.workers import WATCH_SECONDS
@@ -235,35 +237,19 @@ def test_sigterm_with_workers(
 ) -> None:
     """SIGTERM while the worker processes build the gen level: exit 143 at once, no output, no
     temporary, and no worker left behind."""
-    import signal
-    import subprocess
-    import sys
     import time
 
     out = tmp_path / "gen.root"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flashsim", "gen", str(hepmc_file), "-o", str(out), "-j", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        workers: set[int] = set()
-        while process.poll() is None and time.monotonic() < deadline:
-            workers = children_of(process.pid)
-            if len(workers) >= 2 and any(tmp_path.glob(".gen.root.tmp-*")):
-                break
-            time.sleep(0.02)
-        assert process.poll() is None, "the run ended before it could be terminated"
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 143, stderr
+    workers: set[int] = set()
+
+    def working(process: subprocess.Popen[str]) -> bool:
+        workers.update(children_of(process.pid))
+        return len(workers) >= 2 and any(tmp_path.glob(".gen.root.tmp-*"))
+
+    args = ["gen", str(hepmc_file), "-o", str(out), "-j", "2"]
+    killed = terminate_when(subprocess_env, args, working, wait=60)
+    stderr = killed.stderr
+    assert killed.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1] == "flashsim: terminated (SIGTERM)"
     assert "Warning" not in stderr
     assert list(tmp_path.iterdir()) == []

@@ -32,6 +32,7 @@ __all__ = [
     "check_report_paths",
     "command_line",
     "expand_inputs",
+    "jobs_option",
     "max_events_option",
     "model_option",
     "output_option",
@@ -83,6 +84,18 @@ def overwrite_option(text: str = "Replace the output if it exists.") -> Callable
 def quiet_option(text: str = "No progress bar and no summary.") -> Callable[[F], F]:
     """``-q``, ``--quiet``: a flag."""
     return click.option("-q", "--quiet", is_flag=True, help=text)
+
+
+def jobs_option(text: str = "Processes.") -> Callable[[F], F]:
+    """``-j``, ``--jobs``: a number of processes, 1 to :data:`MAX_JOBS` (default 1)."""
+    return click.option(
+        "-j",
+        "--jobs",
+        default=1,
+        show_default=True,
+        type=click.IntRange(min=1, max=MAX_JOBS),
+        help=text,
+    )
 
 
 def seed_option(

@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from flashsim.cli.common import (
-    MAX_JOBS,
     FiniteFloat,
     command_line,
+    jobs_option,
     output_option,
     overwrite_option,
     quiet_option,
@@ -68,14 +68,9 @@ def generator_options(func):  # type: ignore[no-untyped-def]
     help="Give every event Pileup_nTrueInt = MU and a Poisson-drawn Pileup_nPU (recorded); "
     "without it the file has no pile-up branches (flashsim run then needs --pileup).",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1, max=MAX_JOBS),
-    help="Processes that build the gen level (jets, pruning, flavour) while one reads the "
-    "input; the output is the same for any number.",
+@jobs_option(
+    "Processes that build the gen level (jets, pruning, flavour) while one reads the input; "
+    "the output is the same for any number."
 )
 @overwrite_option()
 @quiet_option()

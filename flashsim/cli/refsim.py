@@ -9,8 +9,8 @@ import click
 
 from flashsim.cli.common import (
     MAX_COUNT,
-    MAX_JOBS,
     FiniteFloat,
+    jobs_option,
     output_option,
     overwrite_option,
     quiet_option,
@@ -49,14 +49,7 @@ def refsim() -> None:
     help="Number of events.",
 )
 @seed_option(default=1, maximum=_MAX_SEED)
-@click.option(
-    "-j",
-    "--jobs",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1, max=MAX_JOBS),
-    help="Processes.",
-)
+@jobs_option()
 @click.option(
     "--pileup",
     type=FiniteFloat(0.0, _MAX_PILEUP),
