@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from flashsim.exceptions import ConfigurationError
 from flashsim.generators.workers import ordered_map
 
 
@@ -41,3 +42,8 @@ def test_an_error_is_raised_when_its_result_is_due() -> None:
     assert next(results) == 1.0
     with pytest.raises(ZeroDivisionError):
         next(results)
+
+
+def test_a_worker_that_dies_is_a_clear_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"ended abruptly.*fewer processes"):
+        list(ordered_map(os._exit, [(3,), (3,)], jobs=2))

@@ -26,7 +26,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from flashsim.exceptions import ConfigurationError
 
 __all__ = ["WATCH_SECONDS", "ordered_map", "watch_parent"]
 
@@ -68,7 +71,8 @@ def ordered_map(
     ``jobs <= 1`` everything runs in this process. ``function`` must be a module-level function
     (it is pickled by name) and its arguments and result picklable. An exception raised by a
     call is raised here when its result is due; closing the iterator early cancels the calls not
-    started.
+    started. A worker that dies (killed, out of memory) raises
+    :class:`~flashsim.exceptions.ConfigurationError` here.
 
     The workers start at once, and each calls ``warm_up`` (a module-level function) first: they
     load what ``function`` needs while this process prepares the first arguments.
@@ -95,6 +99,12 @@ def ordered_map(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BrokenProcessPool as err:
+        msg = (
+            f"a worker process (of {jobs}) ended abruptly: killed, or out of memory; run with "
+            "fewer processes (-j), and from Python call it under if __name__ == '__main__':"
+        )
+        raise ConfigurationError(msg) from err
     finally:
         for future in pending:
             future.cancel()
