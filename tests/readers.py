@@ -142,13 +142,25 @@ def _expected_matches(raw: dict[str, ak.Array], index: str, target: str) -> list
     return ak.to_list(ak.mask(values, valid))
 
 
+def coffea_events(path: str | Path) -> ak.Array:
+    """The events of ``path`` read eagerly with coffea's NanoAODSchema, without the warning for
+    the cross-references flashsim does not write (see the module docstring)."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Missing cross-reference index", category=RuntimeWarning
+        )
+        return NanoEventsFactory.from_root(
+            {str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager"
+        ).events()
+
+
 def assert_readable_by_coffea(path: str | Path) -> None:
     """Open ``path`` with coffea's NanoAODSchema (eager) and check the cross-references.
 
     Every coffea warning but the missing-cross-reference one fails (see the module docstring).
     """
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
-
     path = Path(path)
     raw = _read_with_uproot(path)
     collections = {name[1:] for name in raw if name.startswith("n") and name[1:] + "_pt" in raw}
@@ -163,12 +175,7 @@ def assert_readable_by_coffea(path: str | Path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        warnings.filterwarnings(
-            "ignore", message="Missing cross-reference index", category=RuntimeWarning
-        )
-        events = NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager"
-        ).events()
+        events = coffea_events(path)
 
         assert len(events) == len(raw["event"])
         for name in collections:

@@ -262,16 +262,10 @@ def test_flash_subjets(flash: tuple[ak.Array, ak.Array, Path]) -> None:
 
 def test_coffea_reads_subjets(flash: tuple[ak.Array, ak.Array, Path]) -> None:
     """coffea's NanoAODSchema links FatJet.subjets through subJetIdx1/2."""
-    import warnings
-
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+    import readers
 
     events, _, path = flash
-    with warnings.catch_warnings():  # cross-references this tiny spec does not write
-        warnings.filterwarnings("ignore", message="Missing cross-reference index")
-        read = NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager"
-        ).events()
+    read = readers.coffea_events(path)
     subjets = read.FatJet.subjets
     n_sub = (events.FatJet.subJetIdx1 >= 0) * 1 + (events.FatJet.subJetIdx2 >= 0) * 1
     assert ak.to_list(ak.count(subjets.pt, axis=2)) == ak.to_list(n_sub)

@@ -6,7 +6,6 @@ a broken substructure (a wrong grooming, swapped axes, a mass in the wrong units
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import awkward as ak
@@ -172,15 +171,10 @@ def _four(jets: ak.Array) -> tuple[np.ndarray, ...]:
 
 def test_coffea_and_root_read_fatjet_subjets_and_gen_match(tops_path, tops) -> None:
     import readers
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
     readers.assert_readable_by_coffea(tops_path)
     readers.assert_readable_by_root(tops_path)
-    with warnings.catch_warnings():  # cross-references flashsim does not write
-        warnings.filterwarnings("ignore", message="Missing cross-reference index")
-        events = NanoEventsFactory.from_root(
-            {str(tops_path): "Events"}, schemaclass=NanoAODSchema, mode="eager"
-        ).events()
+    events = readers.coffea_events(tops_path)
     sub = events.FatJet.subjets
     assert ak.to_list(ak.count(sub.pt, axis=2)) == ak.to_list(
         (tops.FatJet.subJetIdx1 >= 0) * 1 + (tops.FatJet.subJetIdx2 >= 0) * 1

@@ -10,7 +10,6 @@ reconstruction, conversion model or fake source fails.
 from __future__ import annotations
 
 import itertools
-import warnings
 from pathlib import Path
 
 import awkward as ak
@@ -440,15 +439,10 @@ def test_conversion_electrons_point_to_their_photon(ttbar, hgg) -> None:
 
 def test_coffea_and_root_read_photons(hgg_path, hgg) -> None:
     import readers
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
     readers.assert_readable_by_coffea(hgg_path)
     readers.assert_readable_by_root(hgg_path)
-    with warnings.catch_warnings():  # cross-references flashsim does not write
-        warnings.filterwarnings("ignore", message="Missing cross-reference index")
-        events = NanoEventsFactory.from_root(
-            {str(hgg_path): "Events"}, schemaclass=NanoAODSchema, mode="eager"
-        ).events()
+    events = readers.coffea_events(hgg_path)
     matched = events.Photon.matched_gen
     has = hgg.Photon.genPartIdx >= 0
     assert ak.sum(has) > 400
