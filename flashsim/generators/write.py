@@ -32,6 +32,7 @@ from flashsim.generators.workers import ordered_map
 __all__ = [
     "DEFAULT_CHUNK",
     "MAX_PILEUP",
+    "check_jobs",
     "check_pileup",
     "chunk_branches",
     "gen_chunks",
@@ -58,6 +59,17 @@ def check_pileup(pileup: float | None) -> None:
         msg = (
             f"--pileup {pileup}: give the mean number of pile-up interactions, 0 to {MAX_PILEUP:g}"
         )
+        raise ConfigurationError(msg)
+
+
+def check_jobs(jobs: int) -> None:
+    """Refuse fewer than one process for the gen level.
+
+    Raises:
+        ConfigurationError: ``jobs`` < 1.
+    """
+    if jobs < 1:
+        msg = f"the number of processes must be at least 1, got {jobs}"
         raise ConfigurationError(msg)
 
 
@@ -105,9 +117,7 @@ def gen_chunks(
             same, in the same order, for any ``jobs``.
     """
     check_pileup(pileup)
-    if jobs < 1:
-        msg = f"the number of processes must be at least 1, got {jobs}"
-        raise ConfigurationError(msg)
+    check_jobs(jobs)
     rng = np.random.default_rng(np.random.SeedSequence([seed, _PILEUP_STREAM]))
 
     def blocks() -> Iterator[tuple[GenRecord, np.ndarray | None, np.ndarray | None]]:
@@ -189,9 +199,7 @@ def write_gen_file(
     if chunk_size < 1:
         msg = f"the chunk size must be positive, got {chunk_size}"
         raise ConfigurationError(msg)
-    if jobs < 1:
-        msg = f"the number of processes must be at least 1, got {jobs}"
-        raise ConfigurationError(msg)
+    check_jobs(jobs)
     check_pileup(pileup)
     path = check_output_path(output, overwrite=overwrite)
     record = gen_provenance(
